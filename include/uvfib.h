@@ -1,0 +1,241 @@
+/* uvfib.h - the public API of libuvfib: a small HTTP/1.1 server that lives on a
+ * caller's libuv loop, keeps that loop free, and offloads CPU work to libuv's
+ * thread pool. It follows libuv's conventions: caller-owned structs, a `data`
+ * pointer for the caller, negative errno (UV_E*) returns, asynchronous close.
+ *
+ * Threads: every function here must be called on the loop thread, except
+ * uvfib_work_cancelled(), uvfib_fib() and uvfib_strerror(), which any thread may call. */
+#ifndef UVFIB_H
+#define UVFIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define UVFIB_EXTERN __attribute__((visibility("default")))
+#else
+#define UVFIB_EXTERN
+#endif
+
+#define UVFIB_VERSION_MAJOR 0
+#define UVFIB_VERSION_MINOR 1
+#define UVFIB_VERSION_PATCH 0
+
+struct cJSON;
+
+typedef struct uvfib_server_s uvfib_server_t;
+typedef struct uvfib_config_s uvfib_config_t;
+typedef struct uvfib_req_s uvfib_req_t;
+typedef struct uvfib_work_s uvfib_work_t;
+typedef struct uvfib_stats_s uvfib_stats_t;
+typedef struct uvfib_fib_options_s uvfib_fib_options_t;
+
+/** Where offloaded work runs (see uvfib_req_offload()). */
+typedef enum {
+    UVFIB_MODE_AUTO = 0, /**< the pool, except work flagged UVFIB_OFFLOAD_CHEAP: the loop */
+    UVFIB_MODE_OFFLOAD,  /**< always the pool */
+    UVFIB_MODE_INLINE    /**< always the loop: the blocking anti-pattern, kept for benchmarks */
+} uvfib_mode_t;
+
+/** Server configuration. Fill it with uvfib_config_init(), then override fields;
+ * new fields only ever get defaults, so old callers keep working.
+ * uvfib_server_init() copies what it needs: the struct and its strings may go
+ * away after that call. Sizes are bytes, times milliseconds; 0 disables a timeout. */
+struct uvfib_config_s {
+    const char *host;             /**< address to bind; default "127.0.0.1"; IPv6 works ("::1") */
+    int port;                     /**< default 3000; 0 picks a free port (see uvfib_server_port) */
+    int backlog;                  /**< listen(2) backlog; default 511 */
+    uvfib_mode_t mode;            /**< default UVFIB_MODE_AUTO */
+    unsigned threads;             /**< computations handed to the pool at once; default: CPUs */
+    unsigned max_queue;           /**< computations that may wait for a thread; beyond: 503 */
+    unsigned max_connections;     /**< open connections; beyond, new ones are closed at once */
+    unsigned max_pipeline;        /**< unanswered requests per connection before reads pause */
+    size_t max_url_bytes;         /**< request target; beyond: 414; default 8 KiB */
+    size_t max_header_bytes;      /**< whole header block; beyond: 431; default 16 KiB */
+    unsigned max_headers;         /**< header count; beyond: 431; default 100 */
+    size_t max_body_bytes;        /**< request body; beyond: 413; default 1 KiB */
+    uint64_t header_timeout_ms;   /**< first byte of a request to its last header; 408 */
+    uint64_t keepalive_timeout_ms;/**< idle keep-alive connection; closed quietly; default 5000 */
+    uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
+};
+
+/** Counters, all read on the loop thread (see uvfib_server_stats()). */
+struct uvfib_stats_s {
+    uint64_t connections_open;     /**< open now */
+    uint64_t connections_total;    /**< accepted since init */
+    uint64_t connections_rejected; /**< closed at once: over max_connections or draining */
+    uint64_t requests_total;       /**< requests parsed and routed */
+    uint64_t responses_total;      /**< responses fully written */
+    uint64_t parse_errors;         /**< connections closed for a malformed request */
+    uint64_t jobs_queued;          /**< waiting for a thread now */
+    uint64_t jobs_running;         /**< in libuv's pool now */
+    uint64_t jobs_completed;       /**< ran to completion */
+    uint64_t jobs_cancelled;       /**< dropped or stopped because their client went away */
+    uint64_t jobs_rejected;        /**< refused because the queue was full (503) */
+    uint64_t jobs_inline;          /**< run on the loop (mode inline, or cheap in mode auto) */
+};
+
+/** A server. The caller owns this struct (like a uv_tcp_t) and must keep it
+ * alive until the close callback has run. */
+struct uvfib_server_s {
+    void *data;              /**< the caller's; uvfib never touches it */
+    uv_loop_t *loop;         /**< read-only: the loop given to uvfib_server_init() */
+    /* private */
+    struct uvfib__server *impl;
+};
+
+/** Runs once the server is fully closed: no handle of uvfib is left on the loop. */
+typedef void (*uvfib_close_cb)(uvfib_server_t *server);
+
+/** A route handler: runs on the loop for each matching request. It must answer
+ * the request exactly once, now or later: with a uvfib_res_*() call, or by
+ * handing it to uvfib_req_offload(), whose done callback answers it. */
+typedef void (*uvfib_handler_cb)(uvfib_req_t *req, void *arg);
+
+/** Runs in a pool thread (or on the loop in inline mode). It may touch only
+ * `ctx`; it should poll uvfib_work_cancelled() now and then if it runs long. */
+typedef void (*uvfib_work_cb)(uvfib_work_t *work, void *ctx);
+
+/** Runs on the loop once the work is over, exactly once per successful
+ * uvfib_req_offload(). `status` is 0 when the work function ran, or
+ * UV_ECANCELED when the client went away (the work never ran, or stopped early).
+ * It must free `ctx` if `ctx` is owned, and should answer `req`; answering a
+ * request whose client has gone writes nothing and is not an error. */
+typedef void (*uvfib_done_cb)(uvfib_req_t *req, void *ctx, int status);
+
+/* ---------------------------------------------------------------- server */
+
+/** Fills `cfg` with the defaults. */
+UVFIB_EXTERN void uvfib_config_init(uvfib_config_t *cfg);
+
+/** Initialises `server` on `loop` with a copy of `cfg` (NULL: the defaults).
+ * Nothing is bound yet. @return 0, or UV_EINVAL for a bad config, UV_ENOMEM. */
+UVFIB_EXTERN int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server,
+                                   const uvfib_config_t *cfg);
+
+/** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD).
+ * `pattern` is a path whose segments may be `:name` parameters, e.g.
+ * "/fibonacci/:number". Routes match in the order added. `arg` is passed to
+ * the handler. @return 0, UV_EINVAL (bad pattern), UV_ENOMEM, UV_EBUSY (after listen). */
+UVFIB_EXTERN int uvfib_route_add(uvfib_server_t *server, const char *method,
+                                 const char *pattern, uvfib_handler_cb handler, void *arg);
+
+/** Binds and listens. @return 0 or a libuv error (UV_EADDRINUSE, UV_EINVAL, ...). */
+UVFIB_EXTERN int uvfib_server_listen(uvfib_server_t *server);
+
+/** The port actually bound (useful with port 0), or a negative error. */
+UVFIB_EXTERN int uvfib_server_port(const uvfib_server_t *server);
+
+/** Graceful shutdown: stops accepting, closes idle connections, answers new
+ * requests on open connections with 503 and `Connection: close`, lets
+ * in-flight requests finish and be written. Once the last connection is gone,
+ * or `timeout_ms` has passed (0: no deadline), everything left is closed and
+ * `cb` runs once. A second call forces the close now and returns UV_EALREADY
+ * (its `cb` is not used). Works on a server that never listened too. */
+UVFIB_EXTERN int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms,
+                                       uvfib_close_cb cb);
+
+/** Closes everything now: connections are closed, queued work is cancelled,
+ * running work is asked to stop. `cb` runs once, when nothing is left; then the
+ * caller may free `server` and uv_loop_close() succeeds. */
+UVFIB_EXTERN void uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb);
+
+/** Copies the server's counters into `out`. */
+UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out);
+
+/* --------------------------------------------------------------- requests */
+
+/** The request method, e.g. "GET" (HEAD requests are routed as GET: see uvfib_req_is_head). */
+UVFIB_EXTERN const char *uvfib_req_method(const uvfib_req_t *req);
+/** 1 when the client sent HEAD: the body is counted in Content-Length but not sent. */
+UVFIB_EXTERN int uvfib_req_is_head(const uvfib_req_t *req);
+/** The decoded path, without the query string. Valid until the request is answered. */
+UVFIB_EXTERN const char *uvfib_req_path(const uvfib_req_t *req);
+/** The percent-decoded value of path parameter `name` (without ':'), or NULL.
+ * Valid until the request is answered. */
+UVFIB_EXTERN const char *uvfib_req_param(const uvfib_req_t *req, const char *name);
+/** The server that received the request. */
+UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
+
+/* -------------------------------------------------------------- responses */
+
+/** Adds a response header (copied). Content-Type, Content-Length, Date and
+ * Connection are set by uvfib. @return 0, UV_EINVAL (CR/LF in it), UV_ENOMEM. */
+UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
+
+/** Answers with `status` and `body`, which must be JSON text (copied).
+ * The request is finished: `req` must not be used after this call. @return 0
+ * or UV_ENOMEM (then a 500 was sent instead, if possible). */
+UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
+
+/** Answers with `status` and the JSON printed from `json` (borrowed: the
+ * caller still owns and deletes the tree). As uvfib_res_send(). */
+UVFIB_EXTERN int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json);
+
+/** Answers `{"success":false,"error":message}` with `status`. As uvfib_res_send(). */
+UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *message);
+
+/* -------------------------------------------------------------- offload */
+
+/** In UVFIB_MODE_AUTO, run this work on the loop: it costs less than the hand-off. */
+#define UVFIB_OFFLOAD_CHEAP 1u
+
+/** Hands `work(ctx)` to the thread pool (or runs it on the loop: see
+ * uvfib_mode_t), then runs `done(req, ctx, status)` on the loop, exactly once.
+ * At most `threads` jobs are in the pool at once; the rest wait in the
+ * server's own FIFO, at most `max_queue` of them. If the client goes away, a
+ * waiting job is dropped and a running one sees uvfib_work_cancelled() != 0.
+ * @return 0; or UV_EBUSY when the queue is full, UV_ENOMEM: then the request
+ * has already been answered (503 with Retry-After, or 500), `done` will not
+ * run, and `ctx` is still the caller's to free. */
+UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
+                                   void *ctx, unsigned flags);
+
+/** Non-zero once the job should stop (its client went away, or the server is
+ * closing). Any thread; a cheap relaxed atomic load. */
+UVFIB_EXTERN int uvfib_work_cancelled(const uvfib_work_t *work);
+
+/* ------------------------------------------------------- fibonacci routes */
+
+/** Options of the Fibonacci routes. */
+struct uvfib_fib_options_s {
+    unsigned max_n;        /**< largest n accepted; default 45; at most UVFIB_FIB_MAX_N */
+    unsigned inline_max_n; /**< in mode auto, n up to this runs on the loop; default 20 */
+};
+
+/** The largest n whose Fibonacci number fits in 64 bits: F(93). */
+#define UVFIB_FIB_MAX_N 93
+
+/** Fills `opt` with the defaults. */
+UVFIB_EXTERN void uvfib_fib_options_init(uvfib_fib_options_t *opt);
+
+/** Registers `GET /fibonacci/:number`, answering {"success":true,"result":N}
+ * with the naive recursive kernel, offloaded as the server's mode says.
+ * `opt` is copied (NULL: the defaults). @return 0, UV_EINVAL, UV_ENOMEM. */
+UVFIB_EXTERN int uvfib_fib_routes_add(uvfib_server_t *server, const uvfib_fib_options_t *opt);
+
+/** The naive recursive Fibonacci kernel, as in the Node.js article: F(n) into
+ * `*out`. It polls uvfib_work_cancelled(work) (NULL: never cancelled) and
+ * returns UV_ECANCELED if told to stop, UV_ERANGE for n > UVFIB_FIB_MAX_N,
+ * else 0. Any thread. */
+UVFIB_EXTERN int uvfib_fib(unsigned n, const uvfib_work_t *work, uint64_t *out);
+
+/* ----------------------------------------------------------------- misc */
+
+/** A message for a uvfib or libuv error code. Any thread. */
+UVFIB_EXTERN const char *uvfib_strerror(int err);
+
+/** "MAJOR.MINOR.PATCH". */
+UVFIB_EXTERN const char *uvfib_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVFIB_H */
