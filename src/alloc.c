@@ -1,0 +1,76 @@
+/* alloc.c - the library's allocator: malloc with a live-allocation counter and
+ * a fault injector, so tests can prove nothing leaks and that out-of-memory
+ * is handled. It is not a pool and does not cache anything. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long live;       /* allocations not yet freed, all threads */
+static atomic_long fail_after; /* tests: the n-th allocation from now fails */
+
+static bool should_fail(void)
+{
+    long n = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    if (n <= 0)
+        return false;
+    /* Exactly one caller sees the counter go from 1 to 0. */
+    return atomic_fetch_sub(&fail_after, 1) == 1;
+}
+
+void *uvfib__malloc(size_t size)
+{
+    if (should_fail())
+        return NULL;
+    void *p = malloc(size);
+    if (p != NULL)
+        atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+    return p;
+}
+
+void *uvfib__calloc(size_t n, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    void *p = calloc(n, size);
+    if (p != NULL)
+        atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+    return p;
+}
+
+void *uvfib__realloc(void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return uvfib__malloc(size);
+    if (should_fail())
+        return NULL;
+    return realloc(ptr, size);
+}
+
+void uvfib__free(void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
+    free(ptr);
+}
+
+char *uvfib__strndup(const char *s, size_t len)
+{
+    char *p = uvfib__malloc(len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+long uvfib__alloc_live(void)
+{
+    return atomic_load(&live);
+}
+
+void uvfib__alloc_fail_after(long n)
+{
+    atomic_store(&fail_after, n);
+}

@@ -1,0 +1,245 @@
+/* config.c - defaults for uvfib_config_t, and the executable's command line
+ * (getopt_long) parsed and validated into them. It starts nothing: no loop,
+ * no socket, no thread. */
+#include "internal.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void uvfib_config_init(uvfib_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->port = 3000;
+    cfg->backlog = 511;
+    cfg->mode = UVFIB_MODE_AUTO;
+    unsigned cpus = uv_available_parallelism();
+    cfg->threads = cpus > 0 ? cpus : 1;
+    cfg->max_queue = 64;
+    cfg->max_connections = 20000;
+    cfg->max_pipeline = 16;
+    cfg->max_url_bytes = 8 * 1024;
+    cfg->max_header_bytes = 16 * 1024;
+    cfg->max_headers = 100;
+    cfg->max_body_bytes = 1024;
+    cfg->header_timeout_ms = 60 * 1000;
+    cfg->keepalive_timeout_ms = 5 * 1000;
+    cfg->write_timeout_ms = 30 * 1000;
+}
+
+void uvfib_fib_options_init(uvfib_fib_options_t *opt)
+{
+    opt->max_n = 45;
+    opt->inline_max_n = 20;
+}
+
+static const char usage[] =
+    "Usage: uvfib [OPTION]...\n"
+    "Serve GET /fibonacci/:number on one libuv loop, computing in a thread pool.\n"
+    "\n"
+    "  -H, --host ADDR            address to listen on (default 127.0.0.1; IPv6: ::1)\n"
+    "  -p, --port PORT            port, 0 for any free one (default $PORT, else 3000)\n"
+    "  -t, --threads N            compute threads (default: number of CPUs); libuv's pool\n"
+    "                             gets N + 1, one kept free for file and DNS work\n"
+    "  -n, --max-n N              largest n accepted (default 45, at most 93)\n"
+    "  -m, --mode MODE            auto | offload | inline (default auto)\n"
+    "      --inline-max-n N       in auto mode, n up to N runs on the loop (default 20)\n"
+    "      --max-queue N          computations waiting for a thread before 503 (default 64)\n"
+    "      --max-connections N    open connections; more are closed at once (default 20000)\n"
+    "      --max-pipeline N       unanswered requests per connection before reads pause (16)\n"
+    "      --max-url-bytes N      request target limit, 414 beyond (default 8192)\n"
+    "      --max-header-bytes N   header block limit, 431 beyond (default 16384)\n"
+    "      --max-headers N        header count limit, 431 beyond (default 100)\n"
+    "      --max-body-bytes N     request body limit, 413 beyond (default 1024)\n"
+    "      --header-timeout MS    time for a request head to arrive, 408 after (60000)\n"
+    "      --keepalive-timeout MS idle keep-alive connections are closed after (5000)\n"
+    "      --write-timeout MS     a client that does not read its response is dropped (30000)\n"
+    "      --drain-timeout MS     on SIGTERM/SIGINT, time for in-flight requests (30000)\n"
+    "  -h, --help                 show this help and exit\n"
+    "  -V, --version              show the version and exit\n"
+    "\n"
+    "Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a bad option.\n"
+    "A second SIGINT/SIGTERM exits at once.\n";
+
+enum {
+    OPT_INLINE_MAX_N = 256,
+    OPT_MAX_QUEUE,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_PIPELINE,
+    OPT_MAX_URL_BYTES,
+    OPT_MAX_HEADER_BYTES,
+    OPT_MAX_HEADERS,
+    OPT_MAX_BODY_BYTES,
+    OPT_HEADER_TIMEOUT,
+    OPT_KEEPALIVE_TIMEOUT,
+    OPT_WRITE_TIMEOUT,
+    OPT_DRAIN_TIMEOUT,
+};
+
+static const struct option options[] = {
+    {"host", required_argument, NULL, 'H'},
+    {"port", required_argument, NULL, 'p'},
+    {"threads", required_argument, NULL, 't'},
+    {"max-n", required_argument, NULL, 'n'},
+    {"mode", required_argument, NULL, 'm'},
+    {"inline-max-n", required_argument, NULL, OPT_INLINE_MAX_N},
+    {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-pipeline", required_argument, NULL, OPT_MAX_PIPELINE},
+    {"max-url-bytes", required_argument, NULL, OPT_MAX_URL_BYTES},
+    {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER_BYTES},
+    {"max-headers", required_argument, NULL, OPT_MAX_HEADERS},
+    {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY_BYTES},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
+    {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* A whole number in [min, max], digits only. */
+static bool number(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v;
+    if (uvfib__parse_u64(s, &v) != 0 || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int bad(FILE *err, const char *name, const char *value, const char *want)
+{
+    fprintf(err, "uvfib: invalid --%s '%s': %s (see --help)\n", name, value, want);
+    return UVFIB__CLI_USAGE;
+}
+
+int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, FILE *err)
+{
+    uvfib_config_init(&cli->cfg);
+    uvfib_fib_options_init(&cli->fib);
+    cli->drain_timeout_ms = 30 * 1000;
+    uint64_t v;
+
+    const char *env_port = getenv("PORT");
+    if (env_port != NULL && *env_port != '\0') {
+        if (!number(env_port, 0, 65535, &v))
+            return bad(err, "port", env_port, "$PORT must be a port number 0-65535");
+        cli->cfg.port = (int)v;
+    }
+
+    optind = 0; /* glibc: a full re-initialisation, so tests can parse again */
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":H:p:t:n:m:hV", options, NULL)) != -1) {
+        const char *name = NULL;
+        for (const struct option *o = options; o->name != NULL; o++)
+            if (o->val == opt)
+                name = o->name;
+        switch (opt) {
+        case 'H':
+            if (*optarg == '\0')
+                return bad(err, name, optarg, "expected an IPv4 or IPv6 address");
+            cli->cfg.host = optarg;
+            break;
+        case 'p':
+            if (!number(optarg, 0, 65535, &v))
+                return bad(err, name, optarg, "expected a port number 0-65535");
+            cli->cfg.port = (int)v;
+            break;
+        case 't':
+            if (!number(optarg, 1, 1023, &v))
+                return bad(err, name, optarg, "expected 1-1023 threads");
+            cli->cfg.threads = (unsigned)v;
+            break;
+        case 'n':
+            if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
+                return bad(err, name, optarg, "expected 0-93 (F(93) is the last to fit 64 bits)");
+            cli->fib.max_n = (unsigned)v;
+            break;
+        case 'm':
+            if (strcmp(optarg, "auto") == 0)
+                cli->cfg.mode = UVFIB_MODE_AUTO;
+            else if (strcmp(optarg, "offload") == 0)
+                cli->cfg.mode = UVFIB_MODE_OFFLOAD;
+            else if (strcmp(optarg, "inline") == 0)
+                cli->cfg.mode = UVFIB_MODE_INLINE;
+            else
+                return bad(err, name, optarg, "expected auto, offload or inline");
+            break;
+        case OPT_INLINE_MAX_N:
+            if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
+                return bad(err, name, optarg, "expected 0-93");
+            cli->fib.inline_max_n = (unsigned)v;
+            break;
+        case OPT_MAX_QUEUE:
+        case OPT_MAX_CONNECTIONS:
+        case OPT_MAX_HEADERS:
+            if (!number(optarg, opt == OPT_MAX_QUEUE ? 0 : 1, 10000000, &v))
+                return bad(err, name, optarg, "expected a whole number");
+            if (opt == OPT_MAX_QUEUE)
+                cli->cfg.max_queue = (unsigned)v;
+            else if (opt == OPT_MAX_CONNECTIONS)
+                cli->cfg.max_connections = (unsigned)v;
+            else
+                cli->cfg.max_headers = (unsigned)v;
+            break;
+        case OPT_MAX_PIPELINE:
+            if (!number(optarg, 1, 1024, &v))
+                return bad(err, name, optarg, "expected 1-1024");
+            cli->cfg.max_pipeline = (unsigned)v;
+            break;
+        case OPT_MAX_URL_BYTES:
+        case OPT_MAX_HEADER_BYTES:
+        case OPT_MAX_BODY_BYTES:
+            if (!number(optarg, opt == OPT_MAX_BODY_BYTES ? 0 : 16, 1 << 24, &v))
+                return bad(err, name, optarg, "expected a size in bytes (at most 16 MiB)");
+            if (opt == OPT_MAX_URL_BYTES)
+                cli->cfg.max_url_bytes = v;
+            else if (opt == OPT_MAX_HEADER_BYTES)
+                cli->cfg.max_header_bytes = v;
+            else
+                cli->cfg.max_body_bytes = v;
+            break;
+        case OPT_HEADER_TIMEOUT:
+        case OPT_KEEPALIVE_TIMEOUT:
+        case OPT_WRITE_TIMEOUT:
+        case OPT_DRAIN_TIMEOUT:
+            if (!number(optarg, 0, 24ull * 3600 * 1000, &v))
+                return bad(err, name, optarg, "expected milliseconds (0 disables)");
+            if (opt == OPT_HEADER_TIMEOUT)
+                cli->cfg.header_timeout_ms = v;
+            else if (opt == OPT_KEEPALIVE_TIMEOUT)
+                cli->cfg.keepalive_timeout_ms = v;
+            else if (opt == OPT_WRITE_TIMEOUT)
+                cli->cfg.write_timeout_ms = v;
+            else
+                cli->drain_timeout_ms = v;
+            break;
+        case 'h':
+            fputs(usage, out);
+            return UVFIB__CLI_EXIT;
+        case 'V':
+            fprintf(out, "uvfib %s (libuv %s, llhttp %d.%d.%d)\n", uvfib_version_string(),
+                    uv_version_string(), LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
+                    LLHTTP_VERSION_PATCH);
+            return UVFIB__CLI_EXIT;
+        case ':':
+            fprintf(err, "uvfib: option '%s' needs a value (see --help)\n", argv[optind - 1]);
+            return UVFIB__CLI_USAGE;
+        default:
+            fprintf(err, "uvfib: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return UVFIB__CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(err, "uvfib: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return UVFIB__CLI_USAGE;
+    }
+    if (cli->fib.inline_max_n > cli->fib.max_n)
+        cli->fib.inline_max_n = cli->fib.max_n;
+    return UVFIB__CLI_RUN;
+}

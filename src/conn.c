@@ -1,0 +1,542 @@
+/* conn.c - one client connection: reads into the server's shared buffer, feeds
+ * the parser, keeps the FIFO of requests so responses leave in arrival order,
+ * writes them, runs the header / keep-alive / write deadlines, and frees
+ * itself once nothing points at it. Every callback runs on the loop thread. */
+#include "internal.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void update_timer(struct uvfib__conn *c);
+static void process(struct uvfib__conn *c, const char *data, size_t len);
+
+/* ------------------------------------------------------ lifetime */
+
+void uvfib__conn_ref(struct uvfib__conn *c)
+{
+    c->refs++;
+}
+
+static void req_free(uvfib_req_t *req)
+{
+    assert(req->job == NULL);
+    uvfib__free(req->msg.url);
+    uvfib__match_free(&req->match);
+    uvfib__header_free(req->headers);
+    uvfib__free(req->out);
+    uvfib__free(req);
+}
+
+/* The only place a connection is freed: when its last handle has closed, its
+ * last write has finished and its last job has come back from the pool. */
+void uvfib__conn_unref(struct uvfib__conn *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs > 0)
+        return;
+    struct uvfib__server *srv = c->srv;
+    while (c->head != NULL) {
+        uvfib_req_t *next = c->head->next;
+        req_free(c->head);
+        c->head = next;
+    }
+    uvfib__http_free(&c->http);
+    uvfib__free(c->pending);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->stats.connections_open--;
+    uvfib__free(c);
+    uvfib__server_maybe_closed(srv);
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    uvfib__conn_unref(handle->data);
+}
+
+void uvfib__conn_close(struct uvfib__conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->reading = false;
+    /* Jobs: a waiting one is dropped now (its done callback runs and writes
+     * nothing), a running one is told to stop and comes back later. */
+    for (uvfib_req_t *req = c->head; req != NULL; req = req->next)
+        if (req->job != NULL)
+            uvfib__work_cancel(req->job);
+    uv_close((uv_handle_t *)&c->timer, on_close);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void uvfib__conn_drain(struct uvfib__conn *c)
+{
+    if (c->n_reqs == 0 && !c->http.in_message)
+        uvfib__conn_close(c);
+}
+
+/* ------------------------------------------------------ accept */
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    /* One buffer for every connection: on_read consumes it before returning,
+     * and keeps only what must outlive the read. */
+    struct uvfib__conn *c = handle->data;
+    *buf = uv_buf_init(c->srv->read_buf, sizeof(c->srv->read_buf));
+}
+
+void uvfib__conn_accept(struct uvfib__server *srv)
+{
+    struct uvfib__conn *c = uvfib__calloc(1, sizeof(*c));
+    if (c == NULL) {
+        /* Take the socket off the backlog anyway, or it would wake us again. */
+        uv_tcp_t *tmp = uvfib__malloc(sizeof(*tmp));
+        if (tmp != NULL && uv_tcp_init(srv->loop, tmp) == 0) {
+            uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, (uv_close_cb)uvfib__free);
+        } else {
+            uvfib__free(tmp);
+        }
+        srv->stats.connections_rejected++;
+        return;
+    }
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->refs = 2; /* tcp and timer, until their close callbacks */
+    uvfib__http_init(&c->http, &srv->limits);
+    c->next = srv->conns;
+    if (srv->conns != NULL)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->stats.connections_open++;
+    srv->stats.connections_total++;
+
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
+        uvfib__conn_close(c);
+        return;
+    }
+    bool over = srv->cfg.max_connections > 0 &&
+                srv->stats.connections_open > srv->cfg.max_connections;
+    if (over || srv->draining) {
+        srv->stats.connections_rejected++;
+        uvfib__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        uvfib__conn_close(c);
+        return;
+    }
+    c->reading = true;
+    update_timer(c);
+}
+
+/* ------------------------------------------------------ writing */
+
+static void on_shutdown(uv_shutdown_t *sreq, int status)
+{
+    struct uvfib__conn *c = sreq->data;
+    uvfib__conn_close(c);
+    uvfib__conn_unref(c);
+}
+
+/* After a response that says "Connection: close": send FIN first so the
+ * client reads the whole response before the socket goes away. */
+static void finish_and_close(struct uvfib__conn *c)
+{
+    if (c->closing)
+        return;
+    c->done_parsing = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->shutdown.data = c;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
+        uvfib__conn_ref(c);
+        uv_timer_stop(&c->timer);
+    } else {
+        uvfib__conn_close(c);
+    }
+}
+
+static void resume_reading(struct uvfib__conn *c)
+{
+    if (c->closing || c->reading || c->eof || c->done_parsing)
+        return;
+    if (c->pending != NULL) {
+        /* Parse what arrived while we were paused before asking for more. */
+        char *data = c->pending;
+        size_t len = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        process(c, data, len);
+        uvfib__free(data);
+        if (c->closing || c->pending != NULL || c->done_parsing)
+            return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        uvfib__conn_close(c);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    uvfib_req_t *req = UVFIB__CONTAINER_OF(w, uvfib_req_t, write);
+    struct uvfib__conn *c = req->conn;
+    c->n_writes--;
+    /* Writes complete in the order they were issued, so this is the head. */
+    assert(c->head == req);
+    c->head = req->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    c->n_reqs--;
+    bool close_after = req->close_after;
+    req_free(req);
+
+    if (!c->closing) {
+        if (status < 0) {
+            uvfib__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+        } else {
+            c->srv->stats.responses_total++;
+            if (close_after)
+                finish_and_close(c);
+            else if (c->eof && c->n_reqs == 0)
+                uvfib__conn_close(c);
+            else if (c->srv->draining)
+                uvfib__conn_drain(c);
+            if (!c->closing) {
+                if (c->n_reqs < c->srv->cfg.max_pipeline)
+                    resume_reading(c);
+                update_timer(c);
+            }
+        }
+    }
+    uvfib__conn_unref(c);
+}
+
+/* Writes every answered request at the head of the FIFO, in order. */
+static void flush(struct uvfib__conn *c)
+{
+    for (uvfib_req_t *req = c->head; req != NULL && req->answered; req = req->next) {
+        if (req->writing)
+            continue;
+        uv_buf_t buf = uv_buf_init(req->out, (unsigned)req->out_len);
+        if (uv_write(&req->write, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+            uvfib__conn_close(c);
+            return;
+        }
+        req->writing = true;
+        c->n_writes++;
+        uvfib__conn_ref(c);
+        if (req->close_after)
+            break; /* nothing goes out after a closing response */
+    }
+    update_timer(c);
+}
+
+int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t len)
+{
+    struct uvfib__conn *c = req->conn;
+    if (req->answered)
+        return UV_EALREADY;
+    req->answered = true;
+    req->status = status;
+    if (c->closing)
+        return 0; /* the client is gone: nothing to write, and that is fine */
+
+    struct uvfib__server *srv = c->srv;
+    if (!req->msg.keep_alive || srv->draining || (c->done_parsing && req == c->tail))
+        req->close_after = true;
+    struct uvfib__response r = {
+        .status = status,
+        .keep_alive = !req->close_after,
+        .head = req->msg.method == HTTP_HEAD,
+        .date = uvfib__server_date(srv),
+        .headers = req->headers,
+        .body = body,
+        .body_len = len,
+    };
+    int err = uvfib__response_serialize(&r, &req->out, &req->out_len);
+    if (err < 0) {
+        /* No memory for this response: close rather than answer out of order. */
+        uvfib__conn_close(c);
+        return err;
+    }
+    flush(c);
+    return 0;
+}
+
+/* ------------------------------------------------------ requests */
+
+static uvfib_req_t *req_new(struct uvfib__conn *c)
+{
+    uvfib_req_t *req = uvfib__calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    req->conn = c;
+    req->start_ns = uv_hrtime();
+    if (c->tail != NULL)
+        c->tail->next = req;
+    else
+        c->head = req;
+    c->tail = req;
+    c->n_reqs++;
+    return req;
+}
+
+/* Answers a request the parser could not deliver (malformed, over a limit, or
+ * timed out) and stops reading: llhttp errors are sticky. */
+static void fail_connection(struct uvfib__conn *c, int status, const char *message)
+{
+    c->done_parsing = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    uvfib_req_t *req = req_new(c);
+    if (req == NULL) {
+        uvfib__conn_close(c);
+        return;
+    }
+    req->close_after = true;
+    c->srv->stats.parse_errors++;
+    uvfib_res_error(req, status, message);
+}
+
+static void dispatch(struct uvfib__conn *c)
+{
+    struct uvfib__server *srv = c->srv;
+    uvfib_req_t *req = req_new(c);
+    if (req == NULL) {
+        uvfib__conn_close(c);
+        return;
+    }
+    uvfib__http_take(&c->http, &req->msg);
+    srv->stats.requests_total++;
+    if (!req->msg.keep_alive || req->msg.upgrade)
+        c->done_parsing = true; /* the last request on this connection */
+
+    if (srv->draining) {
+        req->close_after = true;
+        c->done_parsing = true;
+        uvfib_res_error(req, 503, "server shutting down");
+        return;
+    }
+    if (req->msg.http_major == 1 && req->msg.http_minor >= 1 && !req->msg.has_host) {
+        req->close_after = true;
+        c->done_parsing = true;
+        uvfib_res_error(req, 400, "HTTP/1.1 requests must carry a Host header");
+        return;
+    }
+    const char *method = llhttp_method_name((llhttp_method_t)req->msg.method);
+    if (uvfib__router_match(&srv->router, method, req->msg.url, req->msg.url_len, &req->match) <
+        0) {
+        uvfib_res_error(req, 500, "out of memory");
+        return;
+    }
+    switch (req->match.status) {
+    case 200:
+        req->match.route->handler(req, req->match.route->arg);
+        return;
+    case 405:
+        uvfib_res_header(req, "Allow", req->match.allow);
+        /* fall through */
+    default:
+        uvfib_res_error(req, req->match.status, req->match.error);
+        return;
+    }
+}
+
+/* Parses data[0..len): dispatches each complete request, pauses reading at the
+ * pipelining limit (keeping the unparsed rest), or fails the connection. */
+static void process(struct uvfib__conn *c, const char *data, size_t len)
+{
+    while (len > 0 && !c->closing && !c->done_parsing) {
+        if (c->n_reqs >= c->srv->cfg.max_pipeline) {
+            /* Too many unanswered requests: stop reading until they drain,
+             * so a client cannot make us buffer without end. */
+            c->pending = uvfib__strndup(data, len);
+            if (c->pending == NULL) {
+                uvfib__conn_close(c);
+                return;
+            }
+            c->pending_len = len;
+            if (c->reading) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = false;
+            }
+            return;
+        }
+        bool was_in_message = c->http.in_message;
+        size_t used;
+        int rc = uvfib__http_feed(&c->http, data, len, &used);
+        if (rc == UVFIB__HTTP_ERROR) {
+            fail_connection(c, c->http.err_status, c->http.err_msg);
+            return;
+        }
+        if (!was_in_message && (c->http.in_message || rc == UVFIB__HTTP_MESSAGE))
+            c->msg_start_ms = uv_now(c->srv->loop);
+        data += used;
+        len -= used;
+        if (rc == UVFIB__HTTP_MESSAGE)
+            dispatch(c);
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct uvfib__conn *c = stream->data;
+    if (c->closing || nread == 0)
+        return;
+    if (nread > 0) {
+        process(c, buf->base, (size_t)nread);
+    } else {
+        uv_read_stop(stream);
+        c->reading = false;
+        c->eof = true;
+        if (nread != UV_EOF) {
+            uvfib__conn_close(c);
+            return;
+        }
+        /* A half-closed client still gets the answers it asked for. */
+        if (!c->done_parsing && uvfib__http_finish(&c->http) == UVFIB__HTTP_ERROR) {
+            fail_connection(c, c->http.err_status, "request ended before it was complete");
+            return;
+        }
+        if (c->n_reqs == 0) {
+            uvfib__conn_close(c);
+            return;
+        }
+    }
+    if (!c->closing)
+        update_timer(c);
+}
+
+/* ------------------------------------------------------ deadlines */
+
+static void on_timer(uv_timer_t *timer)
+{
+    struct uvfib__conn *c = timer->data;
+    if (c->closing)
+        return;
+    if (c->n_writes > 0 || c->n_reqs > 0) {
+        uvfib__conn_close(c); /* the client stopped reading its responses */
+    } else if (c->http.in_message) {
+        fail_connection(c, 408, "request header timeout: the request took too long to arrive");
+    } else {
+        uvfib__conn_close(c); /* idle keep-alive: close quietly */
+    }
+}
+
+/* One timer per connection; which deadline it holds follows the state. */
+static void update_timer(struct uvfib__conn *c)
+{
+    if (c->closing)
+        return;
+    const uvfib_config_t *cfg = &c->srv->cfg;
+    uint64_t timeout = 0;
+    if (c->n_writes > 0) {
+        timeout = cfg->write_timeout_ms;
+    } else if (c->n_reqs > 0) {
+        timeout = 0; /* computing: the job has its own limits */
+    } else if (c->http.in_message) {
+        /* Counted from the request's first byte, not the last read: a client
+         * that trickles one byte at a time still runs out of time. */
+        uint64_t now = uv_now(c->srv->loop);
+        uint64_t end = c->msg_start_ms + cfg->header_timeout_ms;
+        timeout = cfg->header_timeout_ms == 0 ? 0 : end > now ? end - now : 1;
+    } else if (c->reading) {
+        timeout = cfg->keepalive_timeout_ms;
+    }
+    if (timeout > 0)
+        uv_timer_start(&c->timer, on_timer, timeout, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* ------------------------------------------------------ public request API */
+
+const char *uvfib_req_method(const uvfib_req_t *req)
+{
+    if (req->msg.method == HTTP_HEAD)
+        return "GET";
+    return llhttp_method_name((llhttp_method_t)req->msg.method);
+}
+
+int uvfib_req_is_head(const uvfib_req_t *req)
+{
+    return req->msg.method == HTTP_HEAD;
+}
+
+const char *uvfib_req_path(const uvfib_req_t *req)
+{
+    return req->match.path;
+}
+
+const char *uvfib_req_param(const uvfib_req_t *req, const char *name)
+{
+    return uvfib__match_param(&req->match, name);
+}
+
+uvfib_server_t *uvfib_req_server(const uvfib_req_t *req)
+{
+    return req->conn->srv->pub;
+}
+
+int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value)
+{
+    if (req->answered || name == NULL || value == NULL)
+        return UV_EINVAL;
+    return uvfib__header_add(&req->headers, name, value);
+}
+
+int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len)
+{
+    if (status < 100 || status > 999 || (body == NULL && len > 0))
+        return UV_EINVAL;
+    return uvfib__conn_respond(req, status, body, len);
+}
+
+int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json)
+{
+    char *text = json == NULL ? NULL : cJSON_PrintUnformatted(json);
+    if (text == NULL) {
+        uvfib_res_error(req, 500, "out of memory");
+        return UV_ENOMEM;
+    }
+    int err = uvfib_res_send(req, status, text, strlen(text));
+    cJSON_free(text);
+    return err;
+}
+
+int uvfib_res_error(uvfib_req_t *req, int status, const char *message)
+{
+    static const char oom[] = "{\"success\":false,\"error\":\"out of memory\"}";
+    size_t len;
+    char *text = uvfib__json_error(message, &len);
+    if (text == NULL) {
+        uvfib_res_send(req, 500, oom, sizeof(oom) - 1);
+        return UV_ENOMEM;
+    }
+    int err = uvfib_res_send(req, status, text, len);
+    uvfib__free(text);
+    return err;
+}
+
+int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, void *ctx,
+                      unsigned flags)
+{
+    return uvfib__work_submit(req, work, done, ctx, flags);
+}

@@ -1,0 +1,97 @@
+/* fibroute.c - the routes of the Node.js article, GET /fibonacci/:number,
+ * answered through the same request and offload API an embedder uses:
+ * validate on the loop, compute in the pool, answer on the loop. */
+#include "internal.h"
+
+#include <stdio.h>
+
+/* One computation: owned by the route from submit to done, touched by one
+ * thread at a time (the pool's hand-over orders the accesses). */
+struct fib_job {
+    unsigned n;
+    uint64_t result;
+    int err; /* 0, UV_ECANCELED or UV_ERANGE from the kernel */
+};
+
+static void on_fib_work(uvfib_work_t *work, void *ctx)
+{
+    struct fib_job *job = ctx;
+    job->err = uvfib_fib(job->n, work, &job->result);
+}
+
+static void on_fib_done(uvfib_req_t *req, void *ctx, int status)
+{
+    struct fib_job *job = ctx;
+    if (status == 0 && job->err == 0) {
+        size_t len;
+        char *body = uvfib__json_result(job->result, &len);
+        if (body != NULL)
+            uvfib_res_send(req, 200, body, len);
+        else
+            uvfib_res_error(req, 500, "out of memory");
+        uvfib__free(body);
+    } else if (status == UV_ECANCELED || job->err == UV_ECANCELED) {
+        uvfib_res_error(req, 503, "computation cancelled");
+    } else {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "computation failed: %s",
+                 uvfib_strerror(status < 0 ? status : job->err));
+        uvfib_res_error(req, 500, msg);
+    }
+    uvfib__free(job);
+}
+
+static void on_fibonacci(uvfib_req_t *req, void *arg)
+{
+    const uvfib_fib_options_t *opt = arg;
+    const char *text = uvfib_req_param(req, "number");
+    uint64_t n;
+    int err = uvfib__parse_u64(text, &n);
+    if (err < 0) {
+        uvfib_res_error(req, 400,
+                        "number must be a non-negative decimal integer (digits 0-9 only, "
+                        "at most 20 of them), e.g. /fibonacci/10");
+        return;
+    }
+    if (n > opt->max_n) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "number too large: this server accepts n from 0 to %u",
+                 opt->max_n);
+        uvfib_res_error(req, 422, msg);
+        return;
+    }
+    struct fib_job *job = uvfib__calloc(1, sizeof(*job));
+    if (job == NULL) {
+        uvfib_res_error(req, 500, "out of memory");
+        return;
+    }
+    job->n = (unsigned)n;
+    unsigned flags = n <= opt->inline_max_n ? UVFIB_OFFLOAD_CHEAP : 0;
+    if (uvfib_req_offload(req, on_fib_work, on_fib_done, job, flags) < 0)
+        uvfib__free(job); /* already answered (503 or 500) */
+}
+
+int uvfib_fib_routes_add(uvfib_server_t *server, const uvfib_fib_options_t *opt)
+{
+    uvfib_fib_options_t *copy = uvfib__malloc(sizeof(*copy));
+    if (copy == NULL)
+        return UV_ENOMEM;
+    if (opt != NULL)
+        *copy = *opt;
+    else
+        uvfib_fib_options_init(copy);
+    if (copy->max_n > UVFIB_FIB_MAX_N || copy->inline_max_n > UVFIB_FIB_MAX_N) {
+        uvfib__free(copy);
+        return UV_EINVAL;
+    }
+    struct uvfib__server *srv = server->impl;
+    if (srv->listening || srv->closing) {
+        uvfib__free(copy);
+        return UV_EBUSY;
+    }
+    int err = uvfib__router_add(&srv->router, "GET", "/fibonacci/:number", on_fibonacci, copy,
+                                uvfib__free);
+    if (err < 0)
+        uvfib__free(copy);
+    return err;
+}

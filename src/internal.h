@@ -1,0 +1,300 @@
+/* internal.h - private structs and uvfib__* functions shared between modules.
+ * Nothing here is part of the public API; the layout may change at any time.
+ * Section order follows a request: allocation, kernel, router, HTTP parsing,
+ * responses, offload, connections, server. */
+#ifndef UVFIB_INTERNAL_H
+#define UVFIB_INTERNAL_H
+
+#include "uvfib.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <llhttp.h>
+
+#define UVFIB__CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+
+/* ------------------------------------------------------------ alloc.c */
+
+/* Every allocation of the library goes through these, so tests can count live
+ * allocations (uvfib__alloc_live) and make a chosen one fail (uvfib__alloc_fail_after). */
+void *uvfib__malloc(size_t size);
+void *uvfib__calloc(size_t n, size_t size);
+void *uvfib__realloc(void *ptr, size_t size);
+void uvfib__free(void *ptr);
+char *uvfib__strndup(const char *s, size_t len);
+long uvfib__alloc_live(void);
+/* Tests only: the n-th allocation from now fails (0: none). Any thread. */
+void uvfib__alloc_fail_after(long n);
+
+/* -------------------------------------------------------------- fib.c */
+
+/* Parses a plain decimal integer: 1 to 20 ASCII digits, nothing else (no sign,
+ * space, exponent). @return 0, UV_EINVAL (not a plain integer), UV_ERANGE (> 2^64-1). */
+int uvfib__parse_u64(const char *s, uint64_t *out);
+
+/* Writes the decimal digits of v into buf (at least 21 bytes), NUL-terminated.
+ * @return the number of digits. */
+size_t uvfib__u64_to_dec(uint64_t v, char *buf);
+
+/* ----------------------------------------------------------- router.c */
+
+#define UVFIB__MAX_SEGMENTS 16
+
+struct uvfib__route {
+    char *method;                 /* owned: "GET", ... */
+    char *pattern;                /* owned: the pattern as given */
+    char *segs[UVFIB__MAX_SEGMENTS]; /* borrowed from pattern_buf: segment text, ":name" for params */
+    size_t n_segs;
+    char *pattern_buf;            /* owned: pattern split at '/', NUL-separated */
+    uvfib_handler_cb handler;
+    void *arg;                    /* the caller's, or owned when free_arg is set */
+    void (*free_arg)(void *arg);  /* NULL for caller-owned args */
+    struct uvfib__route *next;    /* owned list */
+};
+
+struct uvfib__router {
+    struct uvfib__route *head, *tail; /* owned */
+};
+
+/* The outcome of routing one request target. */
+struct uvfib__match {
+    int status;                   /* 200 matched, 400 bad target, 404, 405 */
+    const char *error;            /* static message when status != 200 */
+    char allow[64];               /* for 405: "GET, HEAD" */
+    const struct uvfib__route *route; /* borrowed from the router */
+    char *path;                   /* owned: path as sent, without query */
+    char *decoded;                /* owned: decoded segments, NUL-separated */
+    const char *segv[UVFIB__MAX_SEGMENTS]; /* borrowed from decoded */
+    size_t n_segs;
+};
+
+void uvfib__router_init(struct uvfib__router *r);
+void uvfib__router_free(struct uvfib__router *r);
+int uvfib__router_add(struct uvfib__router *r, const char *method, const char *pattern,
+                      uvfib_handler_cb handler, void *arg, void (*free_arg)(void *));
+/* Routes `method` + `target` (origin-form or absolute-form request target).
+ * Always fills m (free it with uvfib__match_free). @return 0 or UV_ENOMEM. */
+int uvfib__router_match(const struct uvfib__router *r, const char *method, const char *target,
+                        size_t target_len, struct uvfib__match *m);
+void uvfib__match_free(struct uvfib__match *m);
+/* The decoded value of parameter `name`, or NULL. */
+const char *uvfib__match_param(const struct uvfib__match *m, const char *name);
+/* Decodes %XX escapes of src[0..len) into dst (room for len + 1). Rejects
+ * malformed escapes and NUL bytes. @return decoded length, or -1. */
+long uvfib__percent_decode(const char *src, size_t len, char *dst);
+
+/* ------------------------------------------------------------- http.c */
+
+enum {
+    UVFIB__HTTP_MORE = 0, /* every byte consumed; no complete message yet */
+    UVFIB__HTTP_MESSAGE,  /* one message complete: take it from h->msg */
+    UVFIB__HTTP_ERROR     /* malformed or over a limit: h->err_status, h->err_msg */
+};
+
+struct uvfib__http_limits {
+    size_t max_url_bytes;
+    size_t max_header_bytes;
+    unsigned max_headers;
+    size_t max_body_bytes;
+};
+
+/* One parsed request head, as handed to the connection. */
+struct uvfib__http_msg {
+    char *url;                    /* owned until taken; NUL-terminated */
+    size_t url_len;
+    uint8_t method;               /* llhttp_method_t */
+    uint8_t http_major, http_minor;
+    bool keep_alive;              /* llhttp_should_keep_alive() at message end */
+    bool upgrade;                 /* Upgrade/CONNECT: we answer, then close */
+    bool has_host;
+};
+
+/* Parser state of one connection: llhttp plus the spans it hands us in pieces. */
+struct uvfib__http {
+    llhttp_t parser;              /* parser.data == this */
+    const struct uvfib__http_limits *limits; /* borrowed from the server */
+    struct uvfib__http_msg msg;   /* the message being parsed */
+    size_t url_cap;               /* bytes allocated for msg.url */
+    size_t header_bytes;          /* names + values + separators so far */
+    unsigned n_headers;
+    size_t body_bytes;
+    char field[8];                /* start of the current header name, lower-cased */
+    size_t field_len;             /* full length of the current header name */
+    bool in_message;              /* between message begin and complete */
+    bool paused;                  /* paused after a message: resume before the next feed */
+    int err_status;               /* HTTP status for an error: 400, 413, 414, 431 */
+    const char *err_msg;          /* static text for an error */
+};
+
+void uvfib__http_init(struct uvfib__http *h, const struct uvfib__http_limits *limits);
+void uvfib__http_free(struct uvfib__http *h);
+/* Feeds data[0..len). *consumed says how many bytes were used: all of them for
+ * MORE, up to the end of the message for MESSAGE (the rest belongs to the next
+ * one: feed it again), unspecified for ERROR (errors are final). */
+int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t *consumed);
+/* The peer sent EOF. @return MORE when that is a clean end, ERROR mid-message. */
+int uvfib__http_finish(struct uvfib__http *h);
+/* Hands the completed message to the caller (who then owns msg->url). */
+void uvfib__http_take(struct uvfib__http *h, struct uvfib__http_msg *out);
+
+/* --------------------------------------------------------- response.c */
+
+/* Extra response headers, a singly linked list in insertion order. */
+struct uvfib__header {
+    struct uvfib__header *next;   /* owned */
+    size_t name_len, value_len;
+    char text[];                  /* "name\0value\0" */
+};
+
+struct uvfib__response {
+    int status;
+    bool keep_alive;              /* "Connection: keep-alive" or "close" */
+    bool head;                    /* HEAD: headers only, Content-Length of the body */
+    const char *date;             /* borrowed: IMF-fixdate */
+    const struct uvfib__header *headers; /* borrowed */
+    const char *body;             /* borrowed JSON text */
+    size_t body_len;
+};
+
+const char *uvfib__status_reason(int status);
+/* Serialises r into one buffer (*out, owned by the caller, freed with
+ * uvfib__free). @return 0 or UV_ENOMEM. */
+int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len);
+/* {"success":false,"error":message} as text owned by the caller (uvfib__free), or NULL. */
+char *uvfib__json_error(const char *message, size_t *len);
+/* {"success":true,"result":N} with N's exact digits, owned by the caller, or NULL. */
+char *uvfib__json_result(uint64_t result, size_t *len);
+/* Writes the IMF-fixdate of t ("Sun, 06 Nov 1994 08:49:37 GMT") into buf[30]. */
+void uvfib__http_date(time_t t, char *buf);
+int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value);
+void uvfib__header_free(struct uvfib__header *list);
+
+/* ------------------------------------------------------------- work.c */
+
+struct uvfib_work_s {
+    atomic_bool cancelled;        /* written by the loop thread only; read by the worker */
+};
+
+struct uvfib__job {
+    uv_work_t work;               /* embedded; must live until on_after_work */
+    uvfib_work_t w;               /* the cancel flag the work function polls */
+    struct uvfib__server *srv;    /* borrowed */
+    uvfib_req_t *req;             /* borrowed: the request outlives its job */
+    uvfib_work_cb work_cb;
+    uvfib_done_cb done_cb;
+    void *ctx;                    /* the caller's */
+    struct uvfib__job *next, *prev; /* the server's waiting FIFO, while waiting */
+    bool running;                 /* handed to uv_queue_work */
+    uint64_t queued_ns;           /* loop thread: when submitted */
+    uint64_t started_ns;          /* pool thread: when the work function began */
+    uint64_t finished_ns;         /* pool thread: when it returned */
+};
+
+/* Drops a waiting job or asks a running one to stop. Loop thread. */
+void uvfib__work_cancel(struct uvfib__job *job);
+
+/* ------------------------------------------------------------- conn.c */
+
+struct uvfib_req_s {
+    uv_write_t write;             /* embedded; used once, for this request's response */
+    struct uvfib__conn *conn;     /* borrowed: a connection outlives its requests */
+    uvfib_req_t *next;            /* the connection's FIFO */
+    struct uvfib__http_msg msg;   /* owned (msg.url) */
+    struct uvfib__match match;    /* owned */
+    struct uvfib__header *headers;/* owned: extra response headers */
+    struct uvfib__job *job;       /* in the pool or waiting for it, or NULL */
+    char *out;                    /* owned: the serialised response, once answered */
+    size_t out_len;
+    int status;                   /* the response status, once answered */
+    uint64_t start_ns;            /* when the request was routed */
+    bool answered;                /* a response exists (or the client is gone) */
+    bool writing;                 /* uv_write issued */
+    bool close_after;             /* close the connection once this response is out */
+};
+
+struct uvfib__conn {
+    uv_tcp_t tcp;                 /* embedded; tcp.data == this */
+    uv_timer_t timer;             /* embedded; header, idle and write deadlines */
+    uv_shutdown_t shutdown;       /* embedded; sends FIN after a closing response */
+    struct uvfib__server *srv;    /* borrowed */
+    struct uvfib__http http;      /* owned parser state */
+    uvfib_req_t *head, *tail;     /* owned FIFO, answered in arrival order */
+    unsigned n_reqs;              /* requests in the FIFO */
+    unsigned n_writes;            /* uv_write calls in flight */
+    char *pending;                /* owned: unparsed bytes kept while reads are paused */
+    size_t pending_len;
+    uint64_t msg_start_ms;        /* loop time of a partial request's first byte */
+    unsigned refs;                /* open handles + writes in flight + jobs + shutdown */
+    bool closing;                 /* set once by uvfib__conn_close(), never cleared */
+    bool reading;                 /* uv_read_start in effect */
+    bool eof;                     /* the peer will send nothing more */
+    bool done_parsing;            /* a final request was seen: ignore further bytes */
+    struct uvfib__conn *next, *prev; /* the server's list of connections */
+};
+
+/* Accepts one connection from the listener. Loop thread. */
+void uvfib__conn_accept(struct uvfib__server *srv);
+/* Idempotent; frees nothing itself (see uvfib__conn_unref). */
+void uvfib__conn_close(struct uvfib__conn *c);
+void uvfib__conn_ref(struct uvfib__conn *c);
+void uvfib__conn_unref(struct uvfib__conn *c);
+/* For a graceful shutdown: closes the connection if no request is in progress. */
+void uvfib__conn_drain(struct uvfib__conn *c);
+/* Answers req with status and body (JSON text, copied). */
+int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t len);
+
+/* ----------------------------------------------------------- server.c */
+
+struct uvfib__server {
+    uvfib_server_t *pub;          /* borrowed: the caller's struct */
+    uv_loop_t *loop;              /* borrowed */
+    uvfib_config_t cfg;           /* copy; cfg.host points at host */
+    char *host;                   /* owned */
+    struct uvfib__http_limits limits;
+    struct uvfib__router router;  /* owned */
+    uv_tcp_t listener;            /* embedded */
+    uv_timer_t drain_timer;       /* embedded; deadline of a graceful shutdown */
+    struct uvfib__conn *conns;    /* the open connections (each frees itself) */
+    struct uvfib__job *wait_head, *wait_tail; /* jobs waiting for a pool thread */
+    unsigned n_waiting, n_running;
+    uvfib_stats_t stats;
+    time_t date_sec;              /* second that date was made for */
+    char date[32];                /* cached IMF-fixdate */
+    unsigned n_handles;           /* our own open handles: listener, drain timer */
+    bool listening;
+    bool draining;                /* graceful shutdown in progress */
+    bool closing;                 /* close requested: connections are being closed */
+    uvfib_close_cb close_cb;
+    char read_buf[64 * 1024];     /* shared by every connection: consumed in on_read */
+};
+
+/* The cached Date header value. Loop thread. */
+const char *uvfib__server_date(struct uvfib__server *srv);
+/* A connection was freed, or one of our handles closed: maybe finish a close. */
+void uvfib__server_maybe_closed(struct uvfib__server *srv);
+
+/* Submits or runs work for req (see uvfib_req_offload). */
+int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, void *ctx,
+                       unsigned flags);
+
+/* ----------------------------------------------------------- config.c */
+
+/* What the executable's command line configures. */
+struct uvfib__cli {
+    uvfib_config_t cfg;           /* cfg.host borrowed from argv or a literal */
+    uvfib_fib_options_t fib;
+    uint64_t drain_timeout_ms;    /* graceful shutdown deadline */
+};
+
+enum { UVFIB__CLI_RUN = 0, UVFIB__CLI_EXIT = 1, UVFIB__CLI_USAGE = 2 };
+
+/* Parses argv (getopt_long) after filling defaults ($PORT too). Prints --help
+ * and --version to out, a one-line error to err. @return UVFIB__CLI_*. */
+int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, FILE *err);
+
+#endif /* UVFIB_INTERNAL_H */

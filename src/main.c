@@ -1,0 +1,124 @@
+/* main.c - the uvfib executable: flags, process-wide settings (thread pool
+ * size, SIGPIPE, fd limit), signals, one loop, one server. The routes are
+ * registered through the public API, as an embedder would. */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+struct app {
+    uv_loop_t loop;
+    uvfib_server_t server;
+    uv_signal_t sigint, sigterm;
+    uint64_t drain_timeout_ms;
+    int signals;       /* how many shutdown signals arrived */
+};
+
+static void on_healthz(uvfib_req_t *req, void *arg)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    uvfib_res_send(req, 200, body, sizeof(body) - 1);
+}
+
+static void on_server_closed(uvfib_server_t *server)
+{
+    struct app *app = server->data;
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct app *app = handle->data;
+    if (++app->signals > 1) {
+        fprintf(stderr, "uvfib: second %s, exiting now\n", strsignal(signum));
+        _exit(128 + signum);
+    }
+    fprintf(stderr, "uvfib: %s, draining (again to exit at once)\n", strsignal(signum));
+    uvfib_server_shutdown(&app->server, app->drain_timeout_ms, on_server_closed);
+}
+
+/* Many idle keep-alive connections need many descriptors. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct uvfib__cli cli;
+    int rc = uvfib__cli_parse(&cli, argc, argv, stdout, stderr);
+    if (rc == UVFIB__CLI_EXIT)
+        return 0;
+    if (rc != UVFIB__CLI_RUN)
+        return 2;
+
+    /* libuv reads UV_THREADPOOL_SIZE once, when the pool starts on the first
+     * uv_queue_work; set it before. One thread more than the computations may
+     * take keeps file and DNS work moving (libuv issue 660). */
+    char pool[16];
+    snprintf(pool, sizeof(pool), "%u", cli.cfg.threads + 1);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    static struct app app;
+    app.drain_timeout_ms = cli.drain_timeout_ms;
+    int err = uv_loop_init(&app.loop);
+    if (err == 0)
+        err = uvfib_server_init(&app.loop, &app.server, &cli.cfg);
+    if (err < 0) {
+        fprintf(stderr, "uvfib: cannot start: %s\n", uvfib_strerror(err));
+        return 1;
+    }
+    app.server.data = &app;
+    err = uvfib_route_add(&app.server, "GET", "/healthz", on_healthz, NULL);
+    if (err == 0)
+        err = uvfib_fib_routes_add(&app.server, &cli.fib);
+    if (err == 0)
+        err = uvfib_server_listen(&app.server);
+    if (err < 0) {
+        fprintf(stderr, "uvfib: cannot listen on %s port %d: %s\n", cli.cfg.host, cli.cfg.port,
+                uvfib_strerror(err));
+        uvfib_server_close(&app.server, NULL);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&app.loop);
+        return 1;
+    }
+
+    uv_signal_init(&app.loop, &app.sigint);
+    uv_signal_init(&app.loop, &app.sigterm);
+    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+
+    const char *mode = cli.cfg.mode == UVFIB_MODE_INLINE    ? "inline"
+                       : cli.cfg.mode == UVFIB_MODE_OFFLOAD ? "offload"
+                                                            : "auto";
+    fprintf(stderr,
+            "uvfib %s: %u compute threads (libuv pool %u), mode %s, max n %u, "
+            "inline up to n %u in auto mode\n",
+            uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1, mode, cli.fib.max_n,
+            cli.fib.inline_max_n);
+    bool v6 = strchr(cli.cfg.host, ':') != NULL;
+    printf("uvfib listening on http://%s%s%s:%d\n", v6 ? "[" : "", cli.cfg.host, v6 ? "]" : "",
+           uvfib_server_port(&app.server));
+    fflush(stdout);
+
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    err = uv_loop_close(&app.loop);
+    if (err < 0) {
+        fprintf(stderr, "uvfib: loop still busy at exit: %s\n", uvfib_strerror(err));
+        return 1;
+    }
+    fprintf(stderr, "uvfib: drained, bye\n");
+    return 0;
+}

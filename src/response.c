@@ -1,0 +1,156 @@
+/* response.c - everything about the bytes of a response: status line, headers,
+ * the Date value, JSON bodies with exact integers, all in one buffer so a
+ * response leaves in one write. Pure: no loop, no sockets. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+const char *uvfib__status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+void uvfib__http_date(time_t t, char *buf)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    char tmp[64];
+    gmtime_r(&t, &tm);
+    snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    memcpy(buf, tmp, 29); /* fixed width until the year 10000 */
+    buf[29] = '\0';
+}
+
+int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value)
+{
+    size_t name_len = strlen(name), value_len = strlen(value);
+    /* CR or LF in either would let a caller split the response. */
+    if (name_len == 0 || strpbrk(name, "\r\n: ") != NULL || strpbrk(value, "\r\n") != NULL)
+        return UV_EINVAL;
+    struct uvfib__header *hd = uvfib__malloc(sizeof(*hd) + name_len + value_len + 2);
+    if (hd == NULL)
+        return UV_ENOMEM;
+    hd->next = NULL;
+    hd->name_len = name_len;
+    hd->value_len = value_len;
+    memcpy(hd->text, name, name_len + 1);
+    memcpy(hd->text + name_len + 1, value, value_len + 1);
+    while (*list != NULL)
+        list = &(*list)->next;
+    *list = hd;
+    return 0;
+}
+
+void uvfib__header_free(struct uvfib__header *list)
+{
+    while (list != NULL) {
+        struct uvfib__header *next = list->next;
+        uvfib__free(list);
+        list = next;
+    }
+}
+
+int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Date: %s\r\n"
+                     "Connection: %s\r\n",
+                     r->status, uvfib__status_reason(r->status), r->body_len, r->date,
+                     r->keep_alive ? "keep-alive" : "close");
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return UV_EINVAL;
+
+    size_t total = (size_t)n + 2 + (r->head ? 0 : r->body_len);
+    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
+        total += hd->name_len + 2 + hd->value_len + 2;
+
+    char *buf = uvfib__malloc(total);
+    if (buf == NULL)
+        return UV_ENOMEM;
+    char *p = buf;
+    memcpy(p, head, (size_t)n);
+    p += n;
+    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next) {
+        memcpy(p, hd->text, hd->name_len);
+        p += hd->name_len;
+        memcpy(p, ": ", 2);
+        p += 2;
+        memcpy(p, hd->text + hd->name_len + 1, hd->value_len);
+        p += hd->value_len;
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (!r->head && r->body_len > 0) {
+        memcpy(p, r->body, r->body_len);
+        p += r->body_len;
+    }
+    *out = buf;
+    *out_len = (size_t)(p - buf);
+    return 0;
+}
+
+/* Prints a tree into memory we own, so every caller frees with uvfib__free. */
+static char *print_owned(cJSON *json, size_t *len)
+{
+    char *text = json == NULL ? NULL : cJSON_PrintUnformatted(json);
+    char *copy = text == NULL ? NULL : uvfib__strndup(text, strlen(text));
+    if (copy != NULL)
+        *len = strlen(copy);
+    cJSON_free(text);
+    return copy;
+}
+
+char *uvfib__json_error(const char *message, size_t *len)
+{
+    cJSON *json = cJSON_CreateObject();
+    char *text = NULL;
+    if (json != NULL && cJSON_AddFalseToObject(json, "success") != NULL &&
+        cJSON_AddStringToObject(json, "error", message) != NULL)
+        text = print_owned(json, len);
+    cJSON_Delete(json);
+    return text;
+}
+
+char *uvfib__json_result(uint64_t result, size_t *len)
+{
+    /* cJSON keeps numbers as doubles, exact only up to 2^53 (F(78)); the
+     * digits go in raw so F(92) = 7540113804746346429 comes out exact. */
+    char digits[21];
+    uvfib__u64_to_dec(result, digits);
+    cJSON *json = cJSON_CreateObject();
+    char *text = NULL;
+    if (json != NULL && cJSON_AddTrueToObject(json, "success") != NULL &&
+        cJSON_AddRawToObject(json, "result", digits) != NULL)
+        text = print_owned(json, len);
+    cJSON_Delete(json);
+    return text;
+}

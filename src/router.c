@@ -1,0 +1,239 @@
+/* router.c - the route table: patterns with `:name` parameters, matching a
+ * request target segment by segment after percent-decoding each one, and the
+ * 400/404/405 decisions. Pure: no loop, no sockets. */
+#include "internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+void uvfib__router_init(struct uvfib__router *r)
+{
+    r->head = r->tail = NULL;
+}
+
+void uvfib__router_free(struct uvfib__router *r)
+{
+    struct uvfib__route *next;
+    for (struct uvfib__route *rt = r->head; rt != NULL; rt = next) {
+        next = rt->next;
+        if (rt->free_arg != NULL)
+            rt->free_arg(rt->arg);
+        uvfib__free(rt->method);
+        uvfib__free(rt->pattern);
+        uvfib__free(rt->pattern_buf);
+        uvfib__free(rt);
+    }
+    r->head = r->tail = NULL;
+}
+
+static bool is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
+            !(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z'))
+            return false;
+    return true;
+}
+
+/* Splits "/a/:b/c" into segments in place. "/" has zero segments. */
+static int split_pattern(struct uvfib__route *rt)
+{
+    char *p = rt->pattern_buf;
+    if (*p != '/')
+        return UV_EINVAL;
+    rt->n_segs = 0;
+    while (*p == '/' && p[1] != '\0') {
+        *p++ = '\0';
+        if (rt->n_segs == UVFIB__MAX_SEGMENTS)
+            return UV_EINVAL;
+        rt->segs[rt->n_segs++] = p;
+        p += strcspn(p, "/");
+        if (p == rt->segs[rt->n_segs - 1] || strcmp(rt->segs[rt->n_segs - 1], ":") == 0)
+            return UV_EINVAL; /* empty segment "//" or a nameless parameter */
+    }
+    return *p == '\0' || (*p == '/' && rt->n_segs == 0) ? 0 : UV_EINVAL;
+}
+
+int uvfib__router_add(struct uvfib__router *r, const char *method, const char *pattern,
+                      uvfib_handler_cb handler, void *arg, void (*free_arg)(void *))
+{
+    if (method == NULL || pattern == NULL || handler == NULL || !is_token(method))
+        return UV_EINVAL;
+    struct uvfib__route *rt = uvfib__calloc(1, sizeof(*rt));
+    if (rt == NULL)
+        return UV_ENOMEM;
+    rt->method = uvfib__strndup(method, strlen(method));
+    rt->pattern = uvfib__strndup(pattern, strlen(pattern));
+    rt->pattern_buf = uvfib__strndup(pattern, strlen(pattern));
+    int err = UV_ENOMEM;
+    if (rt->method != NULL && rt->pattern != NULL && rt->pattern_buf != NULL)
+        err = split_pattern(rt);
+    if (err < 0) {
+        uvfib__free(rt->method);
+        uvfib__free(rt->pattern);
+        uvfib__free(rt->pattern_buf);
+        uvfib__free(rt);
+        return err;
+    }
+    rt->handler = handler;
+    rt->arg = arg;
+    rt->free_arg = free_arg;
+    if (r->tail != NULL)
+        r->tail->next = rt;
+    else
+        r->head = rt;
+    r->tail = rt;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long uvfib__percent_decode(const char *src, size_t len, char *dst)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len || hexval(src[i + 1]) < 0 || hexval(src[i + 2]) < 0)
+                return -1;
+            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0')
+            return -1;
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return (long)o;
+}
+
+static bool segment_matches(const struct uvfib__route *rt, const struct uvfib__match *m)
+{
+    if (rt->n_segs != m->n_segs)
+        return false;
+    for (size_t i = 0; i < rt->n_segs; i++)
+        if (rt->segs[i][0] != ':' && strcmp(rt->segs[i], m->segv[i]) != 0)
+            return false;
+    return true;
+}
+
+static void add_allow(char *allow, size_t cap, const char *method)
+{
+    /* A method appears once; the list is short, so a linear scan is fine. */
+    size_t mlen = strlen(method);
+    for (const char *p = allow; (p = strstr(p, method)) != NULL; p += mlen)
+        if ((p == allow || p[-1] == ' ') && (p[mlen] == ',' || p[mlen] == '\0'))
+            return;
+    size_t len = strlen(allow);
+    if (len + mlen + 3 > cap)
+        return;
+    if (len > 0)
+        memcpy(allow + len, ", ", 2), len += 2;
+    memcpy(allow + len, method, mlen + 1);
+}
+
+static int fail(struct uvfib__match *m, int status, const char *error)
+{
+    m->status = status;
+    m->error = error;
+    return 0;
+}
+
+/* Strips the scheme and authority of an absolute-form target (RFC 9112 3.2.2). */
+static void origin_form(const char **target, size_t *len)
+{
+    const char *t = *target;
+    size_t n = *len;
+    size_t skip = 0;
+    if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
+        skip = 7;
+    else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
+        skip = 8;
+    if (skip == 0)
+        return;
+    const char *slash = memchr(t + skip, '/', n - skip);
+    *target = slash != NULL ? slash : "/";
+    *len = slash != NULL ? n - (size_t)(slash - t) : 1;
+}
+
+int uvfib__router_match(const struct uvfib__router *r, const char *method, const char *target,
+                        size_t target_len, struct uvfib__match *m)
+{
+    memset(m, 0, sizeof(*m));
+    origin_form(&target, &target_len);
+    if (target_len == 0 || target[0] != '/')
+        return fail(m, 400, "the request target must be a path starting with '/'");
+
+    size_t path_len = strcspn(target, "?#");
+    if (path_len > target_len)
+        path_len = target_len;
+    m->path = uvfib__strndup(target, path_len);
+    m->decoded = uvfib__malloc(path_len + 1);
+    if (m->path == NULL || m->decoded == NULL)
+        return UV_ENOMEM;
+
+    /* Split first, decode each segment after: an encoded "%2F" stays inside
+     * its segment instead of creating a new one. Routing is strict: "/a/" has
+     * the segments "a" and "", so "/fibonacci/" reaches :number as "". */
+    char *out = m->decoded;
+    const char *p = strcmp(m->path, "/") == 0 ? "" : m->path;
+    while (*p == '/') {
+        p++;
+        size_t seg_len = strcspn(p, "/");
+        if (m->n_segs == UVFIB__MAX_SEGMENTS)
+            return fail(m, 404, "no such route");
+        long n = uvfib__percent_decode(p, seg_len, out);
+        if (n < 0)
+            return fail(m, 400, "the path has a malformed percent-encoding (%XX) or a NUL byte");
+        m->segv[m->n_segs++] = out;
+        out += n + 1;
+        p += seg_len;
+    }
+
+    /* HEAD is answered by GET routes; the connection drops the body. */
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    for (const struct uvfib__route *rt = r->head; rt != NULL; rt = rt->next) {
+        if (!segment_matches(rt, m))
+            continue;
+        if (strcmp(rt->method, want) == 0) {
+            m->route = rt;
+            m->status = 200;
+            return 0;
+        }
+        add_allow(m->allow, sizeof(m->allow), rt->method);
+        if (strcmp(rt->method, "GET") == 0)
+            add_allow(m->allow, sizeof(m->allow), "HEAD");
+    }
+    if (m->allow[0] != '\0')
+        return fail(m, 405, "method not allowed on this path: see the Allow header");
+    return fail(m, 404, "no route matches this path");
+}
+
+void uvfib__match_free(struct uvfib__match *m)
+{
+    uvfib__free(m->path);
+    uvfib__free(m->decoded);
+    m->path = m->decoded = NULL;
+}
+
+const char *uvfib__match_param(const struct uvfib__match *m, const char *name)
+{
+    if (m->route == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->route->n_segs; i++)
+        if (m->route->segs[i][0] == ':' && strcmp(m->route->segs[i] + 1, name) == 0)
+            return m->segv[i];
+    return NULL;
+}
