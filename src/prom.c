@@ -195,8 +195,8 @@ static void hist_line(uvfib__buf_t *buf, const char *name, const char *suffix,
 }
 
 /* count_le at a bound given in seconds. Rounding to the nearest nanosecond, rather than
- * truncating, keeps a bound like 0.3 s (299999999.99999994 ns after the multiplication)
- * from losing the values at exactly 300 ms. */
+ * truncating, keeps a bound like 0.00013 s (129999.99999999999 ns after the
+ * multiplication) from losing the values at exactly 130 us. */
 static uint64_t count_le_seconds(const uvfib__hist_t *h_ns, double bound_s)
 {
     double ns = nearbyint(bound_s * 1e9);
