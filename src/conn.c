@@ -172,7 +172,7 @@ static void finish_and_close(struct uvfib__conn *c)
 
 static void resume_reading(struct uvfib__conn *c)
 {
-    if (c->closing || c->reading || c->eof || c->done_parsing)
+    if (c->closing || c->reading || c->done_parsing)
         return;
     if (c->pending != NULL) {
         /* Parse what arrived while we were paused before asking for more. */
@@ -212,8 +212,6 @@ static void on_write(uv_write_t *w, int status)
             c->srv->stats.responses_total++;
             if (close_after)
                 finish_and_close(c);
-            else if (c->eof && c->n_reqs == 0)
-                uvfib__conn_close(c);
             else if (c->srv->draining)
                 uvfib__conn_drain(c);
             if (!c->closing) {
@@ -403,22 +401,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         process(c, buf->base, (size_t)nread);
     } else {
-        uv_read_stop(stream);
-        c->reading = false;
-        c->eof = true;
-        if (nread != UV_EOF) {
-            uvfib__conn_close(c);
-            return;
-        }
-        /* A half-closed client still gets the answers it asked for. */
-        if (!c->done_parsing && uvfib__http_finish(&c->http) == UVFIB__HTTP_ERROR) {
-            fail_connection(c, c->http.err_status, "request ended before it was complete");
-            return;
-        }
-        if (c->n_reqs == 0) {
-            uvfib__conn_close(c);
-            return;
-        }
+        /* EOF or an error: the client is gone. As Node's http server does
+         * by default (allowHalfOpen off), a half-close counts as a close, so
+         * its computations are cancelled rather than run for nobody. */
+        uvfib__conn_close(c);
+        return;
     }
     if (!c->closing)
         update_timer(c);

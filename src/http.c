@@ -155,9 +155,11 @@ void uvfib__http_free(struct uvfib__http *h)
     h->url_cap = 0;
 }
 
+/* An error our callbacks raised keeps its status (llhttp reports some of them
+ * as HPE_CB_* rather than HPE_USER); anything else is a malformed request. */
 static int parse_error(struct uvfib__http *h, llhttp_errno_t err)
 {
-    if (err != HPE_USER || h->err_status == 0) {
+    if (h->err_status == 0) {
         h->err_status = 400;
         h->err_msg = "malformed HTTP request";
     }

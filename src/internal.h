@@ -232,7 +232,6 @@ struct uvfib__conn {
     unsigned refs;                /* open handles + writes in flight + jobs + shutdown */
     bool closing;                 /* set once by uvfib__conn_close(), never cleared */
     bool reading;                 /* uv_read_start in effect */
-    bool eof;                     /* the peer will send nothing more */
     bool done_parsing;            /* a final request was seen: ignore further bytes */
     struct uvfib__conn *next, *prev; /* the server's list of connections */
 };

@@ -1,0 +1,471 @@
+/* test_server.c - the real server, started through the public API on its own
+ * loop in a thread (test/support/harness.c), spoken to over real sockets:
+ * ordering, offloading, cancellation, limits, shutdown and leaks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "harness.h"
+#include "internal.h"
+
+#define T_MS 10000 /* generous: sanitizers and valgrind are slow */
+
+static uint64_t fib_ref(unsigned n)
+{
+    uint64_t a = 0, b = 1;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t t = a + b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static uvfib_config_t config(void)
+{
+    uvfib_config_t cfg;
+    uvfib_config_init(&cfg);
+    cfg.threads = 2;
+    return cfg;
+}
+
+static void assert_result(const struct response *r, unsigned n)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "{\"success\":true,\"result\":%llu}",
+             (unsigned long long)fib_ref(n));
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->body, want);
+}
+
+/* Polls the server's counters until pred holds or the deadline passes. */
+static bool wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms)
+{
+    uvfib_stats_t s;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        harness_stats(h, &s);
+        if (pred(&s))
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+static bool one_running(const uvfib_stats_t *s) { return s->jobs_running == 1; }
+static bool two_running(const uvfib_stats_t *s) { return s->jobs_running == 2; }
+static bool one_waiting(const uvfib_stats_t *s) { return s->jobs_queued == 1; }
+static bool pool_empty(const uvfib_stats_t *s) { return s->jobs_running == 0 && s->jobs_queued == 0; }
+static bool no_connections(const uvfib_stats_t *s) { return s->connections_open == 0; }
+
+static void stop_and_check(struct harness *h, long live_before)
+{
+    harness_stop(h);
+    assert_int_equal(h->loop_close_rc, 0);
+    assert_true(h->closed);
+    assert_int_equal(uvfib__alloc_live(), live_before);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_results_exact_over_one_keepalive_connection(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    assert_true(fd >= 0);
+    struct response r;
+    for (unsigned n = 0; n <= 32; n++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/fibonacci/%u", n);
+        assert_int_equal(client_get(fd, path, &r, T_MS), 0);
+        assert_result(&r, n);
+    }
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.connections_total, 1); /* one connection served them all */
+    assert_int_equal(s.requests_total, 33);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_pipelined_heavy_then_light_answered_in_order(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "GET /fibonacci/32 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     "GET /fibonacci/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+                     0);
+    struct response r;
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_result(&r, 32);
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_result(&r, 1);
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_string_equal(r.body, "{\"status\":\"ok\"}");
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_pipeline_limit_pauses_then_answers_all(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.max_pipeline = 2;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    char burst[4096] = "";
+    for (unsigned n = 0; n < 20; n++) {
+        char one[96];
+        snprintf(one, sizeof(one), "GET /fibonacci/%u HTTP/1.1\r\nHost: x\r\n\r\n", n);
+        strcat(burst, one);
+    }
+    assert_int_equal(client_send(fd, burst), 0);
+    for (unsigned n = 0; n < 20; n++) {
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        assert_result(&r, n);
+    }
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_healthz_answers_while_pool_is_saturated(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int heavy[2];
+    for (int i = 0; i < 2; i++) {
+        heavy[i] = client_connect(h.port);
+        assert_int_equal(client_send(heavy[i], "GET /fibonacci/42 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    }
+    assert_true(wait_stats(&h, two_running, T_MS));
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
+    assert_int_equal(r.status, 200);
+    /* The probe came back while both computations were still running. */
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.jobs_running, 2);
+    assert_false(client_readable(heavy[0], 0));
+    assert_false(client_readable(heavy[1], 0));
+    for (int i = 0; i < 2; i++)
+        close(heavy[i]);
+    close(fd);
+    assert_true(wait_stats(&h, pool_empty, T_MS));
+    stop_and_check(&h, live);
+}
+
+static void test_disconnect_cancels_running_and_waiting_jobs(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    /* F(45) takes seconds: only cancellation brings it back quickly. */
+    int running = client_connect(h.port);
+    assert_int_equal(client_send(running, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_running, T_MS));
+    int waiting = client_connect(h.port);
+    assert_int_equal(client_send(waiting, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_waiting, T_MS));
+
+    close(waiting);
+    close(running);
+    assert_true(wait_stats(&h, pool_empty, T_MS));
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.jobs_cancelled, 2);
+    assert_int_equal(s.jobs_completed, 0);
+    assert_int_equal(s.responses_total, 0);
+    assert_true(wait_stats(&h, no_connections, T_MS));
+
+    /* The pool thread is free again. */
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/fibonacci/30", &r, T_MS), 0);
+    assert_result(&r, 30);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_full_queue_answers_503_with_retry_after(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    cfg.max_queue = 1;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int a = client_connect(h.port), b = client_connect(h.port), c = client_connect(h.port);
+    assert_int_equal(client_send(a, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_int_equal(client_send(b, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_waiting, T_MS));
+    struct response r;
+    assert_int_equal(client_get(c, "/fibonacci/44", &r, T_MS), 0);
+    assert_int_equal(r.status, 503);
+    char v[64];
+    assert_true(client_header(&r, "Retry-After", v, sizeof(v)));
+    assert_true(strstr(r.body, "\"success\":false") != NULL);
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.jobs_rejected, 1);
+    close(a);
+    close(b);
+    close(c);
+    assert_true(wait_stats(&h, pool_empty, T_MS));
+    stop_and_check(&h, live);
+}
+
+static void test_close_with_job_in_pool_is_safe(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_running, T_MS));
+    /* Closing the server closes the connection while its job runs: the job
+     * is told to stop, and the server finishes closing once it is back. */
+    stop_and_check(&h, live);
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+}
+
+static void test_shutdown_delivers_inflight_response(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int busy = client_connect(h.port), idle = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(idle, "/healthz", &r, T_MS), 0);
+    assert_int_equal(client_send(busy, "GET /fibonacci/36 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_running, T_MS));
+    harness_shutdown(&h, 0);
+    /* The idle connection is closed; the busy one gets its answer, then close. */
+    assert_true(client_closed(idle, T_MS));
+    assert_int_equal(client_read(busy, &r, T_MS * 3), 0);
+    assert_result(&r, 36);
+    char v[32];
+    assert_true(client_header(&r, "Connection", v, sizeof(v)));
+    assert_string_equal(v, "close");
+    assert_true(client_closed(busy, T_MS));
+    assert_int_equal(client_connect(h.port), -1); /* no longer listening */
+    close(busy);
+    close(idle);
+    stop_and_check(&h, live);
+}
+
+static void test_new_request_during_shutdown_gets_503_close(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    /* A partial request keeps the connection in the drain... */
+    assert_int_equal(client_send(fd, "GET /healthz HTTP/1.1\r\n"), 0);
+    uvfib_stats_t s;
+    do
+        harness_stats(&h, &s);
+    while (s.connections_open == 0);
+    usleep(50 * 1000);
+    harness_shutdown(&h, 0);
+    /* ...and when it completes it is answered 503 with Connection: close. */
+    assert_int_equal(client_send(fd, "Host: x\r\n\r\n"), 0);
+    struct response r;
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 503);
+    char v[32];
+    assert_true(client_header(&r, "Connection", v, sizeof(v)));
+    assert_string_equal(v, "close");
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_header_timeout_answers_408_and_closes(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.header_timeout_ms = 200;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "GET /healthz HTTP/1.1\r\nHo"), 0);
+    struct response r;
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 408);
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_idle_keepalive_connection_is_closed(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.keepalive_timeout_ms = 100;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_connections_over_the_limit_are_closed(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.max_connections = 2;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int a = client_connect(h.port), b = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(a, "/healthz", &r, T_MS), 0);
+    assert_int_equal(client_get(b, "/healthz", &r, T_MS), 0);
+    int c = client_connect(h.port);
+    assert_true(c >= 0); /* the kernel accepts; the server closes it at once */
+    assert_true(client_closed(c, T_MS));
+    assert_int_equal(client_get(a, "/healthz", &r, T_MS), 0);
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.connections_rejected, 1);
+    close(a);
+    close(b);
+    close(c);
+    stop_and_check(&h, live);
+}
+
+/* An embedder's offloaded route whose work fails: done sees status 0 and
+ * answers 500 with its own message. */
+struct failing {
+    int err;
+};
+
+static void failing_work(uvfib_work_t *w, void *ctx)
+{
+    struct failing *f = ctx;
+    uint64_t out;
+    f->err = uvfib_fib(UVFIB_FIB_MAX_N + 1, w, &out);
+}
+
+static void failing_done(uvfib_req_t *req, void *ctx, int status)
+{
+    struct failing *f = ctx;
+    if (status == 0 && f->err != 0)
+        uvfib_res_error(req, 500, uvfib_strerror(f->err));
+    else
+        uvfib_res_error(req, 503, "cancelled");
+    free(f);
+}
+
+static void failing_route(uvfib_req_t *req, void *arg)
+{
+    struct failing *f = calloc(1, sizeof(*f));
+    if (uvfib_req_offload(req, failing_work, failing_done, f, 0) < 0)
+        free(f);
+}
+
+static void failing_setup(uvfib_server_t *server)
+{
+    uvfib_route_add(server, "GET", "/fail", failing_route, NULL);
+}
+
+static void test_offloaded_failure_answers_500(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, failing_setup), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/fail", &r, T_MS), 0);
+    assert_int_equal(r.status, 500);
+    assert_true(strstr(r.body, "\"success\":false") != NULL);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_server_survives_garbage_and_keeps_serving(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    static const char *const bad[] = {
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET /fibonacci/5 HTTP/1.1\r\n\r\n",
+        "GET /fibonacci/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n",
+    };
+    static const int want[] = {400, 400, 400, 413};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int fd = client_connect(h.port);
+        assert_int_equal(client_send(fd, bad[i]), 0);
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        assert_int_equal(r.status, want[i]);
+        assert_true(strstr(r.body, "\"success\":false") != NULL);
+        assert_true(client_closed(fd, T_MS));
+        close(fd);
+    }
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/fibonacci/20", &r, T_MS), 0);
+    assert_result(&r, 20);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+int main(void)
+{
+    /* Before anything starts libuv's pool. */
+    setenv("UV_THREADPOOL_SIZE", "3", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_results_exact_over_one_keepalive_connection),
+        cmocka_unit_test(test_pipelined_heavy_then_light_answered_in_order),
+        cmocka_unit_test(test_pipeline_limit_pauses_then_answers_all),
+        cmocka_unit_test(test_healthz_answers_while_pool_is_saturated),
+        cmocka_unit_test(test_disconnect_cancels_running_and_waiting_jobs),
+        cmocka_unit_test(test_full_queue_answers_503_with_retry_after),
+        cmocka_unit_test(test_close_with_job_in_pool_is_safe),
+        cmocka_unit_test(test_shutdown_delivers_inflight_response),
+        cmocka_unit_test(test_new_request_during_shutdown_gets_503_close),
+        cmocka_unit_test(test_header_timeout_answers_408_and_closes),
+        cmocka_unit_test(test_idle_keepalive_connection_is_closed),
+        cmocka_unit_test(test_connections_over_the_limit_are_closed),
+        cmocka_unit_test(test_offloaded_failure_answers_500),
+        cmocka_unit_test(test_server_survives_garbage_and_keeps_serving),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,106 @@
+/* harness.c - see harness.h. Commands cross to the loop thread through one
+ * uv_async_t (libuv's way to wake a loop from another thread) and come back
+ * through a semaphore. */
+#include "harness.h"
+
+#include <string.h>
+
+enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE };
+
+static void on_closed(uvfib_server_t *server)
+{
+    struct harness *h = server->data;
+    h->closed = true;
+    uv_close((uv_handle_t *)&h->wake, NULL);
+}
+
+static void on_wake(uv_async_t *async)
+{
+    struct harness *h = async->data;
+    int cmd = atomic_exchange(&h->cmd, CMD_NONE);
+    switch (cmd) {
+    case CMD_STATS:
+        uvfib_server_stats(&h->server, &h->stats);
+        break;
+    case CMD_SHUTDOWN:
+        uvfib_server_shutdown(&h->server, h->shutdown_timeout_ms, on_closed);
+        break;
+    case CMD_CLOSE:
+        if (h->server.impl != NULL)
+            uvfib_server_close(&h->server, on_closed);
+        break;
+    default:
+        return;
+    }
+    uv_sem_post(&h->done);
+}
+
+static void healthz(uvfib_req_t *req, void *arg)
+{
+    uvfib_res_send(req, 200, "{\"status\":\"ok\"}", 15);
+}
+
+void harness_default_routes(uvfib_server_t *server)
+{
+    uvfib_route_add(server, "GET", "/healthz", healthz, NULL);
+    uvfib_fib_routes_add(server, NULL);
+}
+
+static void run(void *arg)
+{
+    struct harness *h = arg;
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    h->loop_close_rc = uv_loop_close(&h->loop);
+}
+
+int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup)
+{
+    memset(h, 0, sizeof(*h));
+    h->cfg = *cfg;
+    h->cfg.port = 0;
+    int err = uv_loop_init(&h->loop);
+    if (err == 0)
+        err = uvfib_server_init(&h->loop, &h->server, &h->cfg);
+    if (err < 0)
+        return err;
+    h->server.data = h;
+    (setup != NULL ? setup : harness_default_routes)(&h->server);
+    err = uvfib_server_listen(&h->server);
+    if (err < 0)
+        return err;
+    h->port = uvfib_server_port(&h->server);
+    uv_sem_init(&h->done, 0);
+    uv_async_init(&h->loop, &h->wake, on_wake);
+    h->wake.data = h;
+    return uv_thread_create(&h->thread, run, h);
+}
+
+static void command(struct harness *h, int cmd)
+{
+    atomic_store(&h->cmd, cmd);
+    uv_async_send(&h->wake);
+    uv_sem_wait(&h->done);
+}
+
+void harness_stats(struct harness *h, uvfib_stats_t *out)
+{
+    command(h, CMD_STATS);
+    *out = h->stats;
+}
+
+void harness_shutdown(struct harness *h, uint64_t timeout_ms)
+{
+    h->shutdown_timeout_ms = timeout_ms;
+    h->shutdown_started = true;
+    command(h, CMD_SHUTDOWN);
+}
+
+void harness_stop(struct harness *h)
+{
+    /* After a shutdown the loop ends by itself (and the async handle may be
+     * gone already); otherwise ask for a close. */
+    if (!h->shutdown_started)
+        command(h, CMD_CLOSE);
+    uv_thread_join(&h->thread);
+    uv_sem_destroy(&h->done);
+}

@@ -1,0 +1,42 @@
+/* harness.h - runs a uvfib server through the public API on its own loop in
+ * a thread, for integration tests that talk to it over real sockets. */
+#ifndef UVFIB_TEST_HARNESS_H
+#define UVFIB_TEST_HARNESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <uvfib.h>
+
+typedef void (*harness_setup_cb)(uvfib_server_t *server);
+
+struct harness {
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uvfib_server_t server;
+    uv_async_t wake;             /* loop thread: runs the pending command */
+    uv_sem_t done;               /* posted when a command (or start-up) finished */
+    uvfib_config_t cfg;
+    harness_setup_cb setup;
+    int port;                    /* bound port, once started */
+    atomic_int cmd;              /* command for the loop thread */
+    bool shutdown_started;       /* test thread: harness_shutdown was called */
+    uint64_t shutdown_timeout_ms;
+    uvfib_stats_t stats;         /* snapshot taken on the loop thread */
+    bool closed;                 /* the close callback ran */
+    int loop_close_rc;           /* uv_loop_close() at the end */
+};
+
+/* Starts the server with cfg (port forced to 0, host 127.0.0.1 unless set). */
+int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup);
+/* Copies the server's counters, read on the loop thread. */
+void harness_stats(struct harness *h, uvfib_stats_t *out);
+/* Starts a graceful shutdown on the loop thread and returns at once. */
+void harness_shutdown(struct harness *h, uint64_t timeout_ms);
+/* Closes the server (if still open), waits for the loop to end, joins. */
+void harness_stop(struct harness *h);
+
+/* Registers GET /healthz and the Fibonacci routes (max n 45). */
+void harness_default_routes(uvfib_server_t *server);
+
+#endif
