@@ -228,10 +228,15 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
                     LLHTTP_VERSION_PATCH);
             return UVFIB__CLI_EXIT;
         case ':':
-            fprintf(err, "uvfib: option '%s' needs a value (see --help)\n", argv[optind - 1]);
-            return UVFIB__CLI_USAGE;
         default:
-            fprintf(err, "uvfib: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            /* A long option is named by its argument; a short one by optopt,
+             * which also finds it inside a group ("-xV"). */
+            if (strncmp(argv[optind - 1], "--", 2) == 0)
+                fprintf(err, "uvfib: %s '%s' (see --help)\n",
+                        opt == ':' ? "option needs a value:" : "unknown option", argv[optind - 1]);
+            else
+                fprintf(err, "uvfib: %s '-%c' (see --help)\n",
+                        opt == ':' ? "option needs a value:" : "unknown option", optopt);
             return UVFIB__CLI_USAGE;
         }
     }

@@ -146,6 +146,7 @@ void uvfib__http_init(struct uvfib__http *h, const struct uvfib__http_limits *li
     /* Strict by default: no lenient flag is ever set. */
     llhttp_init(&h->parser, HTTP_REQUEST, &settings);
     h->parser.data = h;
+    uvfib__strict_init(&h->strict);
 }
 
 void uvfib__http_free(struct uvfib__http *h)
@@ -175,6 +176,19 @@ int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t
         llhttp_resume(&h->parser);
         h->paused = false;
     }
+    /* llhttp 8.1 still accepts some request-smuggling shapes in the head
+     * (bare CR, obs-fold, empty names...): the strict check sees the head's
+     * bytes first, whatever llhttp version we are built with. */
+    if (!h->head_checked) {
+        size_t scanned;
+        int rc = uvfib__strict_feed(&h->strict, data, len, &scanned);
+        if (rc == UVFIB__STRICT_ERROR) {
+            h->err_status = 400;
+            h->err_msg = uvfib__strict_reason(&h->strict);
+            return UVFIB__HTTP_ERROR;
+        }
+        h->head_checked = rc == UVFIB__STRICT_DONE;
+    }
     llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
     switch (err) {
     case HPE_OK:
@@ -183,6 +197,8 @@ int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t
     case HPE_PAUSED:
         *consumed = (size_t)(llhttp_get_error_pos(&h->parser) - data);
         h->paused = true;
+        uvfib__strict_init(&h->strict); /* the next bytes start the next request */
+        h->head_checked = false;
         return UVFIB__HTTP_MESSAGE;
     default:
         return parse_error(h, err);

@@ -16,6 +16,8 @@
 
 #include <llhttp.h>
 
+#include "strict.h"
+
 #define UVFIB__CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 /* ------------------------------------------------------------ alloc.c */
@@ -117,6 +119,8 @@ struct uvfib__http_msg {
 /* Parser state of one connection: llhttp plus the spans it hands us in pieces. */
 struct uvfib__http {
     llhttp_t parser;              /* parser.data == this */
+    uvfib__strict_t strict;       /* RFC 9112 check of the current request head */
+    bool head_checked;            /* strict has seen the whole head of this request */
     const struct uvfib__http_limits *limits; /* borrowed from the server */
     struct uvfib__http_msg msg;   /* the message being parsed */
     size_t url_cap;               /* bytes allocated for msg.url */

@@ -49,9 +49,10 @@ static int split_pattern(struct uvfib__route *rt)
         if (rt->n_segs == UVFIB__MAX_SEGMENTS)
             return UV_EINVAL;
         rt->segs[rt->n_segs++] = p;
-        p += strcspn(p, "/");
-        if (p == rt->segs[rt->n_segs - 1] || strcmp(rt->segs[rt->n_segs - 1], ":") == 0)
+        size_t seg_len = strcspn(p, "/");
+        if (seg_len == 0 || (seg_len == 1 && *p == ':'))
             return UV_EINVAL; /* empty segment "//" or a nameless parameter */
+        p += seg_len;
     }
     return *p == '\0' || (*p == '/' && rt->n_segs == 0) ? 0 : UV_EINVAL;
 }

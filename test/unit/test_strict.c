@@ -768,7 +768,7 @@ static void test_strict_corpus_llhttp_hostile_heads_pass_strict(void **state)
 
 static bool in_index(const char *sub, const char *name)
 {
-    char rel[sizeof(entries[0].file) + 8];
+    char rel[sizeof(entries[0].file) + 300];
 
     snprintf(rel, sizeof(rel), "%s/%s", sub, name);
     for (size_t k = 0; k < n_entries; k++) {
