@@ -1,0 +1,963 @@
+#!/usr/bin/env python3
+"""test_clients.py - the uvfib executable seen by real clients: Python's
+http.client, raw sockets (pipelining, HTTP/1.0, hostile input) and curl.
+
+Each test starts its own server on 127.0.0.1 port 0, reads the port back from
+the listening line (with a deadline), talks to it, and ends with the server
+stopped: by the test itself, or by tearDown with SIGTERM, which must then give
+a clean drain and exit status 0.
+
+Environment:
+  UVFIB_BIN   the executable (default build/src/uvfib)
+  UVFIB_WRAP  a command prefix, e.g. "valgrind --error-exitcode=99 ..."; every
+              deadline is then multiplied by 10
+Arguments: -k PATTERN (repeatable) runs only the matching test methods.
+
+Output: TAP on stdout (1..N, ok / not ok per test method); unittest's usual
+diagnostics and the server's stderr of failed tests on stderr. Exit 1 if any
+test failed. Python 3 standard library only, plus the curl command.
+
+Computations that must run "for a while" are sized at run time: the first test
+that needs one times the server on growing n and extrapolates with F(n+1)/F(n)
+= phi, so the suite behaves the same natively and under valgrind.
+"""
+import datetime
+import email.utils
+import http.client
+import json
+import math
+import os
+import re
+import select
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("UVFIB_BIN", "build/src/uvfib")
+WRAP = shlex.split(os.environ.get("UVFIB_WRAP", ""))
+SCALE = 10.0 if WRAP else 1.0
+PHI = (1 + 5 ** 0.5) / 2
+DEFAULT_MAX_N = 45
+
+LISTEN_RE = re.compile(rb"^uvfib listening on http://(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)\n$")
+
+
+def D(seconds):
+    """A deadline, stretched when the server runs under a wrapper."""
+    return seconds * SCALE
+
+
+def fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+def clean_env(**extra):
+    """The environment for the server: no inherited $PORT, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k != "PORT"}
+    env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------- server
+
+
+class Server:
+    """One uvfib process: its listening address, its stderr (collected by a
+    thread, so it can be waited on), and its stdout after the listening line."""
+
+    def __init__(self, args=(), env=None):
+        self.cmd = WRAP + [BIN] + list(args)
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env if env is not None else clean_env(),
+        )
+        self.expect_nonzero = False
+        self.signalled = False
+        self._lines = []
+        self._cond = threading.Condition()
+        self._pump = threading.Thread(target=self._read_stderr, daemon=True)
+        self._pump.start()
+        self.host = self.port = None
+        self.line = self._read_listening_line(D(5))
+
+    def _read_stderr(self):
+        for line in iter(self.proc.stderr.readline, b""):
+            with self._cond:
+                self._lines.append(line.decode("utf-8", "replace"))
+                self._cond.notify_all()
+
+    def stderr_text(self):
+        with self._cond:
+            return "".join(self._lines)
+
+    def _read_listening_line(self, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    "no listening line within %.1fs; stdout %r; stderr:\n%s"
+                    % (timeout, buf, self.stderr_text())
+                )
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(D(5))
+                    raise AssertionError(
+                        "server exited (status %s) before listening; stderr:\n%s"
+                        % (self.proc.returncode, self.stderr_text())
+                    )
+                buf += chunk
+        m = LISTEN_RE.match(buf)
+        if m is None:
+            raise AssertionError("unexpected listening line %r" % buf)
+        self.host = m.group(1).decode().strip("[]")
+        self.port = int(m.group(2))
+        return buf.decode()
+
+    def rest_of_stdout(self):
+        """What the server wrote to stdout after its listening line, once it
+        has exited."""
+        return os.read(self.proc.stdout.fileno(), 65536)
+
+    def wait_stderr(self, pattern, timeout):
+        """Waits until a stderr line matches the regular expression."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any(rx.search(line) for line in self._lines):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        "no stderr line matching %r within %.1fs; stderr:\n%s"
+                        % (pattern, timeout, "".join(self._lines))
+                    )
+                self._cond.wait(left)
+
+    def signal(self, signo):
+        self.signalled = True
+        self.proc.send_signal(signo)
+
+    def wait(self, timeout):
+        """Waits for the exit; fails (after killing) if it takes too long."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(
+                "server did not exit within %.1fs; stderr:\n%s" % (timeout, self.stderr_text())
+            )
+
+    def finish(self):
+        self._pump.join(D(5))
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- raw client
+
+
+class Response:
+    def __init__(self, version, status, headers, body):
+        self.version, self.status, self.headers, self.body = version, status, headers, body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+class RawClient:
+    """A socket and a receive buffer: responses are cut by Content-Length."""
+
+    def __init__(self, host, port, timeout=None, family=socket.AF_INET):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout if timeout is not None else D(10))
+        self.sock.connect((host, port))
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("server closed the connection; unparsed %r" % self.buf)
+        self.buf += chunk
+
+    def read_response(self, head=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        block, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = block.decode("latin-1").split("\r\n")
+        version, status, _reason = (lines[0].split(" ", 2) + [""])[:3]
+        headers = {}
+        for line in lines[1:]:
+            name, value = line.split(":", 1)
+            assert name.lower() not in headers, "duplicate header %s" % name
+            headers[name.lower()] = value.strip()
+        length = 0 if head else int(headers["content-length"])
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return Response(version, int(status), headers, body)
+
+    def readable_now(self):
+        ready, _, _ = select.select([self.sock], [], [], 0)
+        return bool(ready) or bool(self.buf)
+
+    def recv_until_eof(self):
+        """Everything up to the server's FIN (fails on a reset or a timeout)."""
+        data = self.buf
+        self.buf = b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+def request(method, path, version="HTTP/1.1", host="test", headers=()):
+    lines = ["%s %s %s" % (method, path, version)]
+    if host is not None:
+        lines.append("Host: " + host)
+    lines.extend(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+# ---------------------------------------------------------------- calibration
+
+_calibration = None  # (n, seconds) of the first n that took >= 0.1 s
+
+
+def calibrate(host, port):
+    global _calibration
+    if _calibration is None:
+        conn = http.client.HTTPConnection(host, port, timeout=D(60))
+        try:
+            # The first offloaded request starts libuv's thread pool: slow
+            # under valgrind, and not part of the computation.
+            conn.request("GET", "/fibonacci/25")
+            conn.getresponse().read()
+            for n in range(24, 94):
+                start = time.monotonic()
+                conn.request("GET", "/fibonacci/%d" % n)
+                resp = conn.getresponse()
+                resp.read()
+                took = time.monotonic() - start
+                if resp.status != 200:
+                    raise AssertionError("calibration: /fibonacci/%d gave %d" % (n, resp.status))
+                if took >= 0.1:
+                    _calibration = (n, took)
+                    break
+        finally:
+            conn.close()
+        print("# calibration: F(%d) took %.3fs" % _calibration, file=sys.stderr)
+    return _calibration
+
+
+def n_for(server, seconds):
+    """The n whose computation takes about `seconds` on this machine, now.
+    The server must accept it (start it with --max-n 93)."""
+    n0, t0 = calibrate(server.host, server.port)
+    return min(93, n0 + max(0, round(math.log(seconds / t0) / math.log(PHI))))
+
+
+# ---------------------------------------------------------------- base
+
+
+class ClientTest(unittest.TestCase):
+    def setUp(self):
+        self.servers = []
+        self.sockets = []
+
+    def start(self, *args, env=None):
+        server = Server(args, env=env)
+        self.servers.append(server)
+        return server
+
+    def tearDown(self):
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+        problems = []
+        for server in self.servers:
+            running = server.proc.poll() is None
+            if running:
+                # A server the test already signalled is on its way out: a
+                # second signal would make it exit at once, nonzero.
+                if not server.signalled:
+                    server.signal(signal.SIGTERM)
+                try:
+                    server.wait(D(15))
+                except AssertionError as e:
+                    problems.append(str(e))
+            rc = server.proc.returncode
+            server.finish()
+            if rc is not None and rc < 0:
+                problems.append("server died of signal %d" % -rc)
+            elif running and rc != 0:
+                problems.append("SIGTERM in tearDown: exit status %d, want 0" % rc)
+            elif not running and rc != 0 and not server.expect_nonzero:
+                problems.append("server exited with status %d on its own" % rc)
+        self.server_logs = [s.stderr_text() for s in self.servers]
+        if problems:
+            self.fail("; ".join(problems))
+
+    # --- clients
+
+    def http(self, server, timeout=None):
+        conn = http.client.HTTPConnection(
+            server.host, server.port, timeout=timeout if timeout is not None else D(10)
+        )
+        self.addCleanup(conn.close)
+        return conn
+
+    def raw(self, server, timeout=None):
+        family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+        c = RawClient(server.host, server.port, timeout, family)
+        self.sockets.append(c.sock)
+        return c
+
+    def url(self, server, path):
+        host = "[%s]" % server.host if ":" in server.host else server.host
+        return "http://%s:%d%s" % (host, server.port, path)
+
+    def curl(self, server, path, *extra):
+        """curl -s -o - -w '%{http_code}': (status, body bytes)."""
+        out = subprocess.run(
+            ["curl", "-s", "-g", "--noproxy", "*", "--max-time", str(D(10)),
+             "-o", "-", "-w", "%{http_code}", *extra, self.url(server, path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=D(20),
+        )
+        self.assertEqual(out.returncode, 0, "curl failed: %r" % out.stderr)
+        return int(out.stdout[-3:]), out.stdout[:-3]
+
+    def curl_headers(self, server, path, *extra):
+        """curl -s -D - -o /dev/null: (status, {lowercase name: value})."""
+        out = subprocess.run(
+            ["curl", "-s", "-g", "--noproxy", "*", "--max-time", str(D(10)),
+             "-D", "-", "-o", os.devnull, *extra, self.url(server, path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=D(20),
+        )
+        self.assertEqual(out.returncode, 0, "curl failed: %r" % out.stderr)
+        return parse_header_block(out.stdout)
+
+    def get(self, conn, path, method="GET", headers=None):
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp, resp.read()
+
+    def healthz_round_trip(self, server):
+        """A /healthz on a new connection. Run after sending something on
+        another connection, it is a barrier: the server has read that too
+        (loopback delivers at send; level-triggered polling sees both)."""
+        c = self.raw(server)
+        c.send(request("GET", "/healthz", headers=["Connection: close"]))
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        c.close()
+
+    # --- checks
+
+    def assert_json_error(self, status, body, want_status, what=""):
+        self.assertEqual(status, want_status, "%s: body %r" % (what, body))
+        doc = json.loads(body.decode("utf-8"))
+        self.assertIs(doc.get("success"), False, "%s: %r" % (what, doc))
+        self.assertIsInstance(doc.get("error"), str, "%s: %r" % (what, doc))
+        self.assertTrue(doc["error"].strip(), "%s: empty error" % what)
+        return doc
+
+    def assert_result(self, status, body, n, what=""):
+        self.assertEqual(status, 200, "%s n=%d: %r" % (what, n, body))
+        self.assertEqual(json.loads(body.decode()), {"success": True, "result": fib(n)})
+        # exact digits, not a float that happens to compare equal
+        self.assertIn(b'"result":%d' % fib(n), body)
+
+    def assert_closed_by_server(self, client):
+        self.assertEqual(client.recv_until_eof(), b"", "bytes after the last response")
+
+    def assert_refused(self, server):
+        """A new connection fails, or is closed without a response."""
+        try:
+            c = self.raw(server, timeout=D(2))
+        except (ConnectionRefusedError, ConnectionResetError):
+            return
+        try:
+            c.send(request("GET", "/healthz"))
+            self.assertEqual(c.recv_until_eof(), b"", "a new connection was answered")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+
+
+def parse_header_block(data):
+    block = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = block.split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        headers[name.lower()] = value.strip()
+    return status, headers
+
+
+# Request targets and the status each must get from a default server.
+BAD_NUMBERS = ["abc", "-5", "5abc", "1e3", "", "1" * 25, "12.5", "%2B5"]
+NOT_FOUND = ["/", "/nope", "/fibonacci", "/fibonacci/10/extra", "/healthz/x"]
+NOT_ALLOWED = [("POST", "/fibonacci/10"), ("PUT", "/fibonacci/10"),
+               ("DELETE", "/fibonacci/10"), ("POST", "/healthz")]
+TOO_LARGE = ["/fibonacci/46", "/fibonacci/93", "/fibonacci/18446744073709551615"]
+
+
+# ---------------------------------------------------------------- results
+
+
+class Results(ClientTest):
+    def _results_over_one_connection(self, server, numbers):
+        conn = self.http(server)
+        sock = None
+        for n in numbers:
+            resp, body = self.get(conn, "/fibonacci/%d" % n)
+            self.assert_result(resp.status, body, n)
+            self.assertEqual(resp.getheader("Connection"), "keep-alive")
+            self.assertFalse(resp.will_close)
+            if sock is None:
+                sock = conn.sock
+            self.assertIsNotNone(conn.sock)
+            self.assertIs(conn.sock, sock, "http.client reconnected: the server closed")
+        # and the server has not half-closed it behind our back
+        ready, _, _ = select.select([sock], [], [], 0)
+        self.assertEqual(ready, [], "the kept-alive socket is readable (EOF?)")
+
+    def test_results_0_to_40_exact_over_one_keepalive_connection(self):
+        server = self.start("--port", "0")
+        self._results_over_one_connection(server, range(0, 41))
+
+    def test_results_exact_in_offload_mode(self):
+        server = self.start("--port", "0", "--mode", "offload")
+        self._results_over_one_connection(server, [0, 1, 2, 10, 21, 30])
+
+    def test_results_exact_in_inline_mode(self):
+        server = self.start("--port", "0", "--mode", "inline")
+        self._results_over_one_connection(server, [0, 1, 2, 10, 21, 30])
+
+    def test_percent_encoded_number_and_query_string(self):
+        server = self.start("--port", "0")
+        conn = self.http(server)
+        for path in ["/fibonacci/%31%30", "/fibonacci/10?x=1&n=20", "/fibonacci/%310?y"]:
+            resp, body = self.get(conn, path)
+            self.assert_result(resp.status, body, 10, path)
+            status, body = self.curl(server, path)
+            self.assert_result(status, body, 10, "curl " + path)
+
+
+# ---------------------------------------------------------------- errors
+
+
+class Errors(ClientTest):
+    def test_error_statuses_via_http_client(self):
+        server = self.start("--port", "0")
+        conn = self.http(server)
+        for number in BAD_NUMBERS:
+            resp, body = self.get(conn, "/fibonacci/" + number)
+            self.assert_json_error(resp.status, body, 400, "/fibonacci/" + number)
+            self.assertEqual(resp.getheader("Content-Type"), "application/json")
+        for path in NOT_FOUND:
+            resp, body = self.get(conn, path)
+            self.assert_json_error(resp.status, body, 404, path)
+        for method, path in NOT_ALLOWED:
+            resp, body = self.get(conn, path, method)
+            self.assert_json_error(resp.status, body, 405, method + " " + path)
+            self.assertEqual(resp.getheader("Allow"), "GET, HEAD")
+        for path in TOO_LARGE:
+            resp, body = self.get(conn, path)
+            doc = self.assert_json_error(resp.status, body, 422, path)
+            self.assertIn(str(DEFAULT_MAX_N), doc["error"])
+        # HTTP/1.1 without Host: 400, and the connection is closed
+        conn.putrequest("GET", "/fibonacci/10", skip_host=True)
+        conn.endheaders()
+        resp = conn.getresponse()
+        self.assert_json_error(resp.status, resp.read(), 400, "no Host")
+        self.assertEqual(resp.getheader("Connection"), "close")
+        self.assertTrue(resp.will_close)
+
+    def test_error_statuses_via_curl(self):
+        server = self.start("--port", "0")
+        for number in BAD_NUMBERS:
+            status, body = self.curl(server, "/fibonacci/" + number)
+            self.assert_json_error(status, body, 400, "curl /fibonacci/" + number)
+        for path in NOT_FOUND:
+            status, body = self.curl(server, path)
+            self.assert_json_error(status, body, 404, "curl " + path)
+        for method, path in NOT_ALLOWED:
+            status, body = self.curl(server, path, "-X", method)
+            self.assert_json_error(status, body, 405, "curl -X %s %s" % (method, path))
+        for path in TOO_LARGE:
+            status, body = self.curl(server, path)
+            doc = self.assert_json_error(status, body, 422, "curl " + path)
+            self.assertIn(str(DEFAULT_MAX_N), doc["error"])
+        status, body = self.curl(server, "/fibonacci/10", "-H", "Host:")
+        self.assert_json_error(status, body, 400, "curl without Host")
+        status, body = self.curl(server, "/fibonacci/10", "-X", "GE T")
+        self.assert_json_error(status, body, 400, "curl -X 'GE T'")
+
+    def test_method_not_allowed_has_allow_header(self):
+        server = self.start("--port", "0")
+        conn = self.http(server)
+        resp, body = self.get(conn, "/fibonacci/10", "POST")
+        self.assert_json_error(resp.status, body, 405)
+        self.assertEqual(resp.getheader("Allow"), "GET, HEAD")
+        status, headers = self.curl_headers(server, "/fibonacci/10", "-X", "DELETE")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers.get("allow"), "GET, HEAD")
+
+    def test_422_message_names_the_limit(self):
+        server = self.start("--port", "0", "--max-n", "30")
+        conn = self.http(server)
+        resp, body = self.get(conn, "/fibonacci/30")
+        self.assert_result(resp.status, body, 30)
+        resp, body = self.get(conn, "/fibonacci/31")
+        doc = self.assert_json_error(resp.status, body, 422)
+        self.assertRegex(doc["error"], r"\b30\b")
+        status, body = self.curl(server, "/fibonacci/31")
+        doc = self.assert_json_error(status, body, 422, "curl")
+        self.assertRegex(doc["error"], r"\b30\b")
+
+    def test_http11_without_host_is_400_and_closes(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("GET", "/fibonacci/10", host=None))
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 400)
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(c)
+
+    def test_malformed_request_line_is_400_json_and_closes(self):
+        server = self.start("--port", "0")
+        for garbage in [b"THIS IS NOT HTTP\r\n\r\n", b"GET /fibonacci/1 HTTP/1.1 junk\r\nHost: x\r\n\r\n"]:
+            c = self.raw(server)
+            c.send(garbage)
+            r = c.read_response()
+            self.assert_json_error(r.status, r.body, 400, repr(garbage))
+            self.assertEqual(r.headers.get("content-type"), "application/json")
+            self.assertEqual(r.headers.get("connection"), "close")
+            self.assert_closed_by_server(c)
+        # and the server still serves others
+        conn = self.http(server)
+        resp, body = self.get(conn, "/fibonacci/7")
+        self.assert_result(resp.status, body, 7)
+
+
+# ---------------------------------------------------------------- headers, HEAD
+
+
+class Headers(ClientTest):
+    def test_response_headers_type_length_date(self):
+        server = self.start("--port", "0")
+        conn = self.http(server)
+        for path, want in [("/fibonacci/10", 200), ("/healthz", 200), ("/nope", 404),
+                           ("/fibonacci/x", 400), ("/fibonacci/99", 422)]:
+            resp, body = self.get(conn, path)
+            self.assertEqual(resp.status, want, path)
+            self.assertEqual(resp.getheader("Content-Type"), "application/json", path)
+            self.assertEqual(resp.getheader("Content-Length"), str(len(body)), path)
+            self.assertIn(resp.getheader("Connection"), ("keep-alive", "close"), path)
+            date = resp.getheader("Date")
+            self.assertIsNotNone(date, path)
+            when = email.utils.parsedate_to_datetime(date)
+            self.assertTrue(date.endswith(" GMT"), date)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            self.assertLess(abs((now - when).total_seconds()), D(60), date)
+        resp, body = self.get(conn, "/healthz")
+        self.assertEqual(json.loads(body), {"status": "ok"})
+
+    def test_head_via_http_client_matches_get_without_body(self):
+        server = self.start("--port", "0")
+        conn = self.http(server)
+        for path in ["/fibonacci/20", "/nope", "/fibonacci/abc"]:
+            get, get_body = self.get(conn, path)
+            head, head_body = self.get(conn, path, "HEAD")
+            self.assertEqual(head.status, get.status, path)
+            self.assertEqual(head_body, b"", path)
+            self.assertEqual(head.getheader("Content-Length"), str(len(get_body)), path)
+            self.assertEqual(head.getheader("Content-Type"), "application/json", path)
+            self.assertIsNotNone(head.getheader("Date"), path)
+            self.assertEqual(head.getheader("Connection"), "keep-alive", path)
+        # a stray body would have desynchronised this connection
+        resp, body = self.get(conn, "/fibonacci/11")
+        self.assert_result(resp.status, body, 11)
+
+    def test_head_via_curl_matches_get(self):
+        server = self.start("--port", "0")
+        status, body = self.curl(server, "/fibonacci/25")
+        self.assert_result(status, body, 25)
+        out = subprocess.run(
+            ["curl", "-s", "-I", "--noproxy", "*", "--max-time", str(D(10)),
+             self.url(server, "/fibonacci/25")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=D(20),
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.endswith(b"\r\n\r\n"), out.stdout)
+        head_status, headers = parse_header_block(out.stdout)
+        self.assertEqual(head_status, 200)
+        self.assertEqual(headers.get("content-length"), str(len(body)))
+        self.assertEqual(headers.get("content-type"), "application/json")
+        self.assertIn("date", headers)
+
+    def test_head_sends_no_body_bytes_on_the_wire(self):
+        server = self.start("--port", "0")
+        # alone, closing: everything up to EOF is one header block
+        c = self.raw(server)
+        c.send(request("HEAD", "/fibonacci/20", headers=["Connection: close"]))
+        data = c.recv_until_eof()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+        self.assertEqual(data.count(b"\r\n\r\n"), 1, data)
+        self.assertTrue(data.endswith(b"\r\n\r\n"), "bytes after the HEAD header block: %r" % data)
+        self.assertIn(b"Content-Length: %d\r\n" % len(b'{"success":true,"result":6765}'), data)
+        # pipelined: the next response starts right after the header block
+        c = self.raw(server)
+        c.send(request("HEAD", "/fibonacci/20") +
+               request("GET", "/healthz", headers=["Connection: close"]))
+        data = c.recv_until_eof()
+        first, rest = data.split(b"\r\n\r\n", 1)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200 "), data)
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 "), "after HEAD: %r" % rest)
+        self.assertTrue(rest.endswith(b'{"status":"ok"}'), rest)
+
+
+# ---------------------------------------------------------------- connections
+
+
+class Connections(ClientTest):
+    def test_http10_response_then_server_closes(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("GET", "/fibonacci/10", version="HTTP/1.0", host=None))
+        r = c.read_response()
+        self.assert_result(r.status, r.body, 10)
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(c)
+
+    def test_http10_keepalive_stays_open(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        ka = ["Connection: keep-alive"]
+        c.send(request("GET", "/fibonacci/10", version="HTTP/1.0", host=None, headers=ka))
+        r = c.read_response()
+        self.assert_result(r.status, r.body, 10)
+        self.assertEqual(r.headers.get("connection"), "keep-alive")
+        self.assertFalse(c.readable_now(), "the server closed a keep-alive HTTP/1.0 connection")
+        c.send(request("GET", "/fibonacci/12", version="HTTP/1.0", host=None, headers=ka))
+        r = c.read_response()
+        self.assert_result(r.status, r.body, 12)
+        # without keep-alive the second one closes it
+        c.send(request("GET", "/fibonacci/13", version="HTTP/1.0", host=None))
+        r = c.read_response()
+        self.assert_result(r.status, r.body, 13)
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(c)
+
+    def test_http11_connection_close_is_honoured(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("GET", "/fibonacci/10", headers=["Connection: close"]))
+        r = c.read_response()
+        self.assert_result(r.status, r.body, 10)
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(c)
+
+    def test_pipelined_requests_answered_in_order(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("GET", "/fibonacci/35") + request("GET", "/fibonacci/1"))
+        first = c.read_response()
+        second = c.read_response()
+        self.assert_result(first.status, first.body, 35, "first")
+        self.assert_result(second.status, second.body, 1, "second")
+        self.assertEqual(first.headers.get("connection"), "keep-alive")
+        self.assertFalse(c.readable_now(), "extra bytes after two responses")
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+class Concurrency(ClientTest):
+    def test_healthz_answered_while_two_heavy_computations_run(self):
+        server = self.start("--port", "0", "--threads", "2", "--max-n", "93")
+        n = max(42, n_for(server, 0.5)) if not WRAP else n_for(server, 2.0)
+        done = {}
+        sent = [threading.Event(), threading.Event()]
+        errors = []
+
+        def heavy(i):
+            try:
+                c = RawClient(server.host, server.port, D(60))
+                self.sockets.append(c.sock)
+                c.send(request("GET", "/fibonacci/%d" % n))
+                sent[i].set()
+                r = c.read_response()
+                done[i] = (time.monotonic(), r)
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+                sent[i].set()
+
+        threads = [threading.Thread(target=heavy, args=(i,), daemon=True) for i in range(2)]
+        for t in threads:
+            t.start()
+        for e in sent:
+            self.assertTrue(e.wait(D(10)))
+        conn = self.http(server)
+        resp, body = self.get(conn, "/healthz")
+        healthz_done = time.monotonic()
+        self.assertEqual(resp.status, 200)
+        for t in threads:
+            t.join(D(60))
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(done), [0, 1])
+        for i in (0, 1):
+            self.assert_result(done[i][1].status, done[i][1].body, n, "heavy %d" % i)
+            self.assertLess(healthz_done, done[i][0],
+                            "/healthz waited for heavy computation %d (n=%d)" % (i, n))
+
+    def test_client_disconnect_during_computation_leaves_server_up(self):
+        server = self.start("--port", "0", "--max-n", "93")
+        n = n_for(server, 1.0)
+        c = self.raw(server)
+        c.send(request("GET", "/fibonacci/%d" % n))
+        c.close()
+        start = time.monotonic()
+        conn = self.http(server)
+        resp, body = self.get(conn, "/healthz")
+        self.assertEqual(resp.status, 200)
+        self.assertLess(time.monotonic() - start, D(0.5), "/healthz was slow")
+        self.assertIsNone(server.proc.poll(), "the server exited")
+        resp, body = self.get(conn, "/fibonacci/20")
+        self.assert_result(resp.status, body, 20)
+        # and once the abandoned computation is over, still up
+        c2 = self.raw(server)
+        c2.send(request("GET", "/fibonacci/%d" % n))
+        r = c2.read_response()
+        self.assert_result(r.status, r.body, n)
+        self.assertIsNone(server.proc.poll(), "the server exited")
+
+
+# ---------------------------------------------------------------- signals
+
+
+class Signals(ClientTest):
+    def test_sigterm_drains_in_flight_request_and_exits_zero(self):
+        # A long keep-alive timeout: only the drain may close `idle`.
+        server = self.start("--port", "0", "--max-n", "93", "--keepalive-timeout", "600000")
+        n = n_for(server, 0.8 if not WRAP else 3.0)
+        busy = self.raw(server, D(30))
+        busy.send(request("GET", "/fibonacci/%d" % n))
+        idle = self.raw(server, D(3))  # its request is also the barrier for `busy`
+        idle.send(request("GET", "/healthz"))
+        self.assertEqual(idle.read_response().status, 200)
+        self.assertFalse(busy.readable_now(), "F(%d) finished before the signal" % n)
+
+        server.signal(signal.SIGTERM)
+        server.wait_stderr(r"draining", D(5))
+        self.assert_refused(server)
+        self.assert_closed_by_server(idle)
+        r = busy.read_response()
+        self.assert_result(r.status, r.body, n, "in flight at SIGTERM")
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(busy)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
+        self.assertEqual(server.rest_of_stdout(), b"", "stdout after the listening line")
+
+    def test_request_completed_during_drain_gets_503_and_close(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(b"GET /fibonacci/10 HTTP/1.1\r\nHost: test\r\n")  # head not finished
+        self.healthz_round_trip(server)
+        server.signal(signal.SIGTERM)
+        server.wait_stderr(r"draining", D(5))
+        c.send(b"\r\n")
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 503)
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assert_closed_by_server(c)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
+
+    def test_sigint_on_idle_server_exits_zero(self):
+        server = self.start("--port", "0")
+        self.healthz_round_trip(server)
+        server.signal(signal.SIGINT)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
+
+    def test_second_signal_exits_at_once_nonzero(self):
+        server = self.start("--port", "0", "--max-n", "93")
+        n = n_for(server, 30.0 * SCALE)
+        busy = self.raw(server, D(30))
+        busy.send(request("GET", "/fibonacci/%d" % n))
+        self.healthz_round_trip(server)
+        server.signal(signal.SIGTERM)
+        server.wait_stderr(r"draining", D(5))
+        self.assertIsNone(server.proc.poll(), "exited on the first signal while computing")
+        server.expect_nonzero = True
+        start = time.monotonic()
+        server.signal(signal.SIGTERM)
+        rc = server.wait(D(3))
+        self.assertLess(time.monotonic() - start, D(3))
+        self.assertGreater(rc, 0, "exit status %d" % rc)
+        if not WRAP:
+            self.assertEqual(rc, 128 + signal.SIGTERM)
+
+
+# ---------------------------------------------------------------- command line
+
+
+class CommandLine(ClientTest):
+    def run_cli(self, *args, env=None):
+        return subprocess.run(WRAP + [BIN] + list(args), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env if env is not None else clean_env(), timeout=D(10))
+
+    def test_help_exits_0_with_usage(self):
+        out = self.run_cli("--help")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith(b"Usage:"), out.stdout[:80])
+        for flag in (b"--port", b"--mode", b"--threads", b"--max-n"):
+            self.assertIn(flag, out.stdout)
+
+    def test_version_exits_0(self):
+        out = self.run_cli("--version")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, rb"^uvfib \d+\.\d+\.\d+")
+        self.assertEqual(out.stdout.count(b"\n"), 1)
+
+    def test_bad_flags_exit_2_with_one_line_on_stderr(self):
+        cases = [["--port", "70000"], ["--mode", "fast"], ["--bogus"], ["--threads", "0"],
+                 ["--port"], ["--max-n", "94"], ["stray"]]
+        for args in cases:
+            with self.subTest(args=args):
+                out = self.run_cli(*args)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertEqual(out.stdout, b"")
+                self.assertEqual(out.stderr.count(b"\n"), 1, out.stderr)
+                self.assertTrue(out.stderr.endswith(b"\n"), out.stderr)
+        out = self.run_cli(env=clean_env(PORT="http"))
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertEqual(out.stderr.count(b"\n"), 1, out.stderr)
+
+    def test_port_env_used_without_port_flag(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = self.start(env=clean_env(PORT=str(port)))
+        self.assertEqual(server.port, port)
+        self.assertEqual(server.line, "uvfib listening on http://127.0.0.1:%d\n" % port)
+        status, body = self.curl(server, "/fibonacci/9")
+        self.assert_result(status, body, 9)
+
+    def test_ipv6_loopback_listens_and_answers(self):
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", 0))
+        except OSError as e:
+            self.skipTest("cannot bind ::1: %s" % e)
+        server = self.start("--host", "::1", "--port", "0")
+        self.assertEqual(server.host, "::1")
+        self.assertEqual(server.line, "uvfib listening on http://[::1]:%d\n" % server.port)
+        conn = self.http(server)
+        resp, body = self.get(conn, "/fibonacci/30")
+        self.assert_result(resp.status, body, 30)
+        status, body = self.curl(server, "/fibonacci/31")
+        self.assert_result(status, body, 31)
+
+
+# ---------------------------------------------------------------- TAP runner
+
+
+class TapResult(unittest.TextTestResult):
+    """unittest's usual report on stderr; one TAP line per test method on
+    stdout, written when the method (with its subtests) is over."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.number = 0
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._bad = False
+        self._skip = None
+
+    def _failed(self, test):
+        self._bad = True
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._failed(test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._failed(test)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._failed(test)
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._failed(test)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._skip = reason
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.number += 1
+        name = getattr(test, "_testMethodName", str(test))
+        if self._skip is not None:
+            line = "ok %d - %s # SKIP %s" % (self.number, name, self._skip)
+        elif self._bad:
+            line = "not ok %d - %s" % (self.number, name)
+            logs = getattr(test, "server_logs", None) or []
+            for i, log in enumerate(logs):
+                self.stream.write("--- server %d stderr (%s) ---\n%s" % (i, name, log))
+            self.stream.flush()
+        else:
+            line = "ok %d - %s" % (self.number, name)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def main(argv):
+    loader = unittest.TestLoader()
+    patterns = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-k"]
+    if patterns:
+        loader.testNamePatterns = ["*%s*" % p for p in patterns]
+    suite = loader.loadTestsFromModule(sys.modules[__name__])
+    print("1..%d" % suite.countTestCases(), flush=True)
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=TapResult)
+    result = runner.run(suite)
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
