@@ -63,6 +63,10 @@ struct uvfib_config_s {
     uint64_t header_timeout_ms;   /**< first byte of a request to its last header; 408 */
     uint64_t keepalive_timeout_ms;/**< idle keep-alive connection; closed quietly; default 5000 */
     uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
+    uint64_t compute_timeout_ms;  /**< a computation not done this long after it was queued
+                                       is cancelled; done gets UV_ETIMEDOUT; default 0: none */
+    int compute_nice;             /**< nice increment of pool threads on their first job, so
+                                       the loop thread wins the CPU; default 10; 0: leave it */
 };
 
 /** Counters, all read on the loop thread (see uvfib_server_stats()). */
@@ -77,6 +81,7 @@ struct uvfib_stats_s {
     uint64_t jobs_running;         /**< in libuv's pool now */
     uint64_t jobs_completed;       /**< ran to completion */
     uint64_t jobs_cancelled;       /**< dropped or stopped because their client went away */
+    uint64_t jobs_timed_out;       /**< cancelled by compute_timeout_ms */
     uint64_t jobs_rejected;        /**< refused because the queue was full (503) */
     uint64_t jobs_inline;          /**< run on the loop (mode inline, or cheap in mode auto) */
 };
@@ -103,8 +108,9 @@ typedef void (*uvfib_handler_cb)(uvfib_req_t *req, void *arg);
 typedef void (*uvfib_work_cb)(uvfib_work_t *work, void *ctx);
 
 /** Runs on the loop once the work is over, exactly once per successful
- * uvfib_req_offload(). `status` is 0 when the work function ran, or
- * UV_ECANCELED when the client went away (the work never ran, or stopped early).
+ * uvfib_req_offload(). `status` is 0 when the work function ran, UV_ECANCELED
+ * when the client went away, or UV_ETIMEDOUT past cfg.compute_timeout_ms (in
+ * both cases the work never ran, or was asked to stop early).
  * It must free `ctx` if `ctx` is owned, and should answer `req`; answering a
  * request whose client has gone writes nothing and is not an error. */
 typedef void (*uvfib_done_cb)(uvfib_req_t *req, void *ctx, int status);
@@ -197,8 +203,8 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
 UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
                                    void *ctx, unsigned flags);
 
-/** Non-zero once the job should stop (its client went away, or the server is
- * closing). Any thread; a cheap relaxed atomic load. */
+/** Non-zero once the job should stop (its client went away, its deadline
+ * passed, or the server is closing). Any thread; a cheap relaxed atomic load. */
 UVFIB_EXTERN int uvfib_work_cancelled(const uvfib_work_t *work);
 
 /* ------------------------------------------------------- fibonacci routes */

@@ -27,6 +27,8 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->header_timeout_ms = 60 * 1000;
     cfg->keepalive_timeout_ms = 5 * 1000;
     cfg->write_timeout_ms = 30 * 1000;
+    cfg->compute_timeout_ms = 0;
+    cfg->compute_nice = 10;
 }
 
 void uvfib_fib_options_init(uvfib_fib_options_t *opt)
@@ -57,6 +59,10 @@ static const char usage[] =
     "      --keepalive-timeout MS idle keep-alive connections are closed after (5000)\n"
     "      --write-timeout MS     a client that does not read its response is dropped (30000)\n"
     "      --drain-timeout MS     on SIGTERM/SIGINT, time for in-flight requests (30000)\n"
+    "      --compute-timeout MS   a computation not done this long after it was queued is\n"
+    "                             cancelled and answered 504 (default 0: no limit)\n"
+    "      --compute-nice N       nice increment for compute threads, 0 to 19 (default 10);\n"
+    "                             0 leaves their priority alone\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
@@ -76,6 +82,8 @@ enum {
     OPT_KEEPALIVE_TIMEOUT,
     OPT_WRITE_TIMEOUT,
     OPT_DRAIN_TIMEOUT,
+    OPT_COMPUTE_TIMEOUT,
+    OPT_COMPUTE_NICE,
 };
 
 static const struct option options[] = {
@@ -96,6 +104,8 @@ static const struct option options[] = {
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+    {"compute-timeout", required_argument, NULL, OPT_COMPUTE_TIMEOUT},
+    {"compute-nice", required_argument, NULL, OPT_COMPUTE_NICE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -208,6 +218,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
         case OPT_KEEPALIVE_TIMEOUT:
         case OPT_WRITE_TIMEOUT:
         case OPT_DRAIN_TIMEOUT:
+        case OPT_COMPUTE_TIMEOUT:
             if (!number(optarg, 0, 24ull * 3600 * 1000, &v))
                 return bad(err, name, optarg, "expected milliseconds (0 disables)");
             if (opt == OPT_HEADER_TIMEOUT)
@@ -216,8 +227,15 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
                 cli->cfg.keepalive_timeout_ms = v;
             else if (opt == OPT_WRITE_TIMEOUT)
                 cli->cfg.write_timeout_ms = v;
+            else if (opt == OPT_COMPUTE_TIMEOUT)
+                cli->cfg.compute_timeout_ms = v;
             else
                 cli->drain_timeout_ms = v;
+            break;
+        case OPT_COMPUTE_NICE:
+            if (!number(optarg, 0, 19, &v))
+                return bad(err, name, optarg, "expected 0-19");
+            cli->cfg.compute_nice = (int)v;
             break;
         case 'h':
             fputs(usage, out);

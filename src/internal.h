@@ -193,7 +193,10 @@ struct uvfib__job {
     uvfib_done_cb done_cb;
     void *ctx;                    /* the caller's */
     struct uvfib__job *next, *prev; /* the server's waiting FIFO, while waiting */
+    struct uvfib__job *older, *newer; /* the server's list of all jobs, by age */
     bool running;                 /* handed to uv_queue_work */
+    bool timed_out;               /* passed cfg.compute_timeout_ms: finish with UV_ETIMEDOUT */
+    int nice;                     /* priority for the pool thread (0: leave it) */
     uint64_t queued_ns;           /* loop thread: when submitted */
     uint64_t started_ns;          /* pool thread: when the work function began */
     uint64_t finished_ns;         /* pool thread: when it returned */
@@ -264,11 +267,13 @@ struct uvfib__server {
     uv_timer_t drain_timer;       /* embedded; deadline of a graceful shutdown */
     struct uvfib__conn *conns;    /* the open connections (each frees itself) */
     struct uvfib__job *wait_head, *wait_tail; /* jobs waiting for a pool thread */
+    struct uvfib__job *oldest, *newest; /* every job, waiting or running, by age */
+    uv_timer_t compute_timer;     /* embedded; the oldest job's compute deadline */
     unsigned n_waiting, n_running;
     uvfib_stats_t stats;
     time_t date_sec;              /* second that date was made for */
     char date[32];                /* cached IMF-fixdate */
-    unsigned n_handles;           /* our own open handles: listener, drain timer */
+    unsigned n_handles;           /* our own open handles: listener, drain and compute timers */
     bool listening;
     bool draining;                /* graceful shutdown in progress */
     bool closing;                 /* close requested: connections are being closed */

@@ -51,11 +51,14 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
     uvfib__router_init(&srv->router);
     uv_tcp_init(loop, &srv->listener);
     uv_timer_init(loop, &srv->drain_timer);
+    uv_timer_init(loop, &srv->compute_timer);
     srv->listener.data = srv;
     srv->drain_timer.data = srv;
-    srv->n_handles = 2;
-    /* The drain timer must not keep the loop alive on its own. */
+    srv->compute_timer.data = srv;
+    srv->n_handles = 3;
+    /* The timers must not keep the loop alive on their own. */
     uv_unref((uv_handle_t *)&srv->drain_timer);
+    uv_unref((uv_handle_t *)&srv->compute_timer);
 
     server->loop = loop;
     server->impl = srv;
@@ -149,6 +152,8 @@ void uvfib__server_maybe_closed(struct uvfib__server *srv)
         uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
         uv_close((uv_handle_t *)&srv->drain_timer, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&srv->compute_timer))
+        uv_close((uv_handle_t *)&srv->compute_timer, on_handle_closed);
     if (srv->n_handles > 0)
         return;
     uvfib_server_t *server = srv->pub;

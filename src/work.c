@@ -5,6 +5,9 @@
 #include "internal.h"
 
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int uvfib_work_cancelled(const uvfib_work_t *work)
 {
@@ -29,6 +32,38 @@ static void waitlist_remove(struct uvfib__server *srv, struct uvfib__job *job)
     srv->stats.jobs_queued = srv->n_waiting;
 }
 
+static void age_remove(struct uvfib__server *srv, struct uvfib__job *job)
+{
+    if (job->older != NULL)
+        job->older->newer = job->newer;
+    else
+        srv->oldest = job->newer;
+    if (job->newer != NULL)
+        job->newer->older = job->older;
+    else
+        srv->newest = job->older;
+}
+
+static void on_compute_timer(uv_timer_t *timer);
+
+/* Every job has the same timeout, so the oldest one has the next deadline. */
+static void arm_compute_timer(struct uvfib__server *srv)
+{
+    if (srv->cfg.compute_timeout_ms == 0 || srv->closing)
+        return;
+    struct uvfib__job *job = srv->oldest;
+    while (job != NULL && job->timed_out)
+        job = job->newer;
+    if (job == NULL) {
+        uv_timer_stop(&srv->compute_timer);
+        return;
+    }
+    uint64_t deadline_ms = job->queued_ns / 1000000 + srv->cfg.compute_timeout_ms;
+    uint64_t now_ms = uv_hrtime() / 1000000;
+    uint64_t delay = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
+    uv_timer_start(&srv->compute_timer, on_compute_timer, delay, 0);
+}
+
 /* Hands waiting jobs to libuv while a thread is free for them. */
 static void pump(struct uvfib__server *srv)
 {
@@ -51,21 +86,42 @@ static void finish(struct uvfib__job *job, int status)
     struct uvfib__server *srv = job->srv;
     uvfib_req_t *req = job->req;
     struct uvfib__conn *conn = req->conn;
-    if (status == 0 && atomic_load_explicit(&job->w.cancelled, memory_order_relaxed))
+    if (job->timed_out)
+        status = UV_ETIMEDOUT;
+    else if (status == 0 && atomic_load_explicit(&job->w.cancelled, memory_order_relaxed))
         status = UV_ECANCELED;
     if (status == UV_ECANCELED)
         srv->stats.jobs_cancelled++;
+    else if (status == UV_ETIMEDOUT)
+        srv->stats.jobs_timed_out++;
     else
         srv->stats.jobs_completed++;
+    age_remove(srv, job);
     req->job = NULL;
     job->done_cb(req, job->ctx, status);
     uvfib__free(job);
     uvfib__conn_unref(conn);
 }
 
+/* Lowers this pool thread's priority once, so that when computations fill
+ * every core the loop thread still gets the CPU at once. Linux applies nice
+ * per thread (setpriority on the thread id). It stays lowered for whatever
+ * else the pool runs on this thread afterwards. */
+static void lower_priority_once(int nice)
+{
+    static _Thread_local bool done;
+    if (done || nice == 0)
+        return;
+    done = true;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    setpriority(PRIO_PROCESS, (id_t)tid, now + nice > 19 ? 19 : now + nice);
+}
+
 static void on_work(uv_work_t *w)
 {
     struct uvfib__job *job = UVFIB__CONTAINER_OF(w, struct uvfib__job, work);
+    lower_priority_once(job->nice);
     job->started_ns = uv_hrtime();
     if (!uvfib_work_cancelled(&job->w))
         job->work_cb(&job->w, job->ctx);
@@ -80,6 +136,26 @@ static void on_after_work(uv_work_t *w, int status)
     srv->stats.jobs_running = srv->n_running;
     finish(job, status);
     pump(srv);
+    arm_compute_timer(srv);
+}
+
+/* A deadline passed: the job is cancelled as if its client had gone, and
+ * answered with UV_ETIMEDOUT. */
+static void on_compute_timer(uv_timer_t *timer)
+{
+    struct uvfib__server *srv = timer->data;
+    uint64_t now_ns = uv_hrtime();
+    uint64_t timeout_ns = srv->cfg.compute_timeout_ms * 1000000;
+    struct uvfib__job *job = srv->oldest;
+    while (job != NULL && job->queued_ns + timeout_ns <= now_ns) {
+        struct uvfib__job *newer = job->newer;
+        if (!job->timed_out) {
+            job->timed_out = true;
+            uvfib__work_cancel(job); /* may finish (and free) a waiting job */
+        }
+        job = newer;
+    }
+    arm_compute_timer(srv);
 }
 
 void uvfib__work_cancel(struct uvfib__job *job)
@@ -137,8 +213,18 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
     job->done_cb = done;
     job->ctx = ctx;
     job->queued_ns = uv_hrtime();
+    job->nice = srv->cfg.compute_nice;
     req->job = job;
     uvfib__conn_ref(conn);
+
+    job->older = srv->newest;
+    if (srv->newest != NULL)
+        srv->newest->newer = job;
+    else
+        srv->oldest = job;
+    srv->newest = job;
+    if (srv->oldest == job)
+        arm_compute_timer(srv);
 
     job->prev = srv->wait_tail;
     if (srv->wait_tail != NULL)

@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -447,6 +451,63 @@ static void test_server_survives_garbage_and_keeps_serving(void **state)
     stop_and_check(&h, live);
 }
 
+static bool one_timed_out(const uvfib_stats_t *s) { return s->jobs_timed_out == 1; }
+
+static void test_compute_timeout_answers_504_and_frees_the_thread(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    cfg.compute_timeout_ms = 200;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    /* F(45) takes several seconds: only the deadline ends it this soon. */
+    assert_int_equal(client_get(fd, "/fibonacci/45", &r, T_MS), 0);
+    assert_int_equal(r.status, 504);
+    assert_true(strstr(r.body, "compute-timeout") != NULL);
+    assert_true(wait_stats(&h, one_timed_out, T_MS));
+    /* The same connection and the same single thread serve the next one. */
+    assert_int_equal(client_get(fd, "/fibonacci/25", &r, T_MS), 0);
+    assert_result(&r, 25);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+static void test_client_that_stops_reading_is_dropped_after_write_timeout(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.write_timeout_ms = 300;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    /* A tiny receive window, never read: the server's writes stall. */
+    int small = 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    /* Keep pipelining until the server stops reading (its send buffer full,
+     * its pipeline limit reached): then our socket stays unwritable. */
+    static const char one[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char burst[64 * (sizeof(one) - 1)];
+    for (size_t i = 0; i < 64; i++)
+        memcpy(burst + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) != 1)
+            break;
+        if (send(fd, burst, sizeof(burst), MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            break;
+    }
+    assert_true(wait_stats(&h, no_connections, T_MS));
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_true(s.responses_total < s.requests_total); /* it was cut off, not finished */
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 int main(void)
 {
     /* Before anything starts libuv's pool. */
@@ -466,6 +527,8 @@ int main(void)
         cmocka_unit_test(test_connections_over_the_limit_are_closed),
         cmocka_unit_test(test_offloaded_failure_answers_500),
         cmocka_unit_test(test_server_survives_garbage_and_keeps_serving),
+        cmocka_unit_test(test_compute_timeout_answers_504_and_frees_the_thread),
+        cmocka_unit_test(test_client_that_stops_reading_is_dropped_after_write_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
