@@ -1,0 +1,304 @@
+/* test_fib.c - unit tests of src/fib.c: the naive kernel against an iterative
+ * reference, its range limit and cancel flag, and the exact decimal parsing and
+ * printing of 64-bit numbers. No loop, no allocation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+/* F(n) by iteration, exact up to n = 93 (the last to fit in 64 bits). */
+static uint64_t fib_ref(unsigned n)
+{
+    uint64_t a = 0, b = 1;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t next = a + b;
+        a = b;
+        b = next;
+    }
+    return a;
+}
+
+/* ------------------------------------------------------------------ kernel */
+
+static void test_fib_reference_is_exact_at_92_and_93(void **state)
+{
+    (void)state;
+    assert_true(fib_ref(0) == 0);
+    assert_true(fib_ref(1) == 1);
+    assert_true(fib_ref(2) == 1);
+    assert_true(fib_ref(10) == 55);
+    assert_true(fib_ref(92) == UINT64_C(7540113804746346429));
+    assert_true(fib_ref(93) == UINT64_C(12200160415121876738));
+    /* F(94) no longer fits: the reference wraps, so F(93) really is the last. */
+    assert_true(fib_ref(93) > fib_ref(92));
+    assert_true(fib_ref(94) < fib_ref(93));
+}
+
+static void test_fib_matches_reference_for_0_to_40(void **state)
+{
+    (void)state;
+    for (unsigned n = 0; n <= 40; n++) {
+        uint64_t out = UINT64_MAX;
+        assert_int_equal(uvfib_fib(n, NULL, &out), 0);
+        assert_true(out == fib_ref(n));
+    }
+}
+
+static void test_fib_with_uncancelled_work_matches_reference(void **state)
+{
+    (void)state;
+    uvfib_work_t w;
+    atomic_init(&w.cancelled, false);
+    /* Both sides of the point where the kernel starts polling the flag. */
+    static const unsigned ns[] = {0, 1, 2, 20, 24, 25, 26, 30, 32};
+    for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+        uint64_t out = UINT64_MAX;
+        assert_int_equal(uvfib_fib(ns[i], &w, &out), 0);
+        assert_true(out == fib_ref(ns[i]));
+    }
+}
+
+static void test_fib_rejects_94_with_erange(void **state)
+{
+    (void)state;
+    uint64_t out = 42;
+    assert_int_equal(uvfib_fib(94, NULL, &out), UV_ERANGE);
+    assert_true(out == 42); /* untouched on error */
+    assert_int_equal(uvfib_fib(1000, NULL, &out), UV_ERANGE);
+    assert_int_equal(uvfib_fib(UINT32_MAX, NULL, &out), UV_ERANGE);
+    assert_true(out == 42);
+}
+
+static void test_fib_accepts_93_as_in_range(void **state)
+{
+    (void)state;
+    /* F(93) by naive recursion would never finish; with the flag already up the
+     * kernel stops at once, and the error shows 93 passed the range check. */
+    uvfib_work_t w;
+    atomic_init(&w.cancelled, true);
+    uint64_t out = 42;
+    assert_int_equal(uvfib_fib(UVFIB_FIB_MAX_N, &w, &out), UV_ECANCELED);
+    assert_int_equal(uvfib_fib(UVFIB_FIB_MAX_N + 1, &w, &out), UV_ERANGE);
+    assert_true(out == 42);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_fib_cancelled_before_start_returns_ecanceled_quickly(void **state)
+{
+    (void)state;
+    uvfib_work_t w;
+    atomic_init(&w.cancelled, true);
+    uint64_t out = 42;
+    double t0 = now_s();
+    assert_int_equal(uvfib_fib(40, &w, &out), UV_ECANCELED);
+    assert_int_equal(uvfib_fib(60, &w, &out), UV_ECANCELED);
+    /* Uncancelled, F(40) alone takes about a second; F(60) would take hours. */
+    assert_true(now_s() - t0 < 0.5);
+    assert_true(out == 42);
+}
+
+struct fib_thread {
+    uvfib_work_t w;
+    atomic_bool started;
+    atomic_bool finished;
+    int rc;
+    uint64_t out;
+};
+
+static void *run_fib_60(void *arg)
+{
+    struct fib_thread *t = arg;
+    atomic_store(&t->started, true);
+    t->rc = uvfib_fib(60, &t->w, &t->out);
+    atomic_store(&t->finished, true);
+    return NULL;
+}
+
+static void test_fib_cancelled_while_running_stops_within_deadline(void **state)
+{
+    (void)state;
+    struct fib_thread t = {.rc = 1, .out = 42};
+    atomic_init(&t.w.cancelled, false);
+    atomic_init(&t.started, false);
+    atomic_init(&t.finished, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_fib_60, &t), 0);
+    while (!atomic_load(&t.started))
+        sched_yield();
+    atomic_store_explicit(&t.w.cancelled, true, memory_order_relaxed);
+
+    /* F(60) would take hours: only the flag can end it before the deadline. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    int jr = pthread_timedjoin_np(th, NULL, &deadline);
+    if (jr == ETIMEDOUT)
+        fail_msg("uvfib_fib(60) still running 10 s after its work was cancelled");
+    assert_int_equal(jr, 0);
+    assert_true(atomic_load(&t.finished));
+    assert_int_equal(t.rc, UV_ECANCELED);
+    assert_true(t.out == 42);
+}
+
+/* ------------------------------------------------------------ parse_u64 */
+
+static void test_parse_u64_accepts_plain_decimals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {
+        {"0", 0},
+        {"7", 7},
+        {"007", 7},
+        {"42", 42},
+        {"00000000000000000007", 7}, /* 20 digits, the most accepted */
+        {"7540113804746346429", UINT64_C(7540113804746346429)},
+        {"18446744073709551614", UINT64_MAX - 1},
+        {"18446744073709551615", UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t v = 12345;
+        assert_int_equal(uvfib__parse_u64(ok[i].s, &v), 0);
+        assert_true(v == ok[i].v);
+    }
+}
+
+static void test_parse_u64_rejects_non_plain_integers_with_einval(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",    "abc", "-5",  "+5", "5abc", "1e3",   " 5",      "5 ",  "0x10", "1.0",
+        "5\n", "\t5", "1,0", "\xd9\xa3", "0b1",  "5\x01", "1_000", "abcdefghijklmnopqrstuvwxyz",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t v = 12345;
+        int rc = uvfib__parse_u64(bad[i], &v);
+        if (rc != UV_EINVAL)
+            fail_msg("parse_u64(\"%s\") = %d, want UV_EINVAL", bad[i], rc);
+        assert_true(v == 12345); /* untouched on error */
+    }
+    uint64_t v = 12345;
+    assert_int_equal(uvfib__parse_u64(NULL, &v), UV_EINVAL);
+    assert_true(v == 12345);
+}
+
+static void test_parse_u64_rejects_values_over_uint64_max_with_erange(void **state)
+{
+    (void)state;
+    static const char *const big[] = {
+        "18446744073709551616",  /* 2^64 */
+        "18446744073709551620",  /* overflows on the last digit */
+        "19000000000000000000",  /* 20 digits, overflows earlier */
+        "99999999999999999999",  /* the largest 20 digits */
+        "100000000000000000000", /* 21 digits */
+        "123456789012345678901234567890",
+    };
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+        uint64_t v = 12345;
+        int rc = uvfib__parse_u64(big[i], &v);
+        if (rc != UV_ERANGE)
+            fail_msg("parse_u64(\"%s\") = %d, want UV_ERANGE", big[i], rc);
+        assert_true(v == 12345);
+    }
+}
+
+static void test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros(void **state)
+{
+    (void)state;
+    /* The contract allows 1 to 20 digits; the code calls any longer run of
+     * digits out of range, whatever its value. */
+    uint64_t v = 12345;
+    assert_int_equal(uvfib__parse_u64("000000000000000000001", &v), UV_ERANGE);
+    assert_true(v == 12345);
+    /* A long string that is not all digits is not a number at all. */
+    assert_int_equal(uvfib__parse_u64("0000000000000000000001x", &v), UV_EINVAL);
+    assert_true(v == 12345);
+}
+
+/* ------------------------------------------------------------ u64_to_dec */
+
+static void test_u64_to_dec_writes_exact_digits(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t v;
+        const char *s;
+    } cases[] = {
+        {0, "0"},
+        {9, "9"},
+        {10, "10"},
+        {100, "100"},
+        {UINT64_C(7540113804746346429), "7540113804746346429"},
+        {UINT64_C(12200160415121876738), "12200160415121876738"},
+        {UINT64_MAX, "18446744073709551615"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[24];
+        memset(buf, 'x', sizeof(buf));
+        size_t n = uvfib__u64_to_dec(cases[i].v, buf);
+        assert_int_equal(n, strlen(cases[i].s));
+        assert_string_equal(buf, cases[i].s);
+        assert_int_equal(buf[n + 1], 'x'); /* nothing written past the NUL */
+    }
+}
+
+static void test_u64_to_dec_round_trips_through_parse_u64(void **state)
+{
+    (void)state;
+    /* Every power of ten, the values just below them, and every Fibonacci number. */
+    uint64_t p = 1;
+    for (int i = 0; i < 20; i++, p *= 10) {
+        uint64_t vals[2] = {p, p - 1};
+        for (int j = 0; j < 2; j++) {
+            char buf[21];
+            uint64_t back = 0;
+            uvfib__u64_to_dec(vals[j], buf);
+            assert_int_equal(uvfib__parse_u64(buf, &back), 0);
+            assert_true(back == vals[j]);
+        }
+    }
+    for (unsigned n = 0; n <= 93; n++) {
+        char buf[21];
+        uint64_t back = 0;
+        uvfib__u64_to_dec(fib_ref(n), buf);
+        assert_int_equal(uvfib__parse_u64(buf, &back), 0);
+        assert_true(back == fib_ref(n));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fib_reference_is_exact_at_92_and_93),
+        cmocka_unit_test(test_fib_matches_reference_for_0_to_40),
+        cmocka_unit_test(test_fib_with_uncancelled_work_matches_reference),
+        cmocka_unit_test(test_fib_rejects_94_with_erange),
+        cmocka_unit_test(test_fib_accepts_93_as_in_range),
+        cmocka_unit_test(test_fib_cancelled_before_start_returns_ecanceled_quickly),
+        cmocka_unit_test(test_fib_cancelled_while_running_stops_within_deadline),
+        cmocka_unit_test(test_parse_u64_accepts_plain_decimals),
+        cmocka_unit_test(test_parse_u64_rejects_non_plain_integers_with_einval),
+        cmocka_unit_test(test_parse_u64_rejects_values_over_uint64_max_with_erange),
+        cmocka_unit_test(test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros),
+        cmocka_unit_test(test_u64_to_dec_writes_exact_digits),
+        cmocka_unit_test(test_u64_to_dec_round_trips_through_parse_u64),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
