@@ -508,6 +508,98 @@ static void test_client_that_stops_reading_is_dropped_after_write_timeout(void *
     stop_and_check(&h, live);
 }
 
+/* Each limit, set low, answered with its status and a JSON error, then close. */
+static void test_limits_answer_their_status_and_close(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.max_url_bytes = 64;
+    cfg.max_header_bytes = 256;
+    cfg.max_headers = 4;
+    cfg.max_body_bytes = 8;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    char long_url[256], big_header[512];
+    snprintf(long_url, sizeof(long_url), "GET /fibonacci/%070d HTTP/1.1\r\nHost: x\r\n\r\n", 1);
+    snprintf(big_header, sizeof(big_header), "GET /healthz HTTP/1.1\r\nHost: x\r\nX: %0300d\r\n\r\n",
+             1);
+    const struct {
+        const char *request;
+        int status;
+    } cases[] = {
+        {long_url, 414},
+        {big_header, 431},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n123456789", 413},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "9\r\n123456789\r\n0\r\n\r\n",
+         413},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\n Folded: y\r\n\r\n", 400},
+        {"GET /healthz HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = client_connect(h.port);
+        assert_int_equal(client_send(fd, cases[i].request), 0);
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        if (r.status != cases[i].status)
+            fail_msg("case %zu: status %d, want %d", i, r.status, cases[i].status);
+        assert_true(strstr(r.body, "\"success\":false") != NULL);
+        char v[32];
+        assert_true(client_header(&r, "Connection", v, sizeof(v)));
+        assert_string_equal(v, "close");
+        assert_true(client_closed(fd, T_MS));
+        close(fd);
+    }
+    /* Within the limits, the same server still answers. */
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
+    assert_int_equal(r.status, 200);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+/* Out of memory at every allocation in turn, one request each: the request
+ * gets a 500 or its connection is closed, and the server goes on serving. */
+static void test_allocation_failures_never_crash_or_leak(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int answered = 0, failed500 = 0, dropped = 0;
+    for (long k = 1; k <= 12; k++) {
+        int fd = client_connect(h.port);
+        uvfib__alloc_fail_after(k);
+        struct response r;
+        if (client_get(fd, "/fibonacci/25", &r, T_MS) == 0) {
+            if (r.status == 200)
+                answered++;
+            else if (r.status == 500)
+                failed500++;
+            else
+                fail_msg("allocation %ld failing gave status %d", k, r.status);
+        } else {
+            dropped++;
+        }
+        uvfib__alloc_fail_after(0);
+        close(fd);
+    }
+    assert_true(failed500 > 0); /* some failures surface as a 500 ... */
+    assert_true(answered > 0);  /* ... and past the last allocation all succeed */
+    (void)dropped; /* a failure in the read path closes the connection instead */
+    assert_true(wait_stats(&h, no_connections, T_MS));
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/fibonacci/25", &r, T_MS), 0);
+    assert_result(&r, 25);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 int main(void)
 {
     /* Before anything starts libuv's pool. */
@@ -529,6 +621,8 @@ int main(void)
         cmocka_unit_test(test_server_survives_garbage_and_keeps_serving),
         cmocka_unit_test(test_compute_timeout_answers_504_and_frees_the_thread),
         cmocka_unit_test(test_client_that_stops_reading_is_dropped_after_write_timeout),
+        cmocka_unit_test(test_limits_answer_their_status_and_close),
+        cmocka_unit_test(test_allocation_failures_never_crash_or_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
