@@ -31,6 +31,7 @@ import re
 import select
 import shlex
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -828,6 +829,52 @@ class Signals(ClientTest):
 
 
 # ---------------------------------------------------------------- command line
+
+
+class Descriptors(ClientTest):
+    @unittest.skipIf(WRAP, "valgrind needs descriptors of its own")
+    @unittest.skipIf(shutil.which("prlimit") is None, "prlimit not installed")
+    def test_out_of_descriptors_keeps_serving(self):
+        # A hard limit of 32 descriptors: the server raises its soft limit to
+        # it, runs out (EMFILE) while 60 clients connect, sheds the excess,
+        # and serves again once they go.
+        global WRAP
+        saved, WRAP = WRAP, ["prlimit", "--nofile=32:32", "--"]
+        try:
+            server = self.start("--port", "0")
+        finally:
+            WRAP = saved
+        clients = []
+        for _ in range(60):
+            s = socket.create_connection((server.host, server.port), timeout=D(5))
+            self.sockets.append(s)
+            clients.append(s)
+        # Every client is either served or closed by the server; none hangs.
+        served = shed = 0
+        for s in clients:
+            try:
+                s.sendall(request("GET", "/healthz"))
+                data = s.recv(4096)
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            if data.startswith(b"HTTP/1.1 200"):
+                served += 1
+            else:
+                shed += 1
+        self.assertGreater(served, 0)
+        self.assertGreater(shed, 0)
+        for s in clients:
+            s.close()
+        deadline = time.monotonic() + D(5)
+        while True:
+            try:
+                self.healthz_round_trip(server)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.assertIsNone(server.proc.poll())
 
 
 class CommandLine(ClientTest):
