@@ -352,10 +352,14 @@ static void test_stray_argument_is_a_usage_error(void **state)
 static void test_unknown_short_option_in_a_group_is_named(void **state)
 {
     (void)state;
-    /* "-xV": 'x' is unknown; the message must name the argument holding it,
-     * not the one before. */
-    assert_usage("-x", "-xV");
-    assert_usage("-x", "-p", "1", "-xV");
+    /* "-xV": 'x' is unknown and getopt stays on that word (optind does not
+     * move), so the argument before it must not be named instead, even when
+     * that one is a long option with an inline value. */
+    assert_usage("'-x'", "-xV");
+    assert_usage("'-x'", "-p", "1", "-xV");
+    assert_usage("'-x'", "--threads", "2", "-xV");
+    assert_usage("'-x'", "--port=1", "-xV");
+    assert_usage("'-x'", "--mode=auto", "-xh");
 }
 
 /* ------------------------------------------------------------ clamps */

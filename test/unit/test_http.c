@@ -319,6 +319,87 @@ static void test_pipelined_request_with_partial_tail(void **state)
     uvfib__http_free(&h);
 }
 
+/* Feeds `chunk` as a connection would: after each MESSAGE the rest of the
+ * chunk is fed again. Appends each message's URL to urls (space-separated).
+ * @return the last feed's result. */
+static int feed_like_conn(struct uvfib__http *h, const char *chunk, size_t len, char *urls,
+                          size_t urls_cap)
+{
+    for (;;) {
+        size_t consumed = 0;
+        int rc = uvfib__http_feed(h, chunk, len, &consumed);
+        if (rc != UVFIB__HTTP_MESSAGE)
+            return rc;
+        assert_true(consumed <= len);
+        struct uvfib__http_msg msg;
+        uvfib__http_take(h, &msg);
+        assert_true(strlen(urls) + msg.url_len + 2 < urls_cap);
+        strcat(urls, msg.url);
+        strcat(urls, " ");
+        uvfib__free(msg.url);
+        chunk += consumed;
+        len -= consumed;
+        if (len == 0)
+            return UVFIB__HTTP_MESSAGE;
+    }
+}
+
+static void test_pipelined_pair_split_at_every_offset_gives_both_messages(void **state)
+{
+    (void)state;
+    const char *buf = "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+                      "GET /second?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = strlen(buf);
+    for (size_t k = 0; k <= len; k++) {
+        struct uvfib__http h;
+        uvfib__http_init(&h, &default_limits);
+        char urls[128] = "";
+        int rc = feed_like_conn(&h, buf, k, urls, sizeof(urls));
+        if (rc == UVFIB__HTTP_ERROR)
+            fail_msg("split at %zu: first part is an error (%d %s)", k, h.err_status, h.err_msg);
+        rc = feed_like_conn(&h, buf + k, len - k, urls, sizeof(urls));
+        if (rc == UVFIB__HTTP_ERROR)
+            fail_msg("split at %zu: second part is an error (%d %s)", k, h.err_status, h.err_msg);
+        if (strcmp(urls, "/first /second?q=1 ") != 0)
+            fail_msg("split at %zu: messages \"%s\"", k, urls);
+        assert_int_equal(uvfib__http_finish(&h), UVFIB__HTTP_MORE);
+        uvfib__http_free(&h);
+    }
+}
+
+static void test_strict_check_applies_to_every_pipelined_request(void **state)
+{
+    (void)state;
+    /* Each second request has a head llhttp 8.1 lets through but RFC 9112
+     * forbids; behind a valid first request it must still be refused. */
+    static const char *const hostile[] = {
+        "GET /b HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", /* obs-fold */
+        "GET /b HTTP/1.1\r\nHost : x\r\n\r\n",               /* space before ':' */
+        "GET /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n",
+    };
+    const char *first = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok";
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        /* Alone, each is refused. */
+        assert_feed_error(&default_limits, hostile[i], strlen(hostile[i]), 400);
+        char buf[256];
+        int n = snprintf(buf, sizeof(buf), "%s%s", first, hostile[i]);
+        assert_true(n > 0 && (size_t)n < sizeof(buf));
+        for (size_t k = 0; k <= (size_t)n; k++) {
+            struct uvfib__http h;
+            uvfib__http_init(&h, &default_limits);
+            char urls[64] = "";
+            int rc = feed_like_conn(&h, buf, k, urls, sizeof(urls));
+            if (rc != UVFIB__HTTP_ERROR)
+                rc = feed_like_conn(&h, buf + k, (size_t)n - k, urls, sizeof(urls));
+            if (rc != UVFIB__HTTP_ERROR || h.err_status != 400)
+                fail_msg("request %zu split at %zu: rc %d status %d, want ERROR 400", i, k, rc,
+                         h.err_status);
+            assert_string_equal(urls, "/a ");
+            uvfib__http_free(&h);
+        }
+    }
+}
+
 static void test_body_within_limits_is_consumed_before_next_request(void **state)
 {
     (void)state;
@@ -722,6 +803,8 @@ int main(void)
         T(test_host_name_split_across_reads_is_recognised),
         T(test_pipelined_requests_come_out_one_at_a_time),
         T(test_pipelined_request_with_partial_tail),
+        T(test_pipelined_pair_split_at_every_offset_gives_both_messages),
+        T(test_strict_check_applies_to_every_pipelined_request),
         T(test_body_within_limits_is_consumed_before_next_request),
         T(test_body_at_exact_limit_completes),
         T(test_keep_alive_follows_version_and_connection),
