@@ -146,14 +146,17 @@ static void on_compute_timer(uv_timer_t *timer)
     struct uvfib__server *srv = timer->data;
     uint64_t now_ns = uv_hrtime();
     uint64_t timeout_ns = srv->cfg.compute_timeout_ms * 1000000;
-    struct uvfib__job *job = srv->oldest;
-    while (job != NULL && job->queued_ns + timeout_ns <= now_ns) {
-        struct uvfib__job *newer = job->newer;
-        if (!job->timed_out) {
-            job->timed_out = true;
-            uvfib__work_cancel(job); /* may finish (and free) a waiting job */
-        }
-        job = newer;
+    /* Cancelling a waiting job runs its done callback, which may close a
+     * connection and so finish other jobs: walk again from the oldest after
+     * each one rather than keep a pointer that may be gone. */
+    for (;;) {
+        struct uvfib__job *job = srv->oldest;
+        while (job != NULL && job->timed_out)
+            job = job->newer;
+        if (job == NULL || job->queued_ns + timeout_ns > now_ns)
+            break;
+        job->timed_out = true;
+        uvfib__work_cancel(job);
     }
     arm_compute_timer(srv);
 }
