@@ -15,6 +15,7 @@
 /* Limits the flags are checked against. */
 #define UVFIB__BENCH_MAX_DURATION_S 3600.0     /* --duration and --warmup, seconds */
 #define UVFIB__BENCH_MAX_CONNS 10000u          /* --load-connections, --probe-connections */
+#define UVFIB__BENCH_MIN_RATE 0.01             /* --probe-rate unless 0, requests per second */
 #define UVFIB__BENCH_MAX_RATE 1000000.0        /* --probe-rate, requests per second */
 #define UVFIB__BENCH_MAX_TIMEOUT_MS 600000u    /* --timeout, milliseconds */
 #define UVFIB__BENCH_MAX_URL_LEN 4096u         /* --load-url, --probe-url, bytes */

@@ -34,7 +34,8 @@ static const char usage_text[] =
     "  --load-url PATH          closed-loop path (default /fibonacci/30)\n"
     "  --load-connections K     closed-loop connections, 0 = off (default 0, max 10000)\n"
     "  --probe-url PATH         probe path (default /healthz)\n"
-    "  --probe-rate R           probe requests per second in total, 0 = off (default 0)\n"
+    "  --probe-rate R           probe requests per second in total, 0 = off, else at\n"
+    "                           least 0.01 (default 0)\n"
     "  --probe-connections P    connections the probe rate is spread over (default 4);\n"
     "                           keep R/P below 1/latency or the probe queues up behind itself\n"
     "timing:\n"
@@ -50,22 +51,27 @@ static const char usage_text[] =
     "histograms hold every complete response; timeouts and failures are not in them.\n"
     "\"unfinished\" are requests in flight at the end (probe: also those that were due but\n"
     "not yet sent). \"connects\" counts successful connects over the whole run.\n"
+    "SIGINT or SIGTERM ends the run early; the report then covers the time measured so far\n"
+    "and says \"interrupted\".\n"
     "\n"
-    "JSON (--json), one object on stdout; times in ms, rounded to 1 us; format 1:\n"
+    "JSON (--json): one object on one line of stdout, keys in this order (format 1).\n"
+    "Counts are integers, times are ms rounded to 0.001 ms, rates are per second:\n"
     "  {\"tool\": \"uvfib-bench\", \"format\": 1,\n"
-    "   \"target\": {\"host\": STR, \"address\": STR, \"port\": INT},\n"
-    "   \"duration_s\": NUM, \"warmup_s\": NUM, \"window_s\": NUM, \"timeout_ms\": INT,\n"
-    "   \"interrupted\": BOOL,\n"
-    "   \"load\": null | WORKLOAD, \"probe\": null | WORKLOAD + {\"rate_rps\", \"service_ms\"}}\n"
-    "  WORKLOAD = {\"url\": STR, \"connections\": INT, \"requests\": INT,\n"
-    "   \"throughput_rps\": NUM, \"connects\": INT, \"unfinished\": INT,\n"
-    "   \"errors\": {\"total\", \"status_4xx\", \"status_5xx\", \"connect\", \"read\",\n"
-    "              \"parse\", \"timeout\": INT},\n"
-    "   \"latency_ms\": LAT}\n"
-    "  \"rate_rps\": NUM, the intended probe rate; \"latency_ms\" of the probe runs from the\n"
-    "  intended send time (corrected), \"service_ms\" from the actual send (uncorrected).\n"
-    "  LAT = {\"count\": INT, \"mean\", \"stddev\", \"min\", \"p50\", \"p90\", \"p99\", \"p99_9\",\n"
-    "         \"max\": NUM}, all but count null when count is 0.\n"
+    "   \"target\": {\"host\": \"127.0.0.1\", \"address\": \"127.0.0.1\", \"port\": 3000},\n"
+    "   \"duration_s\": 10, \"warmup_s\": 0, \"window_s\": 10, \"timeout_ms\": 2000,\n"
+    "   \"interrupted\": false,\n"
+    "   \"load\": null or {\"url\": \"/fibonacci/30\", \"connections\": 4,\n"
+    "       \"requests\": N, \"throughput_rps\": X, \"connects\": N, \"unfinished\": N,\n"
+    "       \"errors\": {\"total\": N, \"status_4xx\": N, \"status_5xx\": N, \"connect\": N,\n"
+    "                  \"read\": N, \"parse\": N, \"timeout\": N},\n"
+    "       \"latency_ms\": LATENCY},\n"
+    "   \"probe\": null or {\"url\": \"/healthz\", \"connections\": 4, \"rate_rps\": 100,\n"
+    "       \"requests\" to \"errors\" as for load,\n"
+    "       \"latency_ms\": LATENCY (corrected: from the intended send time),\n"
+    "       \"service_ms\": LATENCY (uncorrected: from the actual send)}}\n"
+    "  LATENCY = {\"count\": N, \"mean\": X, \"stddev\": X, \"min\": X, \"p50\": X,\n"
+    "             \"p90\": X, \"p99\": X, \"p99_9\": X, \"max\": X}, all but count null\n"
+    "             when count is 0. window_s < duration_s only when interrupted.\n"
     "\n"
     "exit status: 0 the run completed (errors are counted, not fatal), 1 setup failed,\n"
     "2 bad flags or a refused target.\n";
@@ -195,7 +201,8 @@ uvfib__bench_opts_status_t uvfib__bench_opts_parse(uvfib__bench_opts_t *o, int a
             ok = url_ok(arg);
             break;
         case OPT_PROBE_RATE:
-            ok = parse_num(arg, 0.0, UVFIB__BENCH_MAX_RATE, &o->probe_rate);
+            ok = parse_num(arg, 0.0, UVFIB__BENCH_MAX_RATE, &o->probe_rate) &&
+                 (o->probe_rate == 0.0 || o->probe_rate >= UVFIB__BENCH_MIN_RATE);
             break;
         case OPT_PROBE_CONNS:
             ok = parse_uint(arg, 1, UVFIB__BENCH_MAX_CONNS, &u);
