@@ -144,7 +144,8 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     optind = 0; /* glibc: a full re-initialisation, so tests can parse again */
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":H:p:t:n:m:hV", options, NULL)) != -1) {
+    static const char shortopts[] = ":H:p:t:n:m:hV";
+    while ((opt = getopt_long(argc, argv, shortopts, options, NULL)) != -1) {
         const char *name = NULL;
         for (const struct option *o = options; o->name != NULL; o++)
             if (o->val == opt)
@@ -247,14 +248,18 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             return UVFIB__CLI_EXIT;
         case ':':
         default:
-            /* A long option is named by its argument; a short one by optopt,
-             * which also finds it inside a group ("-xV"). */
-            if (strncmp(argv[optind - 1], "--", 2) == 0)
+            /* Name the culprit. getopt leaves optopt at 0 for an unknown long
+             * option, and at the letter for an unknown short one, even inside
+             * a group ("-xV", where argv[optind - 1] is the word before). A
+             * known letter means a long option misused ("--help=yes"), and a
+             * missing value is always in the last word. */
+            if (opt == '?' && optopt > 0 && optopt < 256 && strchr(shortopts, optopt) == NULL)
+                fprintf(err, "uvfib: unknown option '-%c' (see --help)\n", optopt);
+            else if (opt == ':' && strncmp(argv[optind - 1], "--", 2) != 0)
+                fprintf(err, "uvfib: option needs a value: '-%c' (see --help)\n", optopt);
+            else
                 fprintf(err, "uvfib: %s '%s' (see --help)\n",
                         opt == ':' ? "option needs a value:" : "unknown option", argv[optind - 1]);
-            else
-                fprintf(err, "uvfib: %s '-%c' (see --help)\n",
-                        opt == ':' ? "option needs a value:" : "unknown option", optopt);
             return UVFIB__CLI_USAGE;
         }
     }

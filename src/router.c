@@ -164,9 +164,13 @@ static void origin_form(const char **target, size_t *len)
         skip = 8;
     if (skip == 0)
         return;
-    const char *slash = memchr(t + skip, '/', n - skip);
-    *target = slash != NULL ? slash : "/";
-    *len = slash != NULL ? n - (size_t)(slash - t) : 1;
+    /* The authority ends at the first '/', '?' or '#'; only a '/' starts a path. */
+    size_t end = skip;
+    while (end < n && t[end] != '/' && t[end] != '?' && t[end] != '#')
+        end++;
+    bool has_path = end < n && t[end] == '/';
+    *target = has_path ? t + end : "/";
+    *len = has_path ? n - end : 1;
 }
 
 int uvfib__router_match(const struct uvfib__router *r, const char *method, const char *target,
@@ -177,9 +181,9 @@ int uvfib__router_match(const struct uvfib__router *r, const char *method, const
     if (target_len == 0 || target[0] != '/')
         return fail(m, 400, "the request target must be a path starting with '/'");
 
-    size_t path_len = strcspn(target, "?#");
-    if (path_len > target_len)
-        path_len = target_len;
+    size_t path_len = 0; /* the target need not be NUL-terminated */
+    while (path_len < target_len && target[path_len] != '?' && target[path_len] != '#')
+        path_len++;
     m->path = uvfib__strndup(target, path_len);
     m->decoded = uvfib__malloc(path_len + 1);
     if (m->path == NULL || m->decoded == NULL)
