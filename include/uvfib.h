@@ -67,6 +67,20 @@ struct uvfib_config_s {
                                        is cancelled; done gets UV_ETIMEDOUT; default 0: none */
     int compute_nice;             /**< nice increment of pool threads on their first job, so
                                        the loop thread wins the CPU; default 10; 0: leave it */
+    uint64_t loop_resolution_ms;  /**< period of the loop-delay monitor's timer; default 10;
+                                       0: no timer (and no --max-loop-delay) */
+    uint64_t monitor_window_ms;   /**< window of the recent loop-delay figures, ELU and the
+                                       overload decision; default 1000 */
+    uint64_t max_loop_delay_ms;   /**< while the recent loop delay is above this, computations
+                                       are refused with 503 (see uvfib_req_offload); 0: off */
+    uint64_t max_queue_wait_ms;   /**< while the wait a new computation can expect (waiting
+                                       jobs / threads * recent compute time) is above this,
+                                       computations are refused with 503; 0: off (default) */
+    int access_log_fd;            /**< where to write the access log, one JSON line per
+                                       request; borrowed, never closed by uvfib; default -1:
+                                       off (the executable's default is stderr) */
+    size_t access_log_buffer_bytes; /**< access-log lines waiting for the writer thread;
+                                       beyond, lines are dropped and counted; default 1 MiB */
 };
 
 /** Counters, all read on the loop thread (see uvfib_server_stats()). */
@@ -155,6 +169,20 @@ UVFIB_EXTERN void uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb);
 /** Copies the server's counters into `out`. */
 UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out);
 
+/** Registers `GET /metrics` (every counter, gauge and histogram of the server in the
+ * Prometheus text format 0.0.4; see docs/observability.md) and `GET /readyz` (200
+ * `{"status":"ready"}`, or 503 with Retry-After and the reason while the server is
+ * overloaded or draining). Call before uvfib_server_listen(), like the other routes.
+ * @return 0, UV_ENOMEM, UV_EBUSY (after listen). */
+UVFIB_EXTERN int uvfib_metrics_routes_add(uvfib_server_t *server);
+
+/** Whether the server is shedding load now: the recent event-loop delay is over
+ * cfg.max_loop_delay_ms, or the wait a new computation can expect is over
+ * cfg.max_queue_wait_ms. uvfib_req_offload() already refuses work then; a handler
+ * can ask first to refuse early. When `reason` is not NULL, a one-line reason (or "")
+ * is written into reason[cap]. @return 1 when overloaded, else 0. */
+UVFIB_EXTERN int uvfib_server_overloaded(const uvfib_server_t *server, char *reason, size_t cap);
+
 /* --------------------------------------------------------------- requests */
 
 /** The request method, e.g. "GET" (HEAD requests are routed as GET: see uvfib_req_is_head). */
@@ -171,8 +199,9 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
 
 /* -------------------------------------------------------------- responses */
 
-/** Adds a response header (copied). Content-Type, Content-Length, Date and
- * Connection are set by uvfib. @return 0, UV_EINVAL (CR/LF in it), UV_ENOMEM. */
+/** Adds a response header (copied). Content-Length, Date and Connection are set
+ * by uvfib; Content-Type is application/json unless a Content-Type is added here.
+ * @return 0, UV_EINVAL (CR/LF in it), UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
 
 /** Answers with `status` and `body`, which must be JSON text (copied).
@@ -197,9 +226,10 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
  * At most `threads` jobs are in the pool at once; the rest wait in the
  * server's own FIFO, at most `max_queue` of them. If the client goes away, a
  * waiting job is dropped and a running one sees uvfib_work_cancelled() != 0.
- * @return 0; or UV_EBUSY when the queue is full, UV_ENOMEM: then the request
- * has already been answered (503 with Retry-After, or 500), `done` will not
- * run, and `ctx` is still the caller's to free. */
+ * While the server is overloaded (uvfib_server_overloaded()), nothing is queued or run.
+ * @return 0; or UV_EBUSY when the queue is full or the server is overloaded,
+ * or UV_ENOMEM: then the request has already been answered (503 with Retry-After,
+ * or 500), `done` will not run, and `ctx` is still the caller's to free. */
 UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
                                    void *ctx, unsigned flags);
 

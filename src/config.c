@@ -29,6 +29,10 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->write_timeout_ms = 30 * 1000;
     cfg->compute_timeout_ms = 0;
     cfg->compute_nice = 10;
+    cfg->loop_resolution_ms = 10;
+    cfg->monitor_window_ms = 1000;
+    cfg->access_log_fd = -1;
+    cfg->access_log_buffer_bytes = 1024 * 1024;
 }
 
 void uvfib_fib_options_init(uvfib_fib_options_t *opt)
@@ -63,6 +67,14 @@ static const char usage[] =
     "                             cancelled and answered 504 (default 0: no limit)\n"
     "      --compute-nice N       nice increment for compute threads, 0 to 19 (default 10);\n"
     "                             0 leaves their priority alone\n"
+    "      --loop-resolution MS   period of the event-loop delay monitor (default 10; 0 off)\n"
+    "      --monitor-window MS    window of recent loop delay and utilization (default 1000)\n"
+    "      --max-loop-delay MS    answer computations 503 while the recent event-loop delay\n"
+    "                             is over MS (default 0: never)\n"
+    "      --max-queue-wait MS    answer computations 503 while the wait a new one can\n"
+    "                             expect is over MS (default 0: never)\n"
+    "      --access-log FILE|off  one JSON line per request, appended to FILE (default -:\n"
+    "                             stderr); written by a thread of its own, never blocking\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
@@ -84,6 +96,11 @@ enum {
     OPT_DRAIN_TIMEOUT,
     OPT_COMPUTE_TIMEOUT,
     OPT_COMPUTE_NICE,
+    OPT_LOOP_RESOLUTION,
+    OPT_MONITOR_WINDOW,
+    OPT_MAX_LOOP_DELAY,
+    OPT_MAX_QUEUE_WAIT,
+    OPT_ACCESS_LOG,
 };
 
 static const struct option options[] = {
@@ -106,6 +123,11 @@ static const struct option options[] = {
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"compute-timeout", required_argument, NULL, OPT_COMPUTE_TIMEOUT},
     {"compute-nice", required_argument, NULL, OPT_COMPUTE_NICE},
+    {"loop-resolution", required_argument, NULL, OPT_LOOP_RESOLUTION},
+    {"monitor-window", required_argument, NULL, OPT_MONITOR_WINDOW},
+    {"max-loop-delay", required_argument, NULL, OPT_MAX_LOOP_DELAY},
+    {"max-queue-wait", required_argument, NULL, OPT_MAX_QUEUE_WAIT},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -132,6 +154,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     uvfib_config_init(&cli->cfg);
     uvfib_fib_options_init(&cli->fib);
     cli->drain_timeout_ms = 30 * 1000;
+    cli->access_log = "-";
     uint64_t v;
 
     const char *env_port = getenv("PORT");
@@ -238,6 +261,28 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
                 return bad(err, name, optarg, "expected 0-19");
             cli->cfg.compute_nice = (int)v;
             break;
+        case OPT_LOOP_RESOLUTION:
+        case OPT_MONITOR_WINDOW:
+        case OPT_MAX_LOOP_DELAY:
+        case OPT_MAX_QUEUE_WAIT:
+            if (!number(optarg, opt == OPT_MONITOR_WINDOW ? 1 : 0, 3600 * 1000, &v))
+                return bad(err, name, optarg,
+                           opt == OPT_MONITOR_WINDOW ? "expected 1-3600000 milliseconds"
+                                                     : "expected milliseconds (0 disables)");
+            if (opt == OPT_LOOP_RESOLUTION)
+                cli->cfg.loop_resolution_ms = v;
+            else if (opt == OPT_MONITOR_WINDOW)
+                cli->cfg.monitor_window_ms = v;
+            else if (opt == OPT_MAX_LOOP_DELAY)
+                cli->cfg.max_loop_delay_ms = v;
+            else
+                cli->cfg.max_queue_wait_ms = v;
+            break;
+        case OPT_ACCESS_LOG:
+            if (*optarg == '\0')
+                return bad(err, name, optarg, "expected a file name, - (stderr) or off");
+            cli->access_log = optarg;
+            break;
         case 'h':
             fputs(usage, out);
             return UVFIB__CLI_EXIT;
@@ -269,5 +314,10 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     }
     if (cli->fib.inline_max_n > cli->fib.max_n)
         cli->fib.inline_max_n = cli->fib.max_n;
+    if (cli->cfg.max_loop_delay_ms > 0 && cli->cfg.loop_resolution_ms == 0) {
+        fprintf(err, "uvfib: --max-loop-delay needs the loop monitor: --loop-resolution "
+                     "must not be 0 (see --help)\n");
+        return UVFIB__CLI_USAGE;
+    }
     return UVFIB__CLI_RUN;
 }

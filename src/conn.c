@@ -40,6 +40,7 @@ void uvfib__conn_unref(struct uvfib__conn *c)
     struct uvfib__server *srv = c->srv;
     while (c->head != NULL) {
         uvfib_req_t *next = c->head->next;
+        uvfib__monitor_request_done(srv, c->head, UV_ECANCELED);
         req_free(c->head);
         c->head = next;
     }
@@ -203,6 +204,7 @@ static void on_write(uv_write_t *w, int status)
         c->tail = NULL;
     c->n_reqs--;
     bool close_after = req->close_after;
+    uvfib__monitor_request_done(c->srv, req, status);
     req_free(req);
 
     if (!c->closing) {
@@ -399,6 +401,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (c->closing || nread == 0)
         return;
     if (nread > 0) {
+        uvfib__monitor_bytes_in(c->srv, (size_t)nread);
         process(c, buf->base, (size_t)nread);
     } else {
         /* EOF or an error: the client is gone. As Node's http server does

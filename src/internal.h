@@ -16,6 +16,8 @@
 
 #include <llhttp.h>
 
+#include "accesslog.h"
+#include "metrics.h"
 #include "strict.h"
 
 #define UVFIB__CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
@@ -219,6 +221,7 @@ struct uvfib_req_s {
     size_t out_len;
     int status;                   /* the response status, once answered */
     uint64_t start_ns;            /* when the request was routed */
+    uint64_t wait_ns, compute_ns; /* its computation's queue wait and run time (monitor.c) */
     bool answered;                /* a response exists (or the client is gone) */
     bool writing;                 /* uv_write issued */
     bool close_after;             /* close the connection once this response is out */
@@ -254,6 +257,47 @@ void uvfib__conn_drain(struct uvfib__conn *c);
 /* Answers req with status and body (JSON text, copied). */
 int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t len);
 
+/* ---------------------------------------------------------- monitor.c */
+
+/* The server's measurements and the handles that take them. Loop thread only. */
+struct uvfib__monitor {
+    struct uvfib__metrics m;      /* counters and histograms */
+    uv_timer_t lag_timer;         /* embedded, unref'd; fires every loop_resolution_ms */
+    uv_check_t check;             /* embedded, unref'd; once per loop iteration */
+    uv_async_t log_exited;        /* embedded; the access-log writer has finished */
+    struct uvfib__accesslog *log; /* owned; NULL when the access log is off */
+    uint64_t last_tick_ns;        /* hrtime of the previous lag_timer tick */
+    uint64_t window_start_ns;     /* hrtime the current window began */
+    uint64_t window_idle_ns;      /* loop idle time when the current window began */
+    uint64_t start_ns, start_idle_ns; /* hrtime and idle time when monitoring began */
+    uint64_t last_check_ns, last_check_idle_ns; /* at the previous check callback */
+    double elu;                   /* utilisation over the last completed window */
+    bool elu_available;           /* the loop has reported idle time: it measures it */
+    bool closing;                 /* uvfib__monitor_close ran */
+};
+
+/* Checks the monitor's config and starts the access-log thread: srv->loop and
+ * srv->cfg must be set; no handle exists yet. @return 0, UV_EINVAL, UV_ENOMEM. */
+int uvfib__monitor_init(struct uvfib__server *srv);
+/* Initialises and starts the monitor's three handles, adding them to
+ * srv->n_handles. Cannot fail. */
+void uvfib__monitor_start(struct uvfib__server *srv);
+/* Closes the monitor's handles (idempotent); each close calls
+ * uvfib__server_maybe_closed. The access log is flushed first. */
+void uvfib__monitor_close(struct uvfib__server *srv);
+/* Frees what the monitor owns, once its handles are closed. */
+void uvfib__monitor_free(struct uvfib__server *srv);
+/* Bytes read from a client. */
+void uvfib__monitor_bytes_in(struct uvfib__server *srv, size_t n);
+/* A request is over: written (status 0), failed to write (< 0), or never
+ * written because its client left (UV_ECANCELED). Counts it and logs it. */
+void uvfib__monitor_request_done(struct uvfib__server *srv, uvfib_req_t *req, int status);
+/* A job is over, before its done callback: records its wait and compute time. */
+void uvfib__monitor_job_done(struct uvfib__server *srv, const struct uvfib__job *job);
+/* Load shedding: when the server is overloaded, answers req with 503 and
+ * Retry-After and returns true; the caller must then not queue the work. */
+bool uvfib__monitor_shed(uvfib_req_t *req);
+
 /* ----------------------------------------------------------- server.c */
 
 struct uvfib__server {
@@ -271,6 +315,7 @@ struct uvfib__server {
     uv_timer_t compute_timer;     /* embedded; the oldest job's compute deadline */
     unsigned n_waiting, n_running;
     uvfib_stats_t stats;
+    struct uvfib__monitor mon;    /* owned: loop monitor, metrics, access log (monitor.c) */
     time_t date_sec;              /* second that date was made for */
     char date[32];                /* cached IMF-fixdate */
     unsigned n_handles;           /* our own open handles: listener, drain and compute timers */
@@ -297,6 +342,7 @@ struct uvfib__cli {
     uvfib_config_t cfg;           /* cfg.host borrowed from argv or a literal */
     uvfib_fib_options_t fib;
     uint64_t drain_timeout_ms;    /* graceful shutdown deadline */
+    const char *access_log;       /* borrowed from argv or a literal: a file, "-" or "off" */
 };
 
 enum { UVFIB__CLI_RUN = 0, UVFIB__CLI_EXIT = 1, UVFIB__CLI_USAGE = 2 };

@@ -3,6 +3,8 @@
  * registered through the public API, as an embedder would. */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,9 +72,28 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
+    /* The access log is process-wide output, so its descriptor is ours: the
+     * library borrows it and writes from a thread of its own. */
+    int log_fd = -1;
+    if (strcmp(cli.access_log, "-") == 0) {
+        log_fd = STDERR_FILENO;
+    } else if (strcmp(cli.access_log, "off") != 0) {
+        log_fd = open(cli.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (log_fd < 0) {
+            fprintf(stderr, "uvfib: cannot open access log %s: %s\n", cli.access_log,
+                    strerror(errno));
+            return 1;
+        }
+    }
+    cli.cfg.access_log_fd = log_fd;
+
     static struct app app;
     app.drain_timeout_ms = cli.drain_timeout_ms;
     int err = uv_loop_init(&app.loop);
+    /* Event-loop utilization needs the loop to measure its idle time; an
+     * embedder that skips this still gets every other metric. */
+    if (err == 0)
+        err = uv_loop_configure(&app.loop, UV_METRICS_IDLE_TIME);
     if (err == 0)
         err = uvfib_server_init(&app.loop, &app.server, &cli.cfg);
     if (err < 0) {
@@ -83,6 +104,8 @@ int main(int argc, char **argv)
     err = uvfib_route_add(&app.server, "GET", "/healthz", on_healthz, NULL);
     if (err == 0)
         err = uvfib_fib_routes_add(&app.server, &cli.fib);
+    if (err == 0)
+        err = uvfib_metrics_routes_add(&app.server);
     if (err == 0)
         err = uvfib_server_listen(&app.server);
     if (err < 0) {
@@ -115,6 +138,8 @@ int main(int argc, char **argv)
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     err = uv_loop_close(&app.loop);
+    if (log_fd > STDERR_FILENO)
+        close(log_fd);
     if (err < 0) {
         fprintf(stderr, "uvfib: loop still busy at exit: %s\n", uvfib_strerror(err));
         return 1;

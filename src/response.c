@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -75,14 +76,19 @@ void uvfib__header_free(struct uvfib__header *list)
 
 int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len)
 {
+    /* JSON unless the handler set its own type (the Prometheus text of /metrics). */
+    const char *type = "Content-Type: application/json\r\n";
+    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
+        if (strcasecmp(hd->text, "content-type") == 0)
+            type = "";
     char head[256];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: application/json\r\n"
+                     "%s"
                      "Content-Length: %zu\r\n"
                      "Date: %s\r\n"
                      "Connection: %s\r\n",
-                     r->status, uvfib__status_reason(r->status), r->body_len, r->date,
+                     r->status, uvfib__status_reason(r->status), type, r->body_len, r->date,
                      r->keep_alive ? "keep-alive" : "close");
     if (n < 0 || (size_t)n >= sizeof(head))
         return UV_EINVAL;

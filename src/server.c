@@ -48,6 +48,12 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
         .max_headers = cfg->max_headers,
         .max_body_bytes = cfg->max_body_bytes,
     };
+    int err = uvfib__monitor_init(srv);
+    if (err < 0) {
+        uvfib__free(srv->host);
+        uvfib__free(srv);
+        return err;
+    }
     uvfib__router_init(&srv->router);
     uv_tcp_init(loop, &srv->listener);
     uv_timer_init(loop, &srv->drain_timer);
@@ -59,6 +65,7 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
     /* The timers must not keep the loop alive on their own. */
     uv_unref((uv_handle_t *)&srv->drain_timer);
     uv_unref((uv_handle_t *)&srv->compute_timer);
+    uvfib__monitor_start(srv);
 
     server->loop = loop;
     server->impl = srv;
@@ -154,11 +161,13 @@ void uvfib__server_maybe_closed(struct uvfib__server *srv)
         uv_close((uv_handle_t *)&srv->drain_timer, on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&srv->compute_timer))
         uv_close((uv_handle_t *)&srv->compute_timer, on_handle_closed);
+    uvfib__monitor_close(srv);
     if (srv->n_handles > 0)
         return;
     uvfib_server_t *server = srv->pub;
     uvfib_close_cb cb = srv->close_cb;
     uvfib__router_free(&srv->router);
+    uvfib__monitor_free(srv);
     uvfib__free(srv->host);
     uvfib__free(srv);
     server->impl = NULL;

@@ -97,6 +97,7 @@ static void finish(struct uvfib__job *job, int status)
     else
         srv->stats.jobs_completed++;
     age_remove(srv, job);
+    uvfib__monitor_job_done(srv, job);
     req->job = NULL;
     job->done_cb(req, job->ctx, status);
     uvfib__free(job);
@@ -188,6 +189,8 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
         return UV_EINVAL;
     if (conn->closing)
         return UV_ECANCELED;
+    if (uvfib__monitor_shed(req))
+        return UV_EBUSY;
 
     uvfib_mode_t mode = srv->cfg.mode;
     if (mode == UVFIB_MODE_INLINE || (mode == UVFIB_MODE_AUTO && (flags & UVFIB_OFFLOAD_CHEAP))) {
