@@ -356,6 +356,40 @@ static void test_limits_answer_413_414_431_whole_and_split(void **state)
     assert_int_equal(uvfib__alloc_live(), live);
 }
 
+/* RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status
+ * code to any HTTP/1.1 request message that lacks a Host header field and to
+ * any that contains more than one Host header field line or a Host header
+ * field with an invalid field value." Two Host lines can make a proxy and
+ * this server disagree on the target host. */
+static void test_duplicate_or_list_host_is_400_and_closes(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    static const char *const reqs[] = {
+        "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: a, b\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        int fd = client_connect(h.port);
+        assert_true(fd >= 0);
+        assert_int_equal(client_send(fd, reqs[i]), 0);
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        int status = r.status;
+        bool closed = client_closed(fd, 200);
+        close(fd);
+        if (status != 400 || !closed)
+            fail_msg("request %zu: status %d%s, want 400 and close", i, status,
+                     closed ? "" : ", connection left open");
+    }
+    harness_stop(&h);
+    assert_int_equal(h.loop_close_rc, 0);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
 /* Statuses a request that the parser accepted can get from the router and
  * routes here (none of the corpus paths exist). A 400 only for what the
  * server refuses after parsing: HTTP/1.1 without Host, or a target that is
@@ -429,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_hostile_corpus_split_in_two_writes_is_rejected),
         cmocka_unit_test(test_limits_answer_413_414_431_whole_and_split),
         cmocka_unit_test(test_valid_corpus_passes_the_parser_and_server_keeps_serving),
+        cmocka_unit_test(test_duplicate_or_list_host_is_400_and_closes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
