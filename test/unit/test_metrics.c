@@ -1,0 +1,338 @@
+/* test_metrics.c - unit tests of src/metrics.c without a loop: the exposition
+ * text is well formed (every sample under its TYPE, counters end in _total,
+ * names and labels valid), exact lines for known inputs, the per-route counts,
+ * the loop-delay windows, ELU shown only when available, the compute average. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+long uvfib__alloc_live(void);
+void uvfib__alloc_fail_after(long n);
+
+static struct uvfib__metrics_view view(void)
+{
+    return (struct uvfib__metrics_view){
+        .version = "0.1.0",
+        .mode = "auto",
+        .resolution_s = 0.01,
+        .window_s = 1,
+        .threads = 4,
+        .busy_threads = 2,
+        .waiting_jobs = 3,
+        .jobs_completed = 10,
+        .jobs_cancelled = 1,
+        .jobs_timed_out = 1,
+        .jobs_rejected = 5,
+        .jobs_inline = 7,
+        .connections_open = 2,
+        .connections_total = 9,
+        .requests_total = 20,
+    };
+}
+
+/* The whole text, for one test; freed by the caller. */
+static char *write_all(const struct uvfib__metrics *m, const struct uvfib__metrics_view *v)
+{
+    uvfib__buf_t out;
+    uvfib__buf_init(&out);
+    uvfib__metrics_write(&out, m, v);
+    assert_false(out.oom);
+    return out.data;
+}
+
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+            return true;
+    return false;
+}
+
+static bool name_char(char c, bool first)
+{
+    return isalpha((unsigned char)c) || c == '_' || c == ':' || (!first && isdigit((unsigned char)c));
+}
+
+/* A strict reading of the 0.0.4 text format, as promtool's parser and linter
+ * apply it: HELP then TYPE once per family, its samples right after it and
+ * nowhere else, valid names and label syntax, counters named *_total. */
+static void assert_well_formed(const char *text)
+{
+    char family[128] = "", type[16] = "";
+    char seen[64][128];
+    int n_seen = 0;
+    const char *line = text;
+    assert_true(text[strlen(text) - 1] == '\n');
+    while (*line != '\0') {
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        char buf[512];
+        size_t len = (size_t)(end - line);
+        assert_true(len < sizeof(buf));
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        if (strncmp(buf, "# HELP ", 7) == 0) {
+            /* nothing to check beyond the TYPE that follows */
+        } else if (strncmp(buf, "# TYPE ", 7) == 0) {
+            assert_int_equal(sscanf(buf + 7, "%127s %15s", family, type), 2);
+            for (int i = 0; i < n_seen; i++)
+                assert_string_not_equal(seen[i], family); /* one TYPE per family */
+            assert_true(n_seen < 64);
+            strcpy(seen[n_seen++], family);
+            if (strcmp(type, "counter") == 0)
+                assert_non_null(strstr(family, "_total"));
+            else
+                assert_null(strstr(family, "_total"));
+        } else {
+            /* A sample: name, optional {labels}, one value. */
+            size_t i = 0;
+            assert_true(name_char(buf[0], true));
+            while (name_char(buf[i], false))
+                i++;
+            char name[128];
+            memcpy(name, buf, i);
+            name[i] = '\0';
+            bool ok = strcmp(name, family) == 0;
+            if (strcmp(type, "histogram") == 0) {
+                size_t fl = strlen(family);
+                ok = strncmp(name, family, fl) == 0 &&
+                     (strcmp(name + fl, "_bucket") == 0 || strcmp(name + fl, "_sum") == 0 ||
+                      strcmp(name + fl, "_count") == 0);
+            }
+            if (!ok)
+                fail_msg("sample %s outside its family %s", name, family);
+            if (buf[i] == '{') {
+                i++;
+                while (buf[i] != '}') {
+                    assert_true(name_char(buf[i], true));
+                    while (name_char(buf[i], false))
+                        i++;
+                    assert_true(buf[i] == '=' && buf[i + 1] == '"');
+                    i += 2;
+                    while (buf[i] != '"') {
+                        assert_true(buf[i] != '\0');
+                        i += buf[i] == '\\' ? 2 : 1;
+                    }
+                    i++;
+                    if (buf[i] == ',')
+                        i++;
+                }
+                i++;
+            }
+            assert_true(buf[i] == ' ');
+            char *rest;
+            strtod(buf + i + 1, &rest);
+            if (*rest != '\0' && strcmp(buf + i + 1, "NaN") != 0 &&
+                strcmp(buf + i + 1, "+Inf") != 0)
+                fail_msg("bad value in '%s'", buf);
+        }
+        line = end + 1;
+    }
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_empty_metrics_are_well_formed_with_zeros(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    struct uvfib__metrics_view v = view();
+    char *text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_info{version=\"0.1.0\",mode=\"auto\"} 1"));
+    assert_true(has_line(text, "# TYPE uvfib_eventloop_lag_seconds histogram"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 0"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_p99_seconds 0"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_resolution_seconds 0.01"));
+    assert_true(has_line(text, "uvfib_pool_threads 4"));
+    assert_true(has_line(text, "uvfib_pool_busy_threads 2"));
+    assert_true(has_line(text, "uvfib_pool_waiting_jobs 3"));
+    /* submitted = completed + cancelled + timed out + running + waiting */
+    assert_true(has_line(text, "uvfib_pool_jobs_submitted_total 17"));
+    assert_true(has_line(text, "uvfib_pool_jobs_rejected_total 5"));
+    assert_true(has_line(text, "uvfib_http_connections_open 2"));
+    assert_true(has_line(text, "uvfib_shed_requests_total{reason=\"loop_delay\"} 0"));
+    /* No samples yet, but the family is declared. */
+    assert_true(has_line(text, "# TYPE uvfib_http_requests_total counter"));
+    free(text);
+    uvfib__metrics_free(&m);
+}
+
+static void test_requests_counted_by_route_and_code_with_escaped_labels(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    for (int i = 0; i < 3; i++)
+        uvfib__metrics_request(&m, "/fibonacci/:number", 200, 1000000, 100);
+    uvfib__metrics_request(&m, "/fibonacci/:number", 422, 2000000, 50);
+    uvfib__metrics_request(&m, "unmatched", 404, 3000000, 10);
+    uvfib__metrics_request(&m, "/odd\"route\\", 499, 4000000, 0);
+    assert_int_equal(uvfib__metrics_requests(&m, "/fibonacci/:number", 200), 3);
+    assert_int_equal(uvfib__metrics_requests(&m, "/fibonacci/:number", 422), 1);
+    assert_int_equal(uvfib__metrics_requests(&m, "/healthz", 200), 0);
+    assert_int_equal(m.bytes_out, 360);
+
+    struct uvfib__metrics_view v = view();
+    char *text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_http_requests_total{route=\"/fibonacci/:number\","
+                               "code=\"200\"} 3"));
+    assert_true(has_line(text, "uvfib_http_requests_total{route=\"unmatched\",code=\"404\"} 1"));
+    assert_true(
+        has_line(text, "uvfib_http_requests_total{route=\"/odd\\\"route\\\\\",code=\"499\"} 1"));
+    assert_true(has_line(text, "uvfib_http_request_duration_seconds_count 6"));
+    assert_true(has_line(text, "uvfib_http_request_duration_seconds_sum 0.012"));
+    assert_true(has_line(text, "uvfib_http_request_duration_seconds_bucket{le=\"0.001\"} 3"));
+    assert_true(has_line(text, "uvfib_http_request_duration_seconds_bucket{le=\"0.005\"} 6"));
+    assert_true(has_line(text, "uvfib_http_sent_bytes_total 360"));
+    free(text);
+    uvfib__metrics_free(&m);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+static void test_request_without_memory_is_counted_as_lost(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    uvfib__alloc_fail_after(1);
+    uvfib__metrics_request(&m, "/x", 200, 1, 1);
+    uvfib__alloc_fail_after(0);
+    assert_int_equal(m.oom, 1);
+    assert_int_equal(uvfib__metrics_requests(&m, "/x", 200), 0);
+    assert_int_equal(uvfib__hist_count(&m.req_duration), 1); /* the rest still counts */
+    uvfib__metrics_free(&m);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+static void test_lag_gauges_cover_the_last_completed_window(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    uvfib__metrics_lag(&m, 2000000);   /* window 1: 2 ms and 500 ms */
+    uvfib__metrics_lag(&m, 500000000);
+    uvfib__metrics_rotate(&m);
+    uvfib__metrics_lag(&m, 1000000);   /* window 2 (current): 1 ms */
+    assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, false)), 500000000);
+    assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, true)), 1000000);
+
+    struct uvfib__metrics_view v = view();
+    char *text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.5"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_min_seconds 0.002"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_mean_seconds 0.251"));
+    /* The cumulative histogram keeps all three. */
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 3"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.001\"} 1"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.25\"} 2"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.5\"} 3"));
+    free(text);
+
+    uvfib__metrics_rotate(&m);          /* window 2 completes; window 3 is empty */
+    text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.001"));
+    free(text);
+    uvfib__metrics_free(&m);
+}
+
+static void test_utilization_shown_only_when_the_loop_measures_idle_time(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    uvfib__metrics_iteration(&m, 30000);
+    struct uvfib__metrics_view v = view();
+    char *text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_eventloop_utilization_available 0"));
+    assert_null(strstr(text, "uvfib_eventloop_utilization "));
+    assert_null(strstr(text, "uvfib_eventloop_iteration_busy_seconds"));
+    free(text);
+
+    v.elu_available = true;
+    v.elu = 0.25;
+    v.idle_s = 3;
+    v.active_s = 1;
+    text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_eventloop_utilization_available 1"));
+    assert_true(has_line(text, "uvfib_eventloop_utilization 0.25"));
+    assert_true(has_line(text, "uvfib_eventloop_idle_seconds_total 3"));
+    assert_true(has_line(text, "uvfib_eventloop_active_seconds_total 1"));
+    assert_true(has_line(text, "uvfib_eventloop_iteration_busy_seconds_count 1"));
+    assert_true(has_line(text, "uvfib_eventloop_iteration_busy_seconds_bucket{le=\"5e-05\"} 1"));
+    free(text);
+    uvfib__metrics_free(&m);
+}
+
+static void test_jobs_feed_histograms_and_a_recent_average(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    uvfib__metrics_job(&m, 1000, 100000000);  /* first job: the average is it */
+    assert_true(m.compute_recent_ns == 100000000.0);
+    uvfib__metrics_job(&m, 2000, 200000000);  /* then a fifth of the way to each new one */
+    assert_true(m.compute_recent_ns == 120000000.0);
+    struct uvfib__metrics_view v = view();
+    v.expected_wait_s = 0.09;
+    char *text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_pool_compute_seconds_count 2"));
+    assert_true(has_line(text, "uvfib_pool_compute_seconds_sum 0.3"));
+    assert_true(has_line(text, "uvfib_pool_queue_wait_seconds_bucket{le=\"0.0001\"} 2"));
+    assert_true(has_line(text, "uvfib_pool_expected_wait_seconds 0.09"));
+    free(text);
+    uvfib__metrics_free(&m);
+}
+
+static void test_access_log_and_overload_metrics_follow_the_view(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    m.shed_queue_wait = 4;
+    m.log_lines = 12;
+    m.log_dropped = 2;
+    struct uvfib__metrics_view v = view();
+    char *text = write_all(&m, &v);
+    assert_null(strstr(text, "uvfib_accesslog"));
+    assert_true(has_line(text, "uvfib_overloaded 0"));
+    free(text);
+    v.log_enabled = true;
+    v.overloaded = true;
+    v.draining = true;
+    text = write_all(&m, &v);
+    assert_well_formed(text);
+    assert_true(has_line(text, "uvfib_accesslog_lines_total 12"));
+    assert_true(has_line(text, "uvfib_accesslog_dropped_lines_total 2"));
+    assert_true(has_line(text, "uvfib_overloaded 1"));
+    assert_true(has_line(text, "uvfib_draining 1"));
+    assert_true(has_line(text, "uvfib_shed_requests_total{reason=\"queue_wait\"} 4"));
+    free(text);
+    uvfib__metrics_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_metrics_are_well_formed_with_zeros),
+        cmocka_unit_test(test_requests_counted_by_route_and_code_with_escaped_labels),
+        cmocka_unit_test(test_request_without_memory_is_counted_as_lost),
+        cmocka_unit_test(test_lag_gauges_cover_the_last_completed_window),
+        cmocka_unit_test(test_utilization_shown_only_when_the_loop_measures_idle_time),
+        cmocka_unit_test(test_jobs_feed_histograms_and_a_recent_average),
+        cmocka_unit_test(test_access_log_and_overload_metrics_follow_the_view),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
