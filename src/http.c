@@ -82,15 +82,43 @@ static int on_header_field_complete(llhttp_t *p)
     struct uvfib__http *h = from(p);
     if (++h->n_headers > h->limits->max_headers)
         return reject(p, 431, "too many header fields");
-    if (h->field_len == 4 && memcmp(h->field, "host", 4) == 0)
+    if (h->field_len == 4 && memcmp(h->field, "host", 4) == 0) {
+        /* RFC 9112 3.2: two Host lines could make a proxy and this server
+         * disagree on the target. */
+        if (h->msg.has_host)
+            return reject(p, 400, "more than one Host header");
         h->msg.has_host = true;
+        h->in_host = true;
+    }
     h->field_len = 0;
     return count_header_bytes(p, 4); /* ": " and CRLF */
 }
 
+/* A Host value is uri-host [":" port]: no list, no path, no user info. */
+static bool host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+;=:[]%", c) != NULL);
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
+    struct uvfib__http *h = from(p);
+    for (size_t i = 0; h->in_host && i < len; i++) {
+        if (at[i] == ' ' || at[i] == '\t')
+            h->host_ws = true; /* trailing OWS is not part of the value */
+        else if (h->host_ws || !host_char(at[i]))
+            return reject(p, 400, "invalid Host header value");
+    }
     return count_header_bytes(p, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct uvfib__http *h = from(p);
+    h->in_host = false;
+    h->host_ws = false;
+    return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -134,6 +162,7 @@ static const llhttp_settings_t settings = {
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,

@@ -131,6 +131,8 @@ struct uvfib__http {
     size_t body_bytes;
     char field[8];                /* start of the current header name, lower-cased */
     size_t field_len;             /* full length of the current header name */
+    bool in_host;                 /* parsing the value of the Host header */
+    bool host_ws;                 /* whitespace seen in it: only more may follow (OWS) */
     bool in_message;              /* between message begin and complete */
     bool paused;                  /* paused after a message: resume before the next feed */
     int err_status;               /* HTTP status for an error: 400, 413, 414, 431 */
