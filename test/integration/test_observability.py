@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""test_observability.py - the uvfib executable's measurements from outside:
+GET /metrics checked by promtool and against a known sequence of requests, the
+loop delay of a heavy request in --mode inline against --mode offload, load
+shedding (--max-loop-delay, --max-queue-wait) tripping and recovering, /readyz
+while draining, and the access log staying prompt while the pool is saturated.
+
+Each test starts its own server on 127.0.0.1 port 0 and reads the port from its
+listening line. Deadlines, never sleeps, decide; computations that must take "a
+while" are sized at run time from one timed request (F(n+1)/F(n) = phi).
+
+Environment: UVFIB_BIN (default build/src/uvfib), PROMTOOL (default promtool).
+Output: TAP on stdout; diagnostics and the server's stderr of failed tests on
+stderr. Python 3 standard library only, plus promtool."""
+import json
+import math
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("UVFIB_BIN", "build/src/uvfib")
+PROMTOOL = os.environ.get("PROMTOOL", "promtool")
+PHI = (1 + 5 ** 0.5) / 2
+LISTEN_RE = re.compile(rb"^uvfib listening on http://([0-9.]+):(\d+)\n")
+
+
+class Server:
+    """One uvfib process; its stderr is collected by a thread."""
+
+    def __init__(self, *args):
+        env = {k: v for k, v in os.environ.items() if k != "PORT"}
+        self.proc = subprocess.Popen([BIN, "-p", "0"] + list(args), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
+        buf = b""
+        deadline = time.monotonic() + 5
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
+            chunk = os.read(self.proc.stdout.fileno(), 4096) if ready else b""
+            if not chunk:
+                self.stop()
+                raise AssertionError("no listening line; stderr:\n" + self.stderr())
+            buf += chunk
+        self.port = int(LISTEN_RE.match(buf).group(2))
+
+    def _pump(self):
+        for line in iter(self.proc.stderr.readline, b""):
+            with self.cond:
+                self.lines.append(line.decode("utf-8", "replace"))
+                self.cond.notify_all()
+
+    def stderr(self):
+        with self.cond:
+            return "".join(self.lines)
+
+    def wait_stderr(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred(self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    def stop(self, signo=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signo)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.pump.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return rc
+
+
+class Client:
+    """A raw socket; responses are cut by Content-Length. Counts bytes both ways."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.sent = self.received = 0
+
+    def send(self, path):
+        data = ("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path).encode()
+        self.sock.sendall(data)
+        self.sent += len(data)
+
+    def read(self):
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("closed by the server")
+            self.buf += chunk
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("closed mid-body")
+            rest += chunk
+        body, self.buf = rest[:length], rest[length:]
+        self.received += len(head) + 4 + length
+        return status, headers, body
+
+    def get(self, path):
+        self.send(path)
+        return self.read()
+
+    def close(self):
+        self.sock.close()
+
+
+def get(port, path):
+    c = Client(port)
+    try:
+        return c.get(path)
+    finally:
+        c.close()
+
+
+def scrape(port):
+    """GET /metrics as {(name, labels-tuple): value}, plus the raw text."""
+    status, headers, body = get(port, "/metrics")
+    assert status == 200, status
+    text = body.decode()
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$", line)
+        assert m, line
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples, text, headers
+
+
+def metric(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+_calibration = None
+
+
+def n_for(seconds):
+    """An n whose F(n) takes about `seconds` in this build on this machine."""
+    global _calibration
+    if _calibration is None:
+        srv = Server("--mode", "inline", "--access-log", "off")
+        try:
+            n, took = 25, 0.0
+            while took < 0.05 and n < 45:
+                n += 3
+                t0 = time.monotonic()
+                assert get(srv.port, "/fibonacci/%d" % n)[0] == 200
+                took = time.monotonic() - t0
+            _calibration = (n, took)
+        finally:
+            srv.stop()
+        print("# calibration: F(%d) took %.3fs" % _calibration, file=sys.stderr)
+    n, took = _calibration
+    return max(1, min(45, n + round(math.log(seconds / took) / math.log(PHI))))
+
+
+class ObservabilityTest(unittest.TestCase):
+    def setUp(self):
+        self.servers = []
+        self.tmp = tempfile.mkdtemp(prefix="uvfib-obs-")
+
+    def start(self, *args):
+        srv = Server(*args)
+        self.servers.append(srv)
+        return srv
+
+    def tearDown(self):
+        self.server_logs = []
+        for srv in self.servers:
+            rc = srv.stop()
+            self.server_logs.append(srv.stderr())
+            self.assertEqual(rc, 0, "server exit status")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------- /metrics
+
+    def test_metrics_pass_promtool(self):
+        if shutil.which(PROMTOOL) is None:
+            self.fail("promtool not found: scripts/setup installs the Debian package prometheus")
+        srv = self.start("--threads", "2", "--access-log", "off")
+        for path in ("/fibonacci/10", "/fibonacci/25", "/fibonacci/x", "/nope", "/healthz",
+                     "/readyz"):
+            get(srv.port, path)
+        samples, text, headers = scrape(srv.port)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
+                               capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertEqual(check.stdout + check.stderr, b"", "promtool lint findings")
+        # The executable configures UV_METRICS_IDLE_TIME, so ELU is there.
+        self.assertEqual(metric(samples, "uvfib_eventloop_utilization_available"), 1)
+        elu = metric(samples, "uvfib_eventloop_utilization")
+        self.assertTrue(0 <= elu <= 1, elu)
+        for name in ("uvfib_eventloop_lag_p99_seconds", "uvfib_eventloop_lag_seconds_count",
+                     "uvfib_eventloop_iteration_busy_seconds_count", "uvfib_pool_busy_threads"):
+            self.assertIn((name, ()), samples)
+
+    def test_counters_add_up_after_a_known_sequence(self):
+        srv = self.start("--threads", "2", "--access-log", "off")
+        c = Client(srv.port)
+        want = {200: 0, 400: 0, 404: 0, 422: 0}
+        sequence = (["/fibonacci/10"] * 3 + ["/fibonacci/25"] * 2 +
+                    ["/fibonacci/abc", "/fibonacci/99", "/nope", "/healthz"])
+        for path in sequence:
+            status, _, _ = c.get(path)
+            want[status] += 1
+        self.assertEqual(want, {200: 6, 400: 1, 404: 1, 422: 1})
+        sent, received = c.sent, c.received
+        c.send("/metrics")
+        status, _, body = c.read()
+        c.close()
+        self.assertEqual(status, 200)
+        samples = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        fib = 'route="/fibonacci/:number"'
+        self.assertEqual(samples['uvfib_http_requests_total{%s,code="200"}' % fib], 5)
+        self.assertEqual(samples['uvfib_http_requests_total{%s,code="400"}' % fib], 1)
+        self.assertEqual(samples['uvfib_http_requests_total{%s,code="422"}' % fib], 1)
+        self.assertEqual(samples['uvfib_http_requests_total{route="unmatched",code="404"}'], 1)
+        self.assertEqual(samples['uvfib_http_requests_total{route="/healthz",code="200"}'], 1)
+        self.assertEqual(samples["uvfib_http_request_duration_seconds_count"], 9)
+        self.assertEqual(samples["uvfib_http_requests_parsed_total"], 10)  # and /metrics
+        self.assertEqual(samples["uvfib_pool_jobs_inline_total"], 3)      # n <= 20: cheap
+        self.assertEqual(samples["uvfib_pool_jobs_completed_total"], 2)
+        self.assertEqual(samples["uvfib_pool_jobs_submitted_total"], 2)
+        self.assertEqual(samples["uvfib_pool_compute_seconds_count"], 2)
+        self.assertEqual(samples["uvfib_pool_queue_wait_seconds_count"], 2)
+        self.assertEqual(samples["uvfib_http_connections_open"], 1)
+        self.assertEqual(samples["uvfib_http_connections_total"], 1)
+        self.assertEqual(samples["uvfib_http_received_bytes_total"], c.sent)  # /metrics too
+        self.assertEqual(samples["uvfib_http_sent_bytes_total"], received)
+        self.assertLess(sent, c.sent)
+
+    # ------------------------------------------------------------- loop delay
+
+    def heavy_lag(self, mode, n):
+        """Runs one heavy request in `mode`; returns the scrape right after it."""
+        srv = self.start("--mode", mode, "--threads", "2", "--loop-resolution", "5",
+                         "--access-log", "off")
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_eventloop_lag_seconds_count") >= 5,
+                 5, "the monitor to tick")
+        before = scrape(srv.port)[0]
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)
+        # Let a few ticks see the loop after the request.
+        count = metric(before, "uvfib_eventloop_lag_seconds_count")
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_eventloop_lag_seconds_count")
+                 >= count + 3, 5, "more ticks")
+        return scrape(srv.port)[0]
+
+    def test_inline_heavy_request_shows_in_loop_delay_offload_does_not(self):
+        n = n_for(0.3)
+        res = {}
+        for mode in ("inline", "offload"):
+            s = self.heavy_lag(mode, n)
+            late = (metric(s, "uvfib_eventloop_lag_seconds_count") -
+                    metric(s, "uvfib_eventloop_lag_seconds_bucket", le="0.1"))
+            long_iter = (metric(s, "uvfib_eventloop_iteration_busy_seconds_count") -
+                         metric(s, "uvfib_eventloop_iteration_busy_seconds_bucket", le="0.1"))
+            res[mode] = dict(late=late, long_iter=long_iter,
+                             recent=metric(s, "uvfib_eventloop_lag_recent_seconds"),
+                             elu=metric(s, "uvfib_eventloop_utilization"))
+        print("# F(%d): max loop delay inline %.1f ms, offload %.1f ms; ticks > 100 ms: "
+              "inline %d, offload %d; iterations busy > 100 ms: inline %d, offload %d"
+              % (n, res["inline"]["recent"] * 1e3, res["offload"]["recent"] * 1e3,
+                 res["inline"]["late"], res["offload"]["late"], res["inline"]["long_iter"],
+                 res["offload"]["long_iter"]), file=sys.stderr)
+        self.assertGreaterEqual(res["inline"]["late"], 1)
+        self.assertGreaterEqual(res["inline"]["long_iter"], 1)
+        self.assertEqual(res["offload"]["late"], 0)
+        self.assertEqual(res["offload"]["long_iter"], 0)
+        self.assertGreater(res["inline"]["recent"], 5 * res["offload"]["recent"])
+
+    # ------------------------------------------------------------- shedding
+
+    def test_loop_delay_shedding_trips_and_recovers(self):
+        n = n_for(0.3)
+        srv = self.start("--mode", "inline", "--max-loop-delay", "100", "--monitor-window",
+                         "300", "--access-log", "off")
+        self.assertEqual(get(srv.port, "/fibonacci/5")[0], 200)
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)   # blocks the loop
+        status, headers, body = get(srv.port, "/fibonacci/5")
+        self.assertEqual(status, 503)
+        self.assertEqual(headers["retry-after"], "1")
+        err = json.loads(body)
+        self.assertFalse(err["success"])
+        self.assertIn("event-loop delay", err["error"])
+        status, _, body = get(srv.port, "/readyz")
+        self.assertEqual(status, 503)
+        self.assertIn("overloaded", json.loads(body)["error"])
+        self.assertEqual(get(srv.port, "/healthz")[0], 200)   # liveness is unaffected
+        # Two quiet windows later the figures have recovered by themselves.
+        wait_for(lambda: get(srv.port, "/readyz")[0] == 200, 5, "/readyz to recover")
+        self.assertEqual(get(srv.port, "/fibonacci/5")[0], 200)
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_shed_requests_total", reason="loop_delay"), 1)
+        self.assertEqual(metric(s, "uvfib_overloaded"), 0)
+
+    def test_queue_wait_shedding_trips_and_recovers(self):
+        n = n_for(0.2)
+        srv = self.start("--mode", "offload", "--threads", "1", "--max-queue-wait", "300",
+                         "--access-log", "off")
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)   # learns the cost
+        clients = []
+        # Queue computations until the expected wait (waiting / threads * recent
+        # compute time) passes the limit; each one below it must be accepted.
+        while True:
+            s = scrape(srv.port)[0]
+            if metric(s, "uvfib_pool_expected_wait_seconds") > 0.3:
+                break
+            self.assertLess(len(clients), 8)
+            c = Client(srv.port)
+            c.send("/fibonacci/%d" % n)
+            clients.append(c)
+            wait_for(lambda: sum(metric(scrape(srv.port)[0], name) for name in
+                                 ("uvfib_pool_busy_threads", "uvfib_pool_waiting_jobs",
+                                  "uvfib_pool_jobs_completed_total")) >= len(clients) + 1,
+                     5, "the job to be queued")
+        self.assertGreaterEqual(metric(s, "uvfib_pool_waiting_jobs"), 1)
+        status, headers, body = get(srv.port, "/fibonacci/%d" % n)
+        self.assertEqual(status, 503, body)
+        self.assertIn("expected queue wait", json.loads(body)["error"])
+        self.assertIn("retry-after", headers)
+        self.assertEqual(get(srv.port, "/readyz")[0], 503)
+        for c in clients:
+            self.assertEqual(c.read()[0], 200)   # the accepted ones still complete
+            c.close()
+        self.assertEqual(get(srv.port, "/readyz")[0], 200)
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_shed_requests_total", reason="queue_wait"), 1)
+        # The waiting ones waited about a computation each, and it shows.
+        self.assertGreater(metric(s, "uvfib_pool_queue_wait_seconds_sum"),
+                           metric(s, "uvfib_pool_compute_seconds_sum") /
+                           metric(s, "uvfib_pool_compute_seconds_count"))
+
+    # ------------------------------------------------------------- drain
+
+    def test_readyz_answers_503_while_draining(self):
+        srv = self.start("--access-log", "off")
+        self.assertEqual(get(srv.port, "/readyz")[0], 200)
+        # A request half sent keeps its connection open through the drain
+        # (idle ones are closed, and the listener is gone).
+        c = Client(srv.port)
+        partial = b"GET /readyz HTTP/1.1\r\nHost: t\r\n"
+        c.sock.sendall(partial)
+        # Wait until the server has read it: every byte sent so far, this
+        # scrape's own request included, is counted before it is parsed.
+        sent = [len(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n") + len(partial)]
+
+        def all_read():
+            sent[0] += len(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            return metric(scrape(srv.port)[0], "uvfib_http_received_bytes_total") >= sent[0]
+
+        wait_for(all_read, 5, "the partial request to be read")
+        srv.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(srv.wait_stderr(lambda ls: any("draining" in l for l in ls), 5))
+        c.sock.sendall(b"\r\n")
+        status, headers, body = c.read()
+        self.assertEqual(status, 503)
+        self.assertIn("shutting down", json.loads(body)["error"])
+        self.assertEqual(headers["connection"], "close")
+        c.close()
+        self.assertEqual(srv.proc.wait(10), 0)
+
+    # ------------------------------------------------------------- access log
+
+    def test_access_log_is_prompt_while_the_pool_is_saturated(self):
+        path = os.path.join(self.tmp, "access.log")
+        n = n_for(3.0)
+        srv = self.start("--mode", "offload", "--threads", "2", "--access-log", path)
+        heavy = []
+        for _ in range(4):   # two running, two waiting: every compute thread is taken
+            c = Client(srv.port)
+            c.send("/fibonacci/%d" % n)
+            heavy.append(c)
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_waiting_jobs") == 2, 5,
+                 "the pool to saturate")
+        t0 = time.monotonic()
+        c = Client(srv.port)
+        for i in range(20):
+            self.assertEqual(c.get("/healthz?i=%d" % i)[0], 200)
+        c.close()
+
+        def logged():
+            with open(path) as f:
+                lines = [json.loads(line) for line in f]
+            return [l for l in lines if l["route"] == "/healthz"]
+
+        lines = wait_for(lambda: len(logged()) == 20 and logged(), 2, "20 healthz lines")
+        took = time.monotonic() - t0
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_pool_busy_threads"), 2)   # still saturated
+        print("# 20 requests answered and logged in %.0f ms with the pool saturated"
+              % (took * 1e3), file=sys.stderr)
+        self.assertLess(took, 1.0)
+        self.assertEqual([l["path"] for l in lines], ["/healthz?i=%d" % i for i in range(20)])
+        for l in lines:
+            self.assertEqual((l["method"], l["status"]), ("GET", 200))
+            self.assertGreater(l["bytes"], 0)
+            self.assertEqual(set(l), {"time", "method", "path", "route", "status", "bytes",
+                                      "duration_ms", "queue_ms", "compute_ms"})
+        for c in heavy:
+            c.close()   # cancels them; they are logged as 499
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_busy_threads") == 0, 5,
+                 "the computations to stop")
+        self.assertEqual(metric(scrape(srv.port)[0], "uvfib_accesslog_dropped_lines_total"), 0)
+        wait_for(lambda: sum(1 for line in open(path) if '"status":499' in line) == 4, 2,
+                 "four 499 lines")
+
+    def test_access_log_defaults_to_stderr_and_can_be_off(self):
+        srv = self.start()
+        self.assertEqual(get(srv.port, "/fibonacci/30")[0], 200)
+        self.assertTrue(srv.wait_stderr(
+            lambda ls: any('"path":"/fibonacci/30"' in l and '"status":200' in l for l in ls), 2))
+        line = next(l for l in srv.lines if '"path":"/fibonacci/30"' in l)
+        entry = json.loads(line)
+        self.assertGreater(entry["compute_ms"], 0)   # n > 20 went to the pool
+        quiet = self.start("--access-log", "off")
+        self.assertEqual(get(quiet.port, "/healthz")[0], 200)
+        s = scrape(quiet.port)[0]
+        self.assertNotIn(("uvfib_accesslog_lines_total", ()), s)
+        quiet.stop()
+        self.assertNotIn('"path"', quiet.stderr())
+
+
+# ---------------------------------------------------------------- TAP runner
+
+
+class TapResult(unittest.TextTestResult):
+    number = 0
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._bad = False
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._bad = True
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._bad = True
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        TapResult.number += 1
+        name = test._testMethodName
+        if self._bad:
+            for i, log in enumerate(getattr(test, "server_logs", None) or []):
+                self.stream.write("--- server %d stderr (%s) ---\n%s" % (i, name, log))
+        print("%s %d - %s" % ("not ok" if self._bad else "ok", TapResult.number, name),
+              flush=True)
+
+
+def main(argv):
+    loader = unittest.TestLoader()
+    patterns = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-k"]
+    if patterns:
+        loader.testNamePatterns = ["*%s*" % p for p in patterns]
+    suite = loader.loadTestsFromModule(sys.modules[__name__])
+    print("1..%d" % suite.countTestCases(), flush=True)
+    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=TapResult)
+    return 0 if runner.run(suite).wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
