@@ -313,7 +313,8 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreaterEqual(res["inline"]["long_iter"], 1)
         self.assertEqual(res["offload"]["late"], 0)
         self.assertEqual(res["offload"]["long_iter"], 0)
-        self.assertGreater(res["inline"]["recent"], 5 * res["offload"]["recent"])
+        # Other load on the machine delays ticks too, so compare loosely.
+        self.assertGreater(res["inline"]["recent"], 2 * res["offload"]["recent"])
 
     # ------------------------------------------------------------- shedding
 
