@@ -62,7 +62,8 @@ static bool has_line(const char *text, const char *line)
 
 static bool name_char(char c, bool first)
 {
-    return isalpha((unsigned char)c) || c == '_' || c == ':' || (!first && isdigit((unsigned char)c));
+    return isalpha((unsigned char)c) || c == '_' || c == ':' ||
+           (!first && isdigit((unsigned char)c));
 }
 
 /* A strict reading of the 0.0.4 text format, as promtool's parser and linter
