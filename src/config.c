@@ -35,6 +35,14 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->access_log_buffer_bytes = 1024 * 1024;
 }
 
+/* Indexed by uvfib_mode_t: the names the flag takes and the logs and metrics show. */
+static const char *const mode_names[] = {"auto", "offload", "inline"};
+
+const char *uvfib__mode_name(uvfib_mode_t mode)
+{
+    return (unsigned)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : "?";
+}
+
 void uvfib_fib_options_init(uvfib_fib_options_t *opt)
 {
     opt->max_n = 45;
@@ -194,16 +202,16 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
                 return bad(err, name, optarg, "expected 0-93 (F(93) is the last to fit 64 bits)");
             cli->fib.max_n = (unsigned)v;
             break;
-        case 'm':
-            if (strcmp(optarg, "auto") == 0)
-                cli->cfg.mode = UVFIB_MODE_AUTO;
-            else if (strcmp(optarg, "offload") == 0)
-                cli->cfg.mode = UVFIB_MODE_OFFLOAD;
-            else if (strcmp(optarg, "inline") == 0)
-                cli->cfg.mode = UVFIB_MODE_INLINE;
-            else
+        case 'm': {
+            size_t m = 0;
+            while (m < sizeof(mode_names) / sizeof(mode_names[0]) &&
+                   strcmp(optarg, mode_names[m]) != 0)
+                m++;
+            if (m == sizeof(mode_names) / sizeof(mode_names[0]))
                 return bad(err, name, optarg, "expected auto, offload or inline");
+            cli->cfg.mode = (uvfib_mode_t)m;
             break;
+        }
         case OPT_INLINE_MAX_N:
             if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
                 return bad(err, name, optarg, "expected 0-93");

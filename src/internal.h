@@ -349,6 +349,9 @@ struct uvfib__cli {
 
 enum { UVFIB__CLI_RUN = 0, UVFIB__CLI_EXIT = 1, UVFIB__CLI_USAGE = 2 };
 
+/* "auto", "offload" or "inline". */
+const char *uvfib__mode_name(uvfib_mode_t mode);
+
 /* Parses argv (getopt_long) after filling defaults ($PORT too). Prints --help
  * and --version to out, a one-line error to err. @return UVFIB__CLI_*. */
 int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, FILE *err);

@@ -123,13 +123,11 @@ int main(int argc, char **argv)
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
 
-    const char *mode = cli.cfg.mode == UVFIB_MODE_INLINE    ? "inline"
-                       : cli.cfg.mode == UVFIB_MODE_OFFLOAD ? "offload"
-                                                            : "auto";
     fprintf(stderr,
             "uvfib %s: %u compute threads (libuv pool %u), mode %s, max n %u, "
             "inline up to n %u in auto mode\n",
-            uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1, mode, cli.fib.max_n,
+            uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1,
+            uvfib__mode_name(cli.cfg.mode), cli.fib.max_n,
             cli.fib.inline_max_n);
     bool v6 = strchr(cli.cfg.host, ':') != NULL;
     printf("uvfib listening on http://%s%s%s:%d\n", v6 ? "[" : "", cli.cfg.host, v6 ? "]" : "",

@@ -214,9 +214,7 @@ static void on_metrics(uvfib_req_t *req, void *arg)
     double elapsed_s = (double)(now - mon->start_ns) / 1e9;
     struct uvfib__metrics_view v = {
         .version = uvfib_version_string(),
-        .mode = srv->cfg.mode == UVFIB_MODE_INLINE    ? "inline"
-                : srv->cfg.mode == UVFIB_MODE_OFFLOAD ? "offload"
-                                                      : "auto",
+        .mode = uvfib__mode_name(srv->cfg.mode),
         .resolution_s = (double)srv->cfg.loop_resolution_ms / 1e3,
         .window_s = (double)srv->cfg.monitor_window_ms / 1e3,
         .elu_available = mon->elu_available,
