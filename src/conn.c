@@ -142,6 +142,14 @@ void uvfib__conn_accept(struct uvfib__server *srv)
     update_timer(c);
 }
 
+static void stop_reading(struct uvfib__conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
 /* ------------------------------------------------------ writing */
 
 static void on_shutdown(uv_shutdown_t *sreq, int status)
@@ -158,10 +166,7 @@ static void finish_and_close(struct uvfib__conn *c)
     if (c->closing)
         return;
     c->done_parsing = true;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
+    stop_reading(c);
     c->shutdown.data = c;
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
         uvfib__conn_ref(c);
@@ -296,23 +301,28 @@ static uvfib_req_t *req_new(struct uvfib__conn *c)
     return req;
 }
 
+/* Answers req with an error as the last request of its connection: nothing
+ * after it is parsed, and the connection closes once it is written. */
+static void answer_last(uvfib_req_t *req, int status, const char *message)
+{
+    req->close_after = true;
+    req->conn->done_parsing = true;
+    uvfib_res_error(req, status, message);
+}
+
 /* Answers a request the parser could not deliver (malformed, over a limit, or
  * timed out) and stops reading: llhttp errors are sticky. */
 static void fail_connection(struct uvfib__conn *c, int status, const char *message)
 {
     c->done_parsing = true;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
+    stop_reading(c);
     uvfib_req_t *req = req_new(c);
     if (req == NULL) {
         uvfib__conn_close(c);
         return;
     }
-    req->close_after = true;
     c->srv->stats.parse_errors++;
-    uvfib_res_error(req, status, message);
+    answer_last(req, status, message);
 }
 
 static void dispatch(struct uvfib__conn *c)
@@ -329,15 +339,11 @@ static void dispatch(struct uvfib__conn *c)
         c->done_parsing = true; /* the last request on this connection */
 
     if (srv->draining) {
-        req->close_after = true;
-        c->done_parsing = true;
-        uvfib_res_error(req, 503, "server shutting down");
+        answer_last(req, 503, "server shutting down");
         return;
     }
     if (req->msg.http_major == 1 && req->msg.http_minor >= 1 && !req->msg.has_host) {
-        req->close_after = true;
-        c->done_parsing = true;
-        uvfib_res_error(req, 400, "HTTP/1.1 requests must carry a Host header");
+        answer_last(req, 400, "HTTP/1.1 requests must carry a Host header");
         return;
     }
     const char *method = llhttp_method_name((llhttp_method_t)req->msg.method);
@@ -373,10 +379,7 @@ static void process(struct uvfib__conn *c, const char *data, size_t len)
                 return;
             }
             c->pending_len = len;
-            if (c->reading) {
-                uv_read_stop((uv_stream_t *)&c->tcp);
-                c->reading = false;
-            }
+            stop_reading(c);
             return;
         }
         bool was_in_message = c->http.in_message;
