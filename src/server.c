@@ -125,7 +125,11 @@ int uvfib_server_port(const uvfib_server_t *server)
 
 void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
 {
-    *out = server->impl->stats;
+    const struct uvfib__server *srv = server->impl;
+    *out = srv->stats;
+    /* Gauges of the queue are its own counts, not copies kept in step. */
+    out->jobs_queued = srv->n_waiting;
+    out->jobs_running = srv->n_running;
 }
 
 const char *uvfib__server_date(struct uvfib__server *srv)

@@ -29,7 +29,6 @@ static void waitlist_remove(struct uvfib__server *srv, struct uvfib__job *job)
         srv->wait_tail = job->prev;
     job->next = job->prev = NULL;
     srv->n_waiting--;
-    srv->stats.jobs_queued = srv->n_waiting;
 }
 
 static void age_remove(struct uvfib__server *srv, struct uvfib__job *job)
@@ -73,7 +72,6 @@ static void pump(struct uvfib__server *srv)
         /* uv_queue_work only fails for a NULL work_cb, which we never pass. */
         job->running = true;
         srv->n_running++;
-        srv->stats.jobs_running = srv->n_running;
         int err = uv_queue_work(srv->loop, &job->work, on_work, on_after_work);
         (void)err;
     }
@@ -134,7 +132,6 @@ static void on_after_work(uv_work_t *w, int status)
     struct uvfib__job *job = UVFIB__CONTAINER_OF(w, struct uvfib__job, work);
     struct uvfib__server *srv = job->srv;
     srv->n_running--;
-    srv->stats.jobs_running = srv->n_running;
     finish(job, status);
     pump(srv);
     arm_compute_timer(srv);
@@ -239,7 +236,6 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
         srv->wait_head = job;
     srv->wait_tail = job;
     srv->n_waiting++;
-    srv->stats.jobs_queued = srv->n_waiting;
     pump(srv);
     return 0;
 }
