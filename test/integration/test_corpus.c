@@ -108,21 +108,6 @@ static uvfib_config_t config(void)
     return cfg;
 }
 
-/* Sends len bytes (NULs included). @return 0, or -1 if the peer is gone. */
-static int send_bytes(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Would the server's parser, with the server's limits, fail on data[0..len)
  * alone? Runs the same read path in memory, so the test knows whether the
  * answer comes after the first of two writes. */
@@ -168,15 +153,15 @@ static void expect_rejected(struct harness *h, const struct corpus_file *f, size
     int fd = client_connect(h->port);
     assert_true(fd >= 0);
     if (split == 0 || split >= f->len) {
-        assert_int_equal(send_bytes(fd, f->data, f->len), 0);
+        assert_int_equal(client_send_bytes(fd, f->data, f->len), 0);
     } else {
-        assert_int_equal(send_bytes(fd, f->data, split), 0);
+        assert_int_equal(client_send_bytes(fd, f->data, split), 0);
         /* If the first part is enough to fail, the server answers and stops
          * reading: bytes sent after that would make its close a reset, which
          * may discard the answer before we read it. */
         if (!fails_within(f->data, split, &h->cfg)) {
             usleep(2000); /* makes two reads likely; the test does not depend on it */
-            assert_int_equal(send_bytes(fd, f->data + split, f->len - split), 0);
+            assert_int_equal(client_send_bytes(fd, f->data + split, f->len - split), 0);
         }
     }
     struct response r;
@@ -336,10 +321,10 @@ static void test_limits_answer_413_414_431_whole_and_split(void **state)
         for (size_t k = 0; k < sizeof(splits) / sizeof(splits[0]); k++) {
             int fd = client_connect(h.port);
             assert_true(fd >= 0);
-            assert_int_equal(send_bytes(fd, f.data, splits[k] == 0 ? f.len : splits[k]), 0);
+            assert_int_equal(client_send_bytes(fd, f.data, splits[k] == 0 ? f.len : splits[k]), 0);
             if (splits[k] > 0 && !fails_within(f.data, splits[k], &h.cfg)) {
                 usleep(2000);
-                assert_int_equal(send_bytes(fd, f.data + splits[k], f.len - splits[k]), 0);
+                assert_int_equal(client_send_bytes(fd, f.data + splits[k], f.len - splits[k]), 0);
             }
             struct response r;
             assert_int_equal(client_read(fd, &r, T_MS), 0);
@@ -424,7 +409,7 @@ static void test_valid_corpus_passes_the_parser_and_server_keeps_serving(void **
         harness_stats(&h, &before);
         int fd = client_connect(h.port);
         assert_true(fd >= 0);
-        assert_int_equal(send_bytes(fd, f->data, f->len), 0);
+        assert_int_equal(client_send_bytes(fd, f->data, f->len), 0);
         /* Every file holds at least one complete request: its answer comes
          * after the server has parsed what it read; then the counters say
          * how many requests it found, and each gets a response in order. */

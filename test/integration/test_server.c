@@ -17,21 +17,11 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "fib_ref.h"
 #include "harness.h"
 #include "internal.h"
 
 #define T_MS 10000 /* generous: sanitizers and valgrind are slow */
-
-static uint64_t fib_ref(unsigned n)
-{
-    uint64_t a = 0, b = 1;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t t = a + b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
 
 static uvfib_config_t config(void)
 {

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "client.h"
+#include "fib_ref.h"
 #include "harness.h"
 #include "internal.h"
 
@@ -63,17 +65,6 @@ struct client {
     struct tally t;
 };
 
-static uint64_t fib_ref(unsigned n)
-{
-    uint64_t a = 0, b = 1;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t t = a + b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 static int peer_connect(struct peer *p)
 {
     p->len = 0;
@@ -100,20 +91,6 @@ static void peer_close(struct peer *p)
     p->len = 0;
 }
 
-static int peer_send(struct peer *p, const char *text)
-{
-    size_t len = strlen(text);
-    while (len > 0) {
-        ssize_t n = send(p->fd, text, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        text += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* Reads one Content-Length framed response: status, body (NUL-terminated,
  * truncated to cap) and whether it said Connection: close. @return 0 or -1. */
@@ -200,13 +177,13 @@ static int step(struct client *c, struct peer *p)
         int n = (int)((unsigned)rand_r(&c->seed) % (c->max_n + 1));
         snprintf(req, sizeof(req), "GET /fibonacci/%d HTTP/1.1\r\nHost: x\r\n\r\n", n);
         c->t.requests++;
-        if (peer_send(p, req) != 0)
+        if (client_send(p->fd, req) != 0)
             FAIL(c, "send: %s", strerror(errno));
         return expect(c, p, 200, n, req);
     }
     if (r < 70) {
         c->t.requests++;
-        if (peer_send(p, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") != 0)
+        if (client_send(p->fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") != 0)
             FAIL(c, "send: %s", strerror(errno));
         return expect(c, p, 200, -1, "healthz");
     }
@@ -224,14 +201,14 @@ static int step(struct client *c, struct peer *p)
         };
         size_t i = (size_t)rand_r(&c->seed) % (sizeof(errs) / sizeof(errs[0]));
         c->t.requests++;
-        if (peer_send(p, errs[i].text) != 0)
+        if (client_send(p->fd, errs[i].text) != 0)
             FAIL(c, "send: %s", strerror(errno));
         return expect(c, p, errs[i].status, -1, errs[i].text);
     }
     if (r < 84) {
         /* Refused by the parser: 400 and close. */
         c->t.malformed++;
-        if (peer_send(p, "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n") != 0)
+        if (client_send(p->fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n") != 0)
             FAIL(c, "send: %s", strerror(errno));
         if (expect(c, p, 400, -1, "malformed") != 0)
             return -1;
@@ -242,7 +219,7 @@ static int step(struct client *c, struct peer *p)
     if (r < 90) {
         /* Gone mid-request: half a head, then close. */
         c->t.vanished_head++;
-        if (peer_send(p, "GET /fibonacci/25 HTTP/1.1\r\nHo") != 0)
+        if (client_send(p->fd, "GET /fibonacci/25 HTTP/1.1\r\nHo") != 0)
             FAIL(c, "send: %s", strerror(errno));
         peer_close(p);
         return 0;
@@ -253,7 +230,7 @@ static int step(struct client *c, struct peer *p)
         snprintf(req, sizeof(req), "GET /fibonacci/%u HTTP/1.1\r\nHost: x\r\n\r\n", n);
         c->t.requests++;
         c->t.vanished_job++;
-        if (peer_send(p, req) != 0)
+        if (client_send(p->fd, req) != 0)
             FAIL(c, "send: %s", strerror(errno));
         if (rand_r(&c->seed) % 2)
             usleep(1000); /* sometimes after it reached the pool, sometimes before */
@@ -266,7 +243,7 @@ static int step(struct client *c, struct peer *p)
              "GET /fibonacci/%d HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
              n);
     c->t.requests += 2;
-    if (peer_send(p, req) != 0)
+    if (client_send(p->fd, req) != 0)
         FAIL(c, "send: %s", strerror(errno));
     if (expect(c, p, 200, n, "pipelined fibonacci") != 0)
         return -1;

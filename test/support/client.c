@@ -38,19 +38,23 @@ int client_connect(int port)
     return fd;
 }
 
-int client_send(int fd, const char *text)
+int client_send_bytes(int fd, const char *data, size_t len)
 {
-    size_t len = strlen(text);
     while (len > 0) {
-        ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
-        text += n;
+        data += n;
         len -= (size_t)n;
     }
     return 0;
+}
+
+int client_send(int fd, const char *text)
+{
+    return client_send_bytes(fd, text, strlen(text));
 }
 
 bool client_readable(int fd, int timeout_ms)

@@ -17,6 +17,8 @@ struct response {
 int client_connect(int port);
 /* Sends all of text. @return 0 or -1. */
 int client_send(int fd, const char *text);
+/* Sends len bytes, NULs included. @return 0, or -1 if the peer is gone. */
+int client_send_bytes(int fd, const char *data, size_t len);
 /* Reads one response (Content-Length framed). @return 0, or -1 on timeout/EOF/garbage. */
 int client_read(int fd, struct response *r, int timeout_ms);
 /* Sends "GET path" with Host and reads the response. */

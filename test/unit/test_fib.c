@@ -8,24 +8,14 @@
 
 #include <cmocka.h>
 
+#include "fib_ref.h"
+
 #include "internal.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
-
-/* F(n) by iteration, exact up to n = 93 (the last to fit in 64 bits). */
-static uint64_t fib_ref(unsigned n)
-{
-    uint64_t a = 0, b = 1;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t next = a + b;
-        a = b;
-        b = next;
-    }
-    return a;
-}
 
 /* ------------------------------------------------------------------ kernel */
 
