@@ -23,8 +23,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import unittest
+
+import tap
 
 DELAY_S = 0.050            # the server's fixed answer delay on /delay
 DELAY_MS = DELAY_S * 1000
@@ -288,60 +289,13 @@ class BenchTest(unittest.TestCase):
         self.assertGreater(self.server.requests.get("/delay", 0), 0)
 
 
-class TapResult(unittest.TestResult):
-    """Prints one TAP line per test as it ends; the plan goes last."""
-
-    def __init__(self):
-        super().__init__()
-        self.n = 0
-
-    def _line(self, ok, test, directive=""):
-        self.n += 1
-        name = test.id().rsplit(".", 1)[-1] if hasattr(test, "id") else str(test)
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, name, directive), flush=True)
-
-    def _diag(self, err):
-        for line in "".join(traceback.format_exception(*err)).splitlines():
-            print("# " + line, flush=True)
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._line(True, test)
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._line(False, test)
-        self._diag(err)
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._line(False, test)
-        self._diag(err)
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._line(True, test, " # SKIP " + reason)
-
-    def addExpectedFailure(self, test, err):
-        super().addExpectedFailure(test, err)
-        self._line(True, test, " # TODO expected failure")
-
-    def addUnexpectedSuccess(self, test):
-        super().addUnexpectedSuccess(test)
-        self._line(False, test, " # unexpected success")
-
-
 def main():
     global BENCH
     BENCH = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("UVFIB_BENCH")
     if not BENCH or not os.access(BENCH, os.X_OK):
         print("1..0 # SKIP no uvfib-bench binary: pass its path or set UVFIB_BENCH")
         return 0
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(BenchTest)
-    result = TapResult()
-    suite.run(result)
-    print("1..%d" % result.n, flush=True)
-    return 0 if result.wasSuccessful() else 1
+    return tap.main(sys.modules[__name__], sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import threading
 import time
 import unittest
 
+import tap
+
 BIN = os.environ.get("UVFIB_BIN", "build/src/uvfib")
 WRAP = shlex.split(os.environ.get("UVFIB_WRAP", ""))
 SCALE = 10.0 if WRAP else 1.0
@@ -939,72 +941,5 @@ class CommandLine(ClientTest):
 # ---------------------------------------------------------------- TAP runner
 
 
-class TapResult(unittest.TextTestResult):
-    """unittest's usual report on stderr; one TAP line per test method on
-    stdout, written when the method (with its subtests) is over."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.number = 0
-
-    def startTest(self, test):
-        super().startTest(test)
-        self._bad = False
-        self._skip = None
-
-    def _failed(self, test):
-        self._bad = True
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._failed(test)
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._failed(test)
-
-    def addSubTest(self, test, subtest, err):
-        super().addSubTest(test, subtest, err)
-        if err is not None:
-            self._failed(test)
-
-    def addUnexpectedSuccess(self, test):
-        super().addUnexpectedSuccess(test)
-        self._failed(test)
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._skip = reason
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        self.number += 1
-        name = getattr(test, "_testMethodName", str(test))
-        if self._skip is not None:
-            line = "ok %d - %s # SKIP %s" % (self.number, name, self._skip)
-        elif self._bad:
-            line = "not ok %d - %s" % (self.number, name)
-            logs = getattr(test, "server_logs", None) or []
-            for i, log in enumerate(logs):
-                self.stream.write("--- server %d stderr (%s) ---\n%s" % (i, name, log))
-            self.stream.flush()
-        else:
-            line = "ok %d - %s" % (self.number, name)
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-
-def main(argv):
-    loader = unittest.TestLoader()
-    patterns = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-k"]
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    print("1..%d" % suite.countTestCases(), flush=True)
-    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=TapResult)
-    result = runner.run(suite)
-    return 0 if result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))

@@ -27,6 +27,8 @@ import threading
 import time
 import unittest
 
+import tap
+
 BIN = os.environ.get("UVFIB_BIN", "build/src/uvfib")
 PROMTOOL = os.environ.get("PROMTOOL", "promtool")
 PHI = (1 + 5 ** 0.5) / 2
@@ -472,42 +474,5 @@ class ObservabilityTest(unittest.TestCase):
 # ---------------------------------------------------------------- TAP runner
 
 
-class TapResult(unittest.TextTestResult):
-    number = 0
-
-    def startTest(self, test):
-        super().startTest(test)
-        self._bad = False
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._bad = True
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._bad = True
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        TapResult.number += 1
-        name = test._testMethodName
-        if self._bad:
-            for i, log in enumerate(getattr(test, "server_logs", None) or []):
-                self.stream.write("--- server %d stderr (%s) ---\n%s" % (i, name, log))
-        print("%s %d - %s" % ("not ok" if self._bad else "ok", TapResult.number, name),
-              flush=True)
-
-
-def main(argv):
-    loader = unittest.TestLoader()
-    patterns = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-k"]
-    if patterns:
-        loader.testNamePatterns = ["*%s*" % p for p in patterns]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    print("1..%d" % suite.countTestCases(), flush=True)
-    runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2, resultclass=TapResult)
-    return 0 if runner.run(suite).wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))
