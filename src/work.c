@@ -132,8 +132,10 @@ static void on_after_work(uv_work_t *w, int status)
     struct uvfib__job *job = UVFIB__CONTAINER_OF(w, struct uvfib__job, work);
     struct uvfib__server *srv = job->srv;
     srv->n_running--;
-    finish(job, status);
+    /* Hand the freed thread its next job before answering this one: the pool
+     * then computes while the loop builds and writes the response. */
     pump(srv);
+    finish(job, status);
     arm_compute_timer(srv);
 }
 
