@@ -833,6 +833,38 @@ class Signals(ClientTest):
 # ---------------------------------------------------------------- command line
 
 
+class Process(ClientTest):
+    def _thread_nices(self, server):
+        """{thread id: nice} of the server process, from /proc."""
+        nices = {}
+        for tid in os.listdir("/proc/%d/task" % server.proc.pid):
+            with open("/proc/%d/task/%s/stat" % (server.proc.pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            nices[int(tid)] = int(fields[16])  # field 19 of stat: nice
+        return nices
+
+    @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
+    def test_compute_threads_lower_their_priority_and_the_loop_keeps_its_own(self):
+        for flag, want in (("7", 7), ("0", 0)):
+            server = self.start("--port", "0", "--compute-nice", flag, "--threads", "1")
+            conn = self.http(server)
+            resp, body = self.get(conn, "/fibonacci/25")  # above the inline cut-off: the pool
+            self.assert_result(resp.status, body, 25)
+            nices = self._thread_nices(server)
+            self.assertEqual(nices[server.proc.pid], 0, "the loop thread keeps its priority")
+            self.assertIn(want, [n for tid, n in nices.items() if tid != server.proc.pid])
+            if want == 0:
+                self.assertEqual(set(nices.values()), {0})
+            conn.close()
+
+    @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
+    def test_sigpipe_is_ignored(self):
+        server = self.start("--port", "0")
+        with open("/proc/%d/status" % server.proc.pid) as f:
+            ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)", f.read(), re.M).group(1), 16)
+        self.assertTrue(ignored & (1 << (signal.SIGPIPE - 1)))
+
+
 class Descriptors(ClientTest):
     @unittest.skipIf(WRAP, "valgrind needs descriptors of its own")
     @unittest.skipIf(shutil.which("prlimit") is None, "prlimit not installed")
