@@ -43,6 +43,15 @@ typedef enum {
     UVFIB_MODE_INLINE    /**< always the loop: the blocking anti-pattern, kept for benchmarks */
 } uvfib_mode_t;
 
+/** How pool threads running computations are scheduled (see uvfib_config_t.compute_priority).
+ * Linux applies each per thread; a pool thread keeps what it got for whatever it runs later. */
+typedef enum {
+    UVFIB_PRIORITY_NORMAL = 0, /**< leave the pool's threads alone (the library's default) */
+    UVFIB_PRIORITY_NICE,       /**< raise their nice value by compute_nice */
+    UVFIB_PRIORITY_BATCH,      /**< SCHED_BATCH (no wake-up preemption), plus compute_nice */
+    UVFIB_PRIORITY_IDLE        /**< SCHED_IDLE: they run only when nothing else wants the CPU */
+} uvfib_priority_t;
+
 /** Server configuration. Fill it with uvfib_config_init(), then override fields;
  * new fields only ever get defaults, so old callers keep working.
  * uvfib_server_init() copies what it needs: the struct and its strings may go
@@ -53,7 +62,9 @@ struct uvfib_config_s {
     int backlog;                  /**< listen(2) backlog; default 511 */
     uvfib_mode_t mode;            /**< default UVFIB_MODE_AUTO */
     unsigned threads;             /**< computations handed to the pool at once; default: CPUs */
-    unsigned max_queue;           /**< computations that may wait for a thread; beyond: 503 */
+    unsigned max_queue;           /**< computations that may wait for a thread, a bound on
+                                       memory; beyond: 503; default 10000 (see max_queue_wait_ms
+                                       for the bound that normally applies first) */
     unsigned max_connections;     /**< open connections; beyond, new ones are closed at once */
     unsigned max_pipeline;        /**< unanswered requests per connection before reads pause */
     size_t max_url_bytes;         /**< request target; beyond: 414; default 8 KiB */
@@ -65,17 +76,22 @@ struct uvfib_config_s {
     uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
     uint64_t compute_timeout_ms;  /**< a computation not done this long after it was queued
                                        is cancelled; done gets UV_ETIMEDOUT; default 0: none */
-    int compute_nice;             /**< nice increment of pool threads on their first job, so
-                                       the loop thread wins the CPU; default 10; 0: leave it */
+    uvfib_priority_t compute_priority; /**< opt-in: how pool threads that compute for this
+                                       server are scheduled, so the loop thread wins the CPU;
+                                       a process-wide effect on libuv's shared threads;
+                                       default UVFIB_PRIORITY_NORMAL (leave them alone) */
+    int compute_nice;             /**< nice increment for UVFIB_PRIORITY_NICE and _BATCH,
+                                       1..19; default 10 */
     uint64_t loop_resolution_ms;  /**< period of the loop-delay monitor's timer; default 10;
                                        0: no timer (and no --max-loop-delay) */
     uint64_t monitor_window_ms;   /**< window of the recent loop-delay figures, ELU and the
                                        overload decision; default 1000 */
     uint64_t max_loop_delay_ms;   /**< while the recent loop delay is above this, computations
                                        are refused with 503 (see uvfib_req_offload); 0: off */
-    uint64_t max_queue_wait_ms;   /**< while the wait a new computation can expect (waiting
-                                       jobs / threads * recent compute time) is above this,
-                                       computations are refused with 503; 0: off (default) */
+    uint64_t max_queue_wait_ms;   /**< admission: while the wait a new computation can
+                                       expect (waiting jobs / threads * recent compute time) is
+                                       above this, computations are refused with 503 and
+                                       Retry-After; default 5000; 0: off */
     int access_log_fd;            /**< where to write the access log, one JSON line per
                                        request; borrowed, never closed by uvfib; default -1:
                                        off (the executable's default is stderr) */

@@ -3,6 +3,8 @@
  * the same mutex and writes `back` without it. A full front drops the line. */
 #include "accesslog.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -12,9 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* alloc.c, declared in internal.h, which would bring libuv in with it. */
-void *uvfib__malloc(size_t size);
-void uvfib__free(void *ptr);
 
 struct uvfib__accesslog {
     pthread_t thread;

@@ -17,7 +17,7 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->mode = UVFIB_MODE_AUTO;
     unsigned cpus = uv_available_parallelism();
     cfg->threads = cpus > 0 ? cpus : 1;
-    cfg->max_queue = 64;
+    cfg->max_queue = 10000;
     cfg->max_connections = 20000;
     cfg->max_pipeline = 16;
     cfg->max_url_bytes = 8 * 1024;
@@ -28,7 +28,9 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->keepalive_timeout_ms = 5 * 1000;
     cfg->write_timeout_ms = 30 * 1000;
     cfg->compute_timeout_ms = 0;
+    cfg->compute_priority = UVFIB_PRIORITY_NORMAL;
     cfg->compute_nice = 10;
+    cfg->max_queue_wait_ms = 5000;
     cfg->loop_resolution_ms = 10;
     cfg->monitor_window_ms = 1000;
     cfg->access_log_fd = -1;
@@ -37,6 +39,23 @@ void uvfib_config_init(uvfib_config_t *cfg)
 
 /* Indexed by uvfib_mode_t: the names the flag takes and the logs and metrics show. */
 static const char *const mode_names[] = {"auto", "offload", "inline"};
+/* Indexed by uvfib_priority_t. */
+static const char *const priority_names[] = {"normal", "nice", "batch", "idle"};
+
+/* The index of name in names[n], or -1. */
+static int name_index(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *uvfib__priority_name(uvfib_priority_t p)
+{
+    return (unsigned)p < sizeof(priority_names) / sizeof(priority_names[0]) ? priority_names[p]
+                                                                           : "?";
+}
 
 const char *uvfib__mode_name(uvfib_mode_t mode)
 {
@@ -73,6 +92,8 @@ static const char usage[] =
     "      --drain-timeout MS     on SIGTERM/SIGINT, time for in-flight requests (30000)\n"
     "      --compute-timeout MS   a computation not done this long after it was queued is\n"
     "                             cancelled and answered 504 (default 0: no limit)\n"
+    "      --compute-priority P   how compute threads are scheduled so the loop wins the\n"
+    "                             CPU: normal | nice | batch | idle (default nice)\n"
     "      --compute-nice N       nice increment for compute threads, 0 to 19 (default 10);\n"
     "                             0 leaves their priority alone\n"
     "      --loop-resolution MS   period of the event-loop delay monitor (default 10; 0 off)\n"
@@ -104,6 +125,7 @@ enum {
     OPT_DRAIN_TIMEOUT,
     OPT_COMPUTE_TIMEOUT,
     OPT_COMPUTE_NICE,
+    OPT_COMPUTE_PRIORITY,
     OPT_LOOP_RESOLUTION,
     OPT_MONITOR_WINDOW,
     OPT_MAX_LOOP_DELAY,
@@ -131,6 +153,7 @@ static const struct option options[] = {
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"compute-timeout", required_argument, NULL, OPT_COMPUTE_TIMEOUT},
     {"compute-nice", required_argument, NULL, OPT_COMPUTE_NICE},
+    {"compute-priority", required_argument, NULL, OPT_COMPUTE_PRIORITY},
     {"loop-resolution", required_argument, NULL, OPT_LOOP_RESOLUTION},
     {"monitor-window", required_argument, NULL, OPT_MONITOR_WINDOW},
     {"max-loop-delay", required_argument, NULL, OPT_MAX_LOOP_DELAY},
@@ -163,6 +186,8 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     uvfib_fib_options_init(&cli->fib);
     cli->drain_timeout_ms = 30 * 1000;
     cli->access_log = "-";
+    /* The executable opts in to lowering its compute threads (the library does not). */
+    cli->cfg.compute_priority = UVFIB_PRIORITY_NICE;
     uint64_t v;
 
     const char *env_port = getenv("PORT");
@@ -203,13 +228,18 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             cli->fib.max_n = (unsigned)v;
             break;
         case 'm': {
-            size_t m = 0;
-            while (m < sizeof(mode_names) / sizeof(mode_names[0]) &&
-                   strcmp(optarg, mode_names[m]) != 0)
-                m++;
-            if (m == sizeof(mode_names) / sizeof(mode_names[0]))
+            int m = name_index(mode_names, sizeof(mode_names) / sizeof(mode_names[0]), optarg);
+            if (m < 0)
                 return bad(err, name, optarg, "expected auto, offload or inline");
             cli->cfg.mode = (uvfib_mode_t)m;
+            break;
+        }
+        case OPT_COMPUTE_PRIORITY: {
+            int p = name_index(priority_names,
+                               sizeof(priority_names) / sizeof(priority_names[0]), optarg);
+            if (p < 0)
+                return bad(err, name, optarg, "expected normal, nice, batch or idle");
+            cli->cfg.compute_priority = (uvfib_priority_t)p;
             break;
         }
         case OPT_INLINE_MAX_N:
@@ -320,6 +350,8 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
         fprintf(err, "uvfib: unexpected argument '%s' (see --help)\n", argv[optind]);
         return UVFIB__CLI_USAGE;
     }
+    if (cli->cfg.compute_priority == UVFIB_PRIORITY_NICE && cli->cfg.compute_nice == 0)
+        cli->cfg.compute_priority = UVFIB_PRIORITY_NORMAL;
     if (cli->fib.inline_max_n > cli->fib.max_n)
         cli->fib.inline_max_n = cli->fib.max_n;
     if (cli->cfg.max_loop_delay_ms > 0 && cli->cfg.loop_resolution_ms == 0) {

@@ -17,23 +17,13 @@
 #include <llhttp.h>
 
 #include "accesslog.h"
+#include "admission.h"
+#include "alloc.h"
 #include "metrics.h"
+#include "pool.h"
 #include "strict.h"
 
 #define UVFIB__CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
-
-/* ------------------------------------------------------------ alloc.c */
-
-/* Every allocation of the library goes through these, so tests can count live
- * allocations (uvfib__alloc_live) and make a chosen one fail (uvfib__alloc_fail_after). */
-void *uvfib__malloc(size_t size);
-void *uvfib__calloc(size_t n, size_t size);
-void *uvfib__realloc(void *ptr, size_t size);
-void uvfib__free(void *ptr);
-char *uvfib__strndup(const char *s, size_t len);
-long uvfib__alloc_live(void);
-/* Tests only: the n-th allocation from now fails (0: none). Any thread. */
-void uvfib__alloc_fail_after(long n);
 
 /* -------------------------------------------------------------- fib.c */
 
@@ -184,30 +174,31 @@ void uvfib__header_free(struct uvfib__header *list);
 
 /* ------------------------------------------------------------- work.c */
 
-struct uvfib_work_s {
-    atomic_bool cancelled;        /* written by the loop thread only; read by the worker */
-};
-
+/* One offloaded computation of a request. */
 struct uvfib__job {
-    uv_work_t work;               /* embedded; must live until on_after_work */
-    uvfib_work_t w;               /* the cancel flag the work function polls */
+    struct uvfib__pool_job pj;    /* embedded; the pool's from submit until it comes back */
     struct uvfib__server *srv;    /* borrowed */
     uvfib_req_t *req;             /* borrowed: the request outlives its job */
     uvfib_work_cb work_cb;
     uvfib_done_cb done_cb;
     void *ctx;                    /* the caller's */
-    struct uvfib__job *next, *prev; /* the server's waiting FIFO, while waiting */
     struct uvfib__job *older, *newer; /* the server's list of all jobs, by age */
-    bool running;                 /* handed to uv_queue_work */
     bool timed_out;               /* passed cfg.compute_timeout_ms: finish with UV_ETIMEDOUT */
-    int nice;                     /* priority for the pool thread (0: leave it) */
     uint64_t queued_ns;           /* loop thread: when submitted */
-    uint64_t started_ns;          /* pool thread: when the work function began */
-    uint64_t finished_ns;         /* pool thread: when it returned */
 };
 
 /* Drops a waiting job or asks a running one to stop. Loop thread. */
 void uvfib__work_cancel(struct uvfib__job *job);
+/* The pool's done callback (server.c hands it to uvfib__pool_init). */
+void uvfib__work_on_pool_done(struct uvfib__pool *pool, struct uvfib__pool_job *pj);
+/* The admission decision for one more computation now (pool: it would go to the pool). */
+struct uvfib__admission uvfib__work_admission(struct uvfib__server *srv, bool pool,
+                                              struct uvfib__admission_limits *lim,
+                                              struct uvfib__admission_load *load);
+/* Answers req with the 503 for a refusal: Retry-After and a JSON reason. */
+void uvfib__work_refuse(uvfib_req_t *req, const struct uvfib__admission *d,
+                        const struct uvfib__admission_limits *lim,
+                        const struct uvfib__admission_load *load);
 
 /* ------------------------------------------------------------- conn.c */
 
@@ -296,9 +287,9 @@ void uvfib__monitor_bytes_in(struct uvfib__server *srv, size_t n);
 void uvfib__monitor_request_done(struct uvfib__server *srv, uvfib_req_t *req, int status);
 /* A job is over, before its done callback: records its wait and compute time. */
 void uvfib__monitor_job_done(struct uvfib__server *srv, const struct uvfib__job *job);
-/* Load shedding: when the server is overloaded, answers req with 503 and
- * Retry-After and returns true; the caller must then not queue the work. */
-bool uvfib__monitor_shed(uvfib_req_t *req);
+/* The largest loop delay of the current and the last window: what max_loop_delay_ms is
+ * compared with. */
+uint64_t uvfib__monitor_recent_delay_ns(const struct uvfib__server *srv);
 
 /* ----------------------------------------------------------- server.c */
 
@@ -312,15 +303,15 @@ struct uvfib__server {
     uv_tcp_t listener;            /* embedded */
     uv_timer_t drain_timer;       /* embedded; deadline of a graceful shutdown */
     struct uvfib__conn *conns;    /* the open connections (each frees itself) */
-    struct uvfib__job *wait_head, *wait_tail; /* jobs waiting for a pool thread */
+    struct uvfib__pool pool;      /* owned: the FIFO and runners that feed libuv's pool */
     struct uvfib__job *oldest, *newest; /* every job, waiting or running, by age */
     uv_timer_t compute_timer;     /* embedded; the oldest job's compute deadline */
-    unsigned n_waiting, n_running;
     uvfib_stats_t stats;
     struct uvfib__monitor mon;    /* owned: loop monitor, metrics, access log (monitor.c) */
     time_t date_sec;              /* second that date was made for */
     char date[32];                /* cached IMF-fixdate */
-    unsigned n_handles;           /* our own open handles: listener, drain and compute timers */
+    unsigned n_handles;           /* our own open handles: listener, drain and compute timers,
+                                     the monitor's three, and the pool (counted as one) */
     bool listening;
     bool draining;                /* graceful shutdown in progress */
     bool closing;                 /* close requested: connections are being closed */
@@ -351,6 +342,8 @@ enum { UVFIB__CLI_RUN = 0, UVFIB__CLI_EXIT = 1, UVFIB__CLI_USAGE = 2 };
 
 /* "auto", "offload" or "inline". */
 const char *uvfib__mode_name(uvfib_mode_t mode);
+/* "normal", "nice", "batch" or "idle". */
+const char *uvfib__priority_name(uvfib_priority_t p);
 
 /* Parses argv (getopt_long) after filling defaults ($PORT too). Prints --help
  * and --version to out, a one-line error to err. @return UVFIB__CLI_*. */

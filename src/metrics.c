@@ -3,12 +3,11 @@
  * monitor.c). Names follow prom-client's, with uvfib_ for nodejs_. */
 #include "metrics.h"
 
+#include "alloc.h"
+
 #include <stddef.h>
 #include <string.h>
 
-/* alloc.c, declared in internal.h, which would bring libuv in with it. */
-void *uvfib__malloc(size_t size);
-void uvfib__free(void *ptr);
 
 void uvfib__metrics_init(struct uvfib__metrics *m)
 {

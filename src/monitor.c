@@ -78,13 +78,13 @@ void uvfib__monitor_bytes_in(struct uvfib__server *srv, size_t n)
 
 void uvfib__monitor_job_done(struct uvfib__server *srv, const struct uvfib__job *job)
 {
-    /* A job dropped while waiting never reached a thread. A job that did has
-     * its timestamps written by the pool thread before on_after_work, which
-     * libuv runs after the work (its queue mutex orders the two). */
-    if (!job->running || job->started_ns == 0)
+    /* A job dropped while waiting never reached a thread. A job that did has its
+     * timestamps written by the runner before it went on the done list, which the pool's
+     * mutex orders before the loop took it off. */
+    if (job->pj.started_ns == 0)
         return;
-    uint64_t wait_ns = job->started_ns - job->queued_ns;
-    uint64_t compute_ns = job->finished_ns - job->started_ns;
+    uint64_t wait_ns = job->pj.started_ns - job->queued_ns;
+    uint64_t compute_ns = job->pj.finished_ns - job->pj.started_ns;
     job->req->wait_ns = wait_ns;
     job->req->compute_ns = compute_ns;
     uvfib__metrics_job(&srv->mon.m, wait_ns, compute_ns);
@@ -125,7 +125,7 @@ void uvfib__monitor_request_done(struct uvfib__server *srv, uvfib_req_t *req, in
 
 /* ------------------------------------------------------------ overload */
 
-static uint64_t recent_delay_ns(const struct uvfib__server *srv)
+uint64_t uvfib__monitor_recent_delay_ns(const struct uvfib__server *srv)
 {
     const struct uvfib__metrics *m = &srv->mon.m;
     uint64_t cur = uvfib__hist_max(uvfib__metrics_window(m, true));
@@ -133,71 +133,15 @@ static uint64_t recent_delay_ns(const struct uvfib__server *srv)
     return cur > last ? cur : last;
 }
 
-/* The wait a computation queued now can expect: the jobs ahead of it, spread
- * over the threads, each taking about as long as the recent ones did. */
-static double expected_wait_ns(const struct uvfib__server *srv)
-{
-    return (double)srv->n_waiting / (double)srv->cfg.threads * srv->mon.m.compute_recent_ns;
-}
-
-enum { OK = 0, LOOP_DELAY, QUEUE_WAIT };
-
-static int overload(const struct uvfib__server *srv, char *reason, size_t cap)
-{
-    const uvfib_config_t *cfg = &srv->cfg;
-    uint64_t delay = recent_delay_ns(srv);
-    if (cfg->max_loop_delay_ms > 0 && delay > cfg->max_loop_delay_ms * 1000000) {
-        snprintf(reason, cap, "event-loop delay %.1f ms is over the %" PRIu64 " ms limit",
-                 (double)delay / 1e6, cfg->max_loop_delay_ms);
-        return LOOP_DELAY;
-    }
-    double wait = expected_wait_ns(srv);
-    if (cfg->max_queue_wait_ms > 0 && wait > (double)cfg->max_queue_wait_ms * 1e6) {
-        snprintf(reason, cap,
-                 "expected queue wait %.1f ms (%u waiting, %u threads) is over the %" PRIu64
-                 " ms limit",
-                 wait / 1e6, srv->n_waiting, cfg->threads, cfg->max_queue_wait_ms);
-        return QUEUE_WAIT;
-    }
-    if (cap > 0)
-        reason[0] = '\0';
-    return OK;
-}
-
 int uvfib_server_overloaded(const uvfib_server_t *server, char *reason, size_t cap)
 {
-    char scratch[8];
-    if (reason == NULL) {
-        reason = scratch;
-        cap = sizeof(scratch);
-    }
-    return overload(server->impl, reason, cap) != OK;
-}
-
-/* The window decides how soon the figures can recover, so that is the retry hint. */
-static void retry_after(uvfib_req_t *req, const struct uvfib__server *srv)
-{
-    char secs[24];
-    uint64_t s = (srv->cfg.monitor_window_ms + 999) / 1000;
-    snprintf(secs, sizeof(secs), "%" PRIu64, s > 0 ? s : 1);
-    uvfib_res_header(req, "Retry-After", secs);
-}
-
-bool uvfib__monitor_shed(uvfib_req_t *req)
-{
-    struct uvfib__server *srv = req->conn->srv;
-    char why[160], msg[200];
-    int kind = overload(srv, why, sizeof(why));
-    if (kind == OK)
-        return false;
-    if (kind == LOOP_DELAY)
-        srv->mon.m.shed_loop_delay++;
-    else
-        srv->mon.m.shed_queue_wait++;
-    snprintf(msg, sizeof(msg), "server overloaded: %s; retry later", why);
-    retry_after(req, srv);
-    uvfib_res_error(req, 503, msg);
-    return true;
+    struct uvfib__server *srv = server->impl;
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__work_admission(srv, true, &lim, &load);
+    if (reason != NULL)
+        uvfib__admission_reason(&d, &lim, &load, reason, cap);
+    return d.verdict != UVFIB__ADMIT;
 }
 
 /* ------------------------------------------------------------ routes */
@@ -209,7 +153,9 @@ static void on_metrics(uvfib_req_t *req, void *arg)
     const uvfib_stats_t *st = &srv->stats;
     uint64_t now = uv_hrtime();
     uint64_t idle = uv_metrics_idle_time(srv->loop);
-    char why[8];
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__work_admission(srv, true, &lim, &load);
     double idle_s = (double)(idle - mon->start_idle_ns) / 1e9;
     double elapsed_s = (double)(now - mon->start_ns) / 1e9;
     struct uvfib__metrics_view v = {
@@ -221,13 +167,13 @@ static void on_metrics(uvfib_req_t *req, void *arg)
         .elu = mon->elu,
         .idle_s = idle_s,
         .active_s = elapsed_s > idle_s ? elapsed_s - idle_s : 0,
-        .loop_delay_recent_s = (double)recent_delay_ns(srv) / 1e9,
-        .expected_wait_s = expected_wait_ns(srv) / 1e9,
-        .overloaded = overload(srv, why, sizeof(why)) != OK,
+        .loop_delay_recent_s = (double)load.loop_delay_ns / 1e9,
+        .expected_wait_s = d.expected_wait_ns / 1e9,
+        .overloaded = d.verdict != UVFIB__ADMIT,
         .draining = srv->draining,
         .threads = srv->cfg.threads,
-        .busy_threads = srv->n_running,
-        .waiting_jobs = srv->n_waiting,
+        .busy_threads = load.running,
+        .waiting_jobs = load.waiting,
         .jobs_completed = st->jobs_completed,
         .jobs_cancelled = st->jobs_cancelled,
         .jobs_timed_out = st->jobs_timed_out,
@@ -259,17 +205,23 @@ static void on_metrics(uvfib_req_t *req, void *arg)
 static void on_readyz(uvfib_req_t *req, void *arg)
 {
     struct uvfib__server *srv = req->conn->srv;
-    char why[160], msg[200];
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__work_admission(srv, true, &lim, &load);
+    char why[160], msg[200], secs[16];
     if (srv->draining || srv->closing) {
         snprintf(msg, sizeof(msg), "not ready: draining (shutting down)");
-    } else if (overload(srv, why, sizeof(why)) != OK) {
-        snprintf(msg, sizeof(msg), "not ready: overloaded: %s", why);
+        d.retry_after_s = (unsigned)((srv->cfg.monitor_window_ms + 999) / 1000);
+    } else if (d.verdict != UVFIB__ADMIT) {
+        snprintf(msg, sizeof(msg), "not ready: overloaded: %s",
+                 uvfib__admission_reason(&d, &lim, &load, why, sizeof(why)));
     } else {
         static const char body[] = "{\"status\":\"ready\"}";
         uvfib_res_send(req, 200, body, sizeof(body) - 1);
         return;
     }
-    retry_after(req, srv);
+    snprintf(secs, sizeof(secs), "%u", d.retry_after_s);
+    uvfib_res_header(req, "Retry-After", secs);
     uvfib_res_error(req, 503, msg);
 }
 

@@ -54,6 +54,14 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
         uvfib__free(srv);
         return err;
     }
+    struct uvfib__pool_priority prio = {cfg->compute_priority, cfg->compute_nice};
+    err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
+    if (err < 0) {
+        uvfib__monitor_free(srv);
+        uvfib__free(srv->host);
+        uvfib__free(srv);
+        return err;
+    }
     uvfib__router_init(&srv->router);
     uv_tcp_init(loop, &srv->listener);
     uv_timer_init(loop, &srv->drain_timer);
@@ -61,7 +69,7 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
     srv->listener.data = srv;
     srv->drain_timer.data = srv;
     srv->compute_timer.data = srv;
-    srv->n_handles = 3;
+    srv->n_handles = 4; /* the listener, the two timers and the pool */
     /* The timers must not keep the loop alive on their own. */
     uv_unref((uv_handle_t *)&srv->drain_timer);
     uv_unref((uv_handle_t *)&srv->compute_timer);
@@ -125,11 +133,13 @@ int uvfib_server_port(const uvfib_server_t *server)
 
 void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
 {
-    const struct uvfib__server *srv = server->impl;
+    struct uvfib__server *srv = server->impl;
     *out = srv->stats;
     /* Gauges of the queue are its own counts, not copies kept in step. */
-    out->jobs_queued = srv->n_waiting;
-    out->jobs_running = srv->n_running;
+    unsigned waiting, running;
+    uvfib__pool_counts(&srv->pool, &waiting, &running);
+    out->jobs_queued = waiting;
+    out->jobs_running = running;
 }
 
 const char *uvfib__server_date(struct uvfib__server *srv)
@@ -151,6 +161,13 @@ static void on_handle_closed(uv_handle_t *handle)
     uvfib__server_maybe_closed(srv);
 }
 
+static void on_pool_closed(struct uvfib__pool *pool)
+{
+    struct uvfib__server *srv = UVFIB__CONTAINER_OF(pool, struct uvfib__server, pool);
+    srv->n_handles--;
+    uvfib__server_maybe_closed(srv);
+}
+
 /* The last step of a close: once every connection has freed itself, close our
  * own handles; once those are closed, free and tell the caller. */
 void uvfib__server_maybe_closed(struct uvfib__server *srv)
@@ -166,6 +183,8 @@ void uvfib__server_maybe_closed(struct uvfib__server *srv)
     if (!uv_is_closing((uv_handle_t *)&srv->compute_timer))
         uv_close((uv_handle_t *)&srv->compute_timer, on_handle_closed);
     uvfib__monitor_close(srv);
+    /* Every job has come back: each holds its connection, and none is left. */
+    uvfib__pool_close(&srv->pool, on_pool_closed);
     if (srv->n_handles > 0)
         return;
     uvfib_server_t *server = srv->pub;

@@ -1,34 +1,15 @@
-/* work.c - offloading: the server's own admission queue in front of libuv's
- * pool. At most cfg.threads jobs are in uv_queue_work at once, so the wait of
- * each job is known, a waiting job can be dropped without touching libuv, and
- * libuv's pool keeps room for file and DNS work (libuv issue 660). */
+/* work.c - offloading a request's computation: admission (admission.c decides, this file
+ * answers a refusal), the job that carries the work through the pool (pool.c), the compute
+ * deadline, and the done callback on the loop, exactly once. Inline work runs here too. */
 #include "internal.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 int uvfib_work_cancelled(const uvfib_work_t *work)
 {
     return work != NULL && atomic_load_explicit(&work->cancelled, memory_order_relaxed);
-}
-
-static void on_work(uv_work_t *w);
-static void on_after_work(uv_work_t *w, int status);
-
-static void waitlist_remove(struct uvfib__server *srv, struct uvfib__job *job)
-{
-    if (job->prev != NULL)
-        job->prev->next = job->next;
-    else
-        srv->wait_head = job->next;
-    if (job->next != NULL)
-        job->next->prev = job->prev;
-    else
-        srv->wait_tail = job->prev;
-    job->next = job->prev = NULL;
-    srv->n_waiting--;
 }
 
 static void age_remove(struct uvfib__server *srv, struct uvfib__job *job)
@@ -63,22 +44,8 @@ static void arm_compute_timer(struct uvfib__server *srv)
     uv_timer_start(&srv->compute_timer, on_compute_timer, delay, 0);
 }
 
-/* Hands waiting jobs to libuv while a thread is free for them. */
-static void pump(struct uvfib__server *srv)
-{
-    while (srv->wait_head != NULL && srv->n_running < srv->cfg.threads) {
-        struct uvfib__job *job = srv->wait_head;
-        waitlist_remove(srv, job);
-        /* uv_queue_work only fails for a NULL work_cb, which we never pass. */
-        job->running = true;
-        srv->n_running++;
-        int err = uv_queue_work(srv->loop, &job->work, on_work, on_after_work);
-        (void)err;
-    }
-}
-
-/* Runs on the loop: the job is over (done, stopped or dropped). The client may
- * have gone meanwhile; then done only frees what it holds, as its contract says. */
+/* Runs on the loop: the job is over (done, stopped or dropped). The client may have gone
+ * meanwhile; then done only frees what it holds, as its contract says. */
 static void finish(struct uvfib__job *job, int status)
 {
     struct uvfib__server *srv = job->srv;
@@ -86,7 +53,7 @@ static void finish(struct uvfib__job *job, int status)
     struct uvfib__conn *conn = req->conn;
     if (job->timed_out)
         status = UV_ETIMEDOUT;
-    else if (status == 0 && atomic_load_explicit(&job->w.cancelled, memory_order_relaxed))
+    else if (status == 0 && uvfib_work_cancelled(&job->pj.work))
         status = UV_ECANCELED;
     if (status == UV_ECANCELED)
         srv->stats.jobs_cancelled++;
@@ -100,55 +67,32 @@ static void finish(struct uvfib__job *job, int status)
     job->done_cb(req, job->ctx, status);
     uvfib__free(job);
     uvfib__conn_unref(conn);
-}
-
-/* Lowers this pool thread's priority once, so that when computations fill
- * every core the loop thread still gets the CPU at once. Linux applies nice
- * per thread (setpriority on the thread id). It stays lowered for whatever
- * else the pool runs on this thread afterwards. */
-static void lower_priority_once(int nice)
-{
-    static _Thread_local bool done;
-    if (done || nice == 0)
-        return;
-    done = true;
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    int now = getpriority(PRIO_PROCESS, (id_t)tid);
-    setpriority(PRIO_PROCESS, (id_t)tid, now + nice > 19 ? 19 : now + nice);
-}
-
-static void on_work(uv_work_t *w)
-{
-    struct uvfib__job *job = UVFIB__CONTAINER_OF(w, struct uvfib__job, work);
-    lower_priority_once(job->nice);
-    job->started_ns = uv_hrtime();
-    if (!uvfib_work_cancelled(&job->w))
-        job->work_cb(&job->w, job->ctx);
-    job->finished_ns = uv_hrtime();
-}
-
-static void on_after_work(uv_work_t *w, int status)
-{
-    struct uvfib__job *job = UVFIB__CONTAINER_OF(w, struct uvfib__job, work);
-    struct uvfib__server *srv = job->srv;
-    srv->n_running--;
-    /* Hand the freed thread its next job before answering this one: the pool
-     * then computes while the loop builds and writes the response. */
-    pump(srv);
-    finish(job, status);
     arm_compute_timer(srv);
 }
 
-/* A deadline passed: the job is cancelled as if its client had gone, and
- * answered with UV_ETIMEDOUT. */
+/* Pool thread: the caller's work function, on the caller's context. */
+static void on_job_run(struct uvfib__pool_job *pj)
+{
+    struct uvfib__job *job = UVFIB__CONTAINER_OF(pj, struct uvfib__job, pj);
+    job->work_cb(&pj->work, job->ctx);
+}
+
+/* Loop thread: a job the pool ran (or skipped, as cancelled) is back. */
+void uvfib__work_on_pool_done(struct uvfib__pool *pool, struct uvfib__pool_job *pj)
+{
+    finish(UVFIB__CONTAINER_OF(pj, struct uvfib__job, pj), 0);
+}
+
+/* A deadline passed: the job is cancelled as if its client had gone, and answered with
+ * UV_ETIMEDOUT. */
 static void on_compute_timer(uv_timer_t *timer)
 {
     struct uvfib__server *srv = timer->data;
     uint64_t now_ns = uv_hrtime();
     uint64_t timeout_ns = srv->cfg.compute_timeout_ms * 1000000;
-    /* Cancelling a waiting job runs its done callback, which may close a
-     * connection and so finish other jobs: walk again from the oldest after
-     * each one rather than keep a pointer that may be gone. */
+    /* Cancelling a waiting job runs its done callback, which may close a connection and so
+     * finish other jobs: walk again from the oldest after each one rather than keep a pointer
+     * that may be gone. */
     for (;;) {
         struct uvfib__job *job = srv->oldest;
         while (job != NULL && job->timed_out)
@@ -163,21 +107,63 @@ static void on_compute_timer(uv_timer_t *timer)
 
 void uvfib__work_cancel(struct uvfib__job *job)
 {
-    atomic_store_explicit(&job->w.cancelled, true, memory_order_relaxed);
-    if (!job->running) {
-        /* Never handed to libuv: nothing else holds it, finish it now. */
-        waitlist_remove(job->srv, job);
+    /* Still waiting: it never reaches a thread, finish it now. Running: it sees the flag and
+     * comes back through the done list. */
+    if (uvfib__pool_cancel(&job->srv->pool, &job->pj))
         finish(job, UV_ECANCELED);
-    }
 }
 
-static int reject_busy(uvfib_req_t *req)
+/* ------------------------------------------------------------------ admission */
+
+struct uvfib__admission uvfib__work_admission(struct uvfib__server *srv, bool pool,
+                                              struct uvfib__admission_limits *lim,
+                                              struct uvfib__admission_load *load)
 {
-    req->conn->srv->stats.jobs_rejected++;
-    uvfib_res_header(req, "Retry-After", "1");
-    uvfib_res_error(req, 503, "server busy: the computation queue is full, retry later");
-    return UV_EBUSY;
+    const uvfib_config_t *cfg = &srv->cfg;
+    *lim = (struct uvfib__admission_limits){
+        .threads = cfg->threads,
+        .max_queue = cfg->max_queue,
+        .max_queue_wait_ns = cfg->max_queue_wait_ms * 1000000,
+        .max_loop_delay_ns = cfg->max_loop_delay_ms * 1000000,
+        .window_ns = cfg->monitor_window_ms * 1000000,
+    };
+    *load = (struct uvfib__admission_load){
+        .compute_ns = srv->mon.m.compute_recent_ns,
+        .loop_delay_ns = uvfib__monitor_recent_delay_ns(srv),
+    };
+    uvfib__pool_counts(&srv->pool, &load->waiting, &load->running);
+    if (load->compute_ns <= 0 && srv->oldest != NULL) {
+        /* No job has finished yet: the oldest one's time so far is what we know. */
+        uint64_t started = uvfib__pool_started_ns(&srv->pool, &srv->oldest->pj);
+        if (started != 0)
+            load->oldest_running_ns = uv_hrtime() - started;
+    }
+    return uvfib__admission_decide(lim, load, pool);
 }
+
+void uvfib__work_refuse(uvfib_req_t *req, const struct uvfib__admission *d,
+                        const struct uvfib__admission_limits *lim,
+                        const struct uvfib__admission_load *load)
+{
+    struct uvfib__server *srv = req->conn->srv;
+    char why[160], msg[200], secs[16];
+    uvfib__admission_reason(d, lim, load, why, sizeof(why));
+    if (d->verdict == UVFIB__REFUSE_QUEUE_FULL) {
+        srv->stats.jobs_rejected++;
+        snprintf(msg, sizeof(msg), "server busy: %s, retry later", why);
+    } else {
+        if (d->verdict == UVFIB__REFUSE_LOOP_DELAY)
+            srv->mon.m.shed_loop_delay++;
+        else
+            srv->mon.m.shed_queue_wait++;
+        snprintf(msg, sizeof(msg), "server overloaded: %s; retry later", why);
+    }
+    snprintf(secs, sizeof(secs), "%u", d->retry_after_s);
+    uvfib_res_header(req, "Retry-After", secs);
+    uvfib_res_error(req, 503, msg);
+}
+
+/* ------------------------------------------------------------------ submit */
 
 int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, void *ctx,
                        unsigned flags)
@@ -188,13 +174,21 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
         return UV_EINVAL;
     if (conn->closing)
         return UV_ECANCELED;
-    if (uvfib__monitor_shed(req))
-        return UV_EBUSY;
 
     uvfib_mode_t mode = srv->cfg.mode;
-    if (mode == UVFIB_MODE_INLINE || (mode == UVFIB_MODE_AUTO && (flags & UVFIB_OFFLOAD_CHEAP))) {
-        /* On the loop, as the work is cheaper than the hand-off (or the
-         * server was told to block, for comparison). */
+    bool on_loop =
+        mode == UVFIB_MODE_INLINE || (mode == UVFIB_MODE_AUTO && (flags & UVFIB_OFFLOAD_CHEAP));
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__work_admission(srv, !on_loop, &lim, &load);
+    if (d.verdict != UVFIB__ADMIT) {
+        uvfib__work_refuse(req, &d, &lim, &load);
+        return UV_EBUSY;
+    }
+
+    if (on_loop) {
+        /* On the loop, as the work is cheaper than the hand-off (or the server was told to
+         * block, for comparison). */
         uvfib_work_t w;
         atomic_init(&w.cancelled, false);
         srv->stats.jobs_inline++;
@@ -203,25 +197,26 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
         return 0;
     }
 
-    if (srv->n_running >= srv->cfg.threads && srv->n_waiting >= srv->cfg.max_queue)
-        return reject_busy(req);
-
     struct uvfib__job *job = uvfib__calloc(1, sizeof(*job));
     if (job == NULL) {
         uvfib_res_error(req, 500, "out of memory");
         return UV_ENOMEM;
     }
-    atomic_init(&job->w.cancelled, false);
+    atomic_init(&job->pj.work.cancelled, false);
+    job->pj.run = on_job_run;
     job->srv = srv;
     job->req = req;
     job->work_cb = work;
     job->done_cb = done;
     job->ctx = ctx;
     job->queued_ns = uv_hrtime();
-    job->nice = srv->cfg.compute_nice;
+    if (uvfib__pool_submit(&srv->pool, &job->pj) < 0) {
+        uvfib__free(job);
+        uvfib_res_error(req, 500, "out of memory");
+        return UV_ENOMEM;
+    }
     req->job = job;
     uvfib__conn_ref(conn);
-
     job->older = srv->newest;
     if (srv->newest != NULL)
         srv->newest->newer = job;
@@ -230,14 +225,5 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
     srv->newest = job;
     if (srv->oldest == job)
         arm_compute_timer(srv);
-
-    job->prev = srv->wait_tail;
-    if (srv->wait_tail != NULL)
-        srv->wait_tail->next = job;
-    else
-        srv->wait_head = job;
-    srv->wait_tail = job;
-    srv->n_waiting++;
-    pump(srv);
     return 0;
 }

@@ -113,7 +113,10 @@ static void test_no_arguments_give_defaults(void **state)
     unsigned cpus = uv_available_parallelism();
     assert_true(c->threads >= 1);
     assert_int_equal(c->threads, cpus > 0 ? cpus : 1);
-    assert_int_equal(c->max_queue, 64);
+    assert_int_equal(c->max_queue, 10000);
+    assert_int_equal(c->max_queue_wait_ms, 5000);
+    assert_int_equal(c->compute_priority, UVFIB_PRIORITY_NICE);
+    assert_int_equal(c->compute_nice, 10);
     assert_int_equal(c->max_connections, 20000);
     assert_int_equal(c->max_pipeline, 16);
     assert_int_equal(c->max_url_bytes, 8192);

@@ -1,0 +1,85 @@
+/* admission.c - see admission.h. The policy in one place: admission by the wait a new
+ * computation can expect, a count cap only to bound memory, and the loop's own delay. */
+#include "admission.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#define MAX_RETRY_AFTER_S 60u
+
+double uvfib__admission_expected_wait_ns(const struct uvfib__admission_limits *lim,
+                                         const struct uvfib__admission_load *load)
+{
+    if (load->running < lim->threads && load->waiting == 0)
+        return 0;
+    double cost = load->compute_ns;
+    if (cost <= 0)
+        cost = (double)load->oldest_running_ns;
+    return (double)load->waiting / (double)lim->threads * cost;
+}
+
+/* Whole seconds until ns have passed, at least 1 and at most a minute. */
+static unsigned seconds_up(double ns)
+{
+    double s = ns / 1e9;
+    if (s >= MAX_RETRY_AFTER_S)
+        return MAX_RETRY_AFTER_S;
+    unsigned whole = (unsigned)s;
+    if ((double)whole < s)
+        whole++;
+    return whole > 0 ? whole : 1;
+}
+
+struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_limits *lim,
+                                                const struct uvfib__admission_load *load,
+                                                bool pool)
+{
+    struct uvfib__admission d = {
+        .verdict = UVFIB__ADMIT,
+        .expected_wait_ns = uvfib__admission_expected_wait_ns(lim, load),
+    };
+    if (lim->max_loop_delay_ns > 0 && load->loop_delay_ns > lim->max_loop_delay_ns) {
+        /* The figure looks back over up to two windows; that is how soon it can recover. */
+        d.verdict = UVFIB__REFUSE_LOOP_DELAY;
+        d.retry_after_s = seconds_up((double)lim->window_ns);
+    } else if (!pool) {
+        /* Work on the loop never waits for a pool thread. */
+    } else if (load->running >= lim->threads && load->waiting >= lim->max_queue) {
+        d.verdict = UVFIB__REFUSE_QUEUE_FULL;
+        d.retry_after_s = seconds_up(d.expected_wait_ns);
+    } else if (lim->max_queue_wait_ns > 0 && d.expected_wait_ns > (double)lim->max_queue_wait_ns) {
+        d.verdict = UVFIB__REFUSE_QUEUE_WAIT;
+        d.retry_after_s = seconds_up(d.expected_wait_ns - (double)lim->max_queue_wait_ns);
+    }
+    return d;
+}
+
+const char *uvfib__admission_reason(const struct uvfib__admission *d,
+                                    const struct uvfib__admission_limits *lim,
+                                    const struct uvfib__admission_load *load, char *buf,
+                                    size_t cap)
+{
+    if (cap == 0)
+        return buf;
+    switch (d->verdict) {
+    case UVFIB__REFUSE_LOOP_DELAY:
+        snprintf(buf, cap, "event-loop delay %.1f ms is over the %" PRIu64 " ms limit",
+                 (double)load->loop_delay_ns / 1e6, lim->max_loop_delay_ns / 1000000);
+        break;
+    case UVFIB__REFUSE_QUEUE_FULL:
+        snprintf(buf, cap, "the computation queue is full (%u waiting)", load->waiting);
+        break;
+    case UVFIB__REFUSE_QUEUE_WAIT:
+        snprintf(buf, cap,
+                 "expected queue wait %.1f ms (%u waiting, %u threads) is over the %" PRIu64
+                 " ms limit",
+                 d->expected_wait_ns / 1e6, load->waiting, lim->threads,
+                 lim->max_queue_wait_ns / 1000000);
+        break;
+    case UVFIB__ADMIT:
+    default:
+        buf[0] = '\0';
+        break;
+    }
+    return buf;
+}

@@ -1,0 +1,290 @@
+/* pool.c - see pool.h. The FIFO, the done list and the runner count live under one mutex that
+ * is held only to link or unlink a job, never while a job runs. The loop starts a runner when
+ * a job arrives and fewer than `threads` runners are active; a runner leaves when it finds the
+ * FIFO empty, and says so under the same mutex, so a job queued after that always finds
+ * either an active runner or a new one. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+#define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+
+/* One uv_queue_work request that takes jobs until the FIFO is empty. */
+struct uvfib__runner {
+    uv_work_t req;                /* embedded; in libuv from submit to on_runner_done */
+    struct uvfib__pool *pool;     /* borrowed */
+    struct uvfib__runner *next, *prev; /* pool->busy (both) or pool->spare (next); loop */
+};
+
+/* ------------------------------------------------------------------ pool threads */
+
+/* Lowers this pool thread's priority once, so that when computations fill every core the
+ * loop thread still gets a CPU at once. Linux applies nice and the scheduling policy per
+ * thread. It stays for whatever else the pool runs on this thread afterwards. */
+static void apply_priority_once(const struct uvfib__pool_priority *prio)
+{
+    static _Thread_local bool done;
+    if (done || prio->policy == UVFIB_PRIORITY_NORMAL)
+        return;
+    done = true;
+    if (prio->policy == UVFIB_PRIORITY_BATCH || prio->policy == UVFIB_PRIORITY_IDLE) {
+        struct sched_param param = {.sched_priority = 0};
+        int policy = prio->policy == UVFIB_PRIORITY_IDLE ? SCHED_IDLE : SCHED_BATCH;
+        pthread_setschedparam(pthread_self(), policy, &param);
+    }
+    if (prio->nice > 0 && prio->policy != UVFIB_PRIORITY_IDLE) {
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        int now = getpriority(PRIO_PROCESS, (id_t)tid);
+        setpriority(PRIO_PROCESS, (id_t)tid, now + prio->nice > 19 ? 19 : now + prio->nice);
+    }
+}
+
+static void on_runner_work(uv_work_t *req)
+{
+    struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
+    struct uvfib__pool *p = r->pool;
+    apply_priority_once(&p->priority);
+    uv_mutex_lock(&p->mu);
+    for (;;) {
+        struct uvfib__pool_job *job = p->wait_head;
+        if (job == NULL)
+            break;
+        p->wait_head = job->next;
+        if (p->wait_head != NULL)
+            p->wait_head->prev = NULL;
+        else
+            p->wait_tail = NULL;
+        job->next = job->prev = NULL;
+        job->state = UVFIB__JOB_RUNNING;
+        job->started_ns = uv_hrtime();
+        p->n_waiting--;
+        p->n_running++;
+        uv_mutex_unlock(&p->mu);
+
+        if (!uvfib_work_cancelled(&job->work))
+            job->run(job);
+        job->finished_ns = uv_hrtime();
+
+        uv_mutex_lock(&p->mu);
+        job->state = UVFIB__JOB_DONE;
+        p->n_running--;
+        if (p->done_tail != NULL)
+            p->done_tail->next = job;
+        else
+            p->done_head = job;
+        p->done_tail = job;
+        /* Coalesced by libuv: one wake-up however many jobs finish before the loop looks.
+         * Sent with mu held so the loop cannot close the handle in between (it closes it only
+         * after every runner is back, and a runner is back only after this returns). */
+        uv_async_send(&p->done_async);
+    }
+    /* Under mu: a job queued from now on sees one active runner fewer and starts one. */
+    p->n_active--;
+    uv_mutex_unlock(&p->mu);
+}
+
+/* ------------------------------------------------------------------ loop thread */
+
+static void on_pool_closed(uv_handle_t *handle)
+{
+    struct uvfib__pool *p = handle->data;
+    while (p->spare != NULL) {
+        struct uvfib__runner *next = p->spare->next;
+        uvfib__free(p->spare);
+        p->spare = next;
+    }
+    uv_mutex_destroy(&p->mu);
+    if (p->close_cb != NULL)
+        p->close_cb(p);
+}
+
+static void maybe_closed(struct uvfib__pool *p)
+{
+    if (p->closing && p->n_submitted == 0 && !uv_is_closing((uv_handle_t *)&p->done_async))
+        uv_close((uv_handle_t *)&p->done_async, on_pool_closed);
+}
+
+/* The runner's request is back from libuv: it ran and left, or uv_cancel took it back before
+ * it started, in which case it still counts as active and must say it is not. */
+static void on_runner_done(uv_work_t *req, int status)
+{
+    struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
+    struct uvfib__pool *p = r->pool;
+    if (status == UV_ECANCELED) {
+        uv_mutex_lock(&p->mu);
+        p->n_active--;
+        uv_mutex_unlock(&p->mu);
+    }
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        p->busy = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    r->prev = NULL;
+    r->next = p->spare;
+    p->spare = r;
+    p->n_submitted--;
+    maybe_closed(p);
+}
+
+static void on_done_async(uv_async_t *async)
+{
+    struct uvfib__pool *p = async->data;
+    uv_mutex_lock(&p->mu);
+    struct uvfib__pool_job *job = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    uv_mutex_unlock(&p->mu);
+    /* Each done_cb may cancel other jobs or submit new ones; neither touches this list. */
+    while (job != NULL) {
+        struct uvfib__pool_job *next = job->next;
+        job->next = NULL;
+        job->state = UVFIB__JOB_NEW;
+        p->done_cb(p, job);
+        job = next;
+    }
+}
+
+int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads,
+                     struct uvfib__pool_priority priority, uvfib__pool_done_cb done_cb)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->loop = loop;
+    pool->threads = threads;
+    pool->priority = priority;
+    pool->done_cb = done_cb;
+    int err = uv_mutex_init(&pool->mu);
+    if (err < 0)
+        return err;
+    err = uv_async_init(loop, &pool->done_async, on_done_async);
+    if (err < 0) {
+        uv_mutex_destroy(&pool->mu);
+        return err;
+    }
+    pool->done_async.data = pool;
+    /* Waiting for computations does not keep the loop alive: the connections that own them do. */
+    uv_unref((uv_handle_t *)&pool->done_async);
+    return 0;
+}
+
+/* A runner for the pool, on the busy list: a spare one, else a new one. NULL without memory. */
+static struct uvfib__runner *runner_get(struct uvfib__pool *p)
+{
+    struct uvfib__runner *r = p->spare;
+    if (r != NULL) {
+        p->spare = r->next;
+    } else {
+        r = uvfib__calloc(1, sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        r->pool = p;
+    }
+    r->prev = NULL;
+    r->next = p->busy;
+    if (p->busy != NULL)
+        p->busy->prev = r;
+    p->busy = r;
+    p->n_submitted++;
+    return r;
+}
+
+/* Takes job out of the FIFO if it is still there. Caller holds mu. */
+static bool unlink_waiting(struct uvfib__pool *p, struct uvfib__pool_job *job)
+{
+    if (job->state != UVFIB__JOB_WAITING)
+        return false;
+    if (job->prev != NULL)
+        job->prev->next = job->next;
+    else
+        p->wait_head = job->next;
+    if (job->next != NULL)
+        job->next->prev = job->prev;
+    else
+        p->wait_tail = job->prev;
+    job->next = job->prev = NULL;
+    job->state = UVFIB__JOB_NEW;
+    p->n_waiting--;
+    return true;
+}
+
+int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
+{
+    struct uvfib__pool *p = pool;
+    job->next = NULL;
+    job->started_ns = job->finished_ns = 0;
+    uv_mutex_lock(&p->mu);
+    job->state = UVFIB__JOB_WAITING;
+    job->prev = p->wait_tail;
+    if (p->wait_tail != NULL)
+        p->wait_tail->next = job;
+    else
+        p->wait_head = job;
+    p->wait_tail = job;
+    p->n_waiting++;
+    bool start = p->n_active < p->threads;
+    if (start)
+        p->n_active++;
+    uv_mutex_unlock(&p->mu);
+    if (!start)
+        return 0; /* an active runner will look at the FIFO again before it leaves */
+
+    struct uvfib__runner *r = runner_get(p);
+    if (r == NULL) {
+        /* No runner: undo. Only the loop queues jobs, so nobody else saw the count raised.
+         * If another runner took the job meanwhile it runs, and that is a success. */
+        uv_mutex_lock(&p->mu);
+        p->n_active--;
+        bool taken_back = unlink_waiting(p, job);
+        uv_mutex_unlock(&p->mu);
+        return taken_back ? UV_ENOMEM : 0;
+    }
+    /* uv_queue_work fails only for a NULL work callback. */
+    uv_queue_work(p->loop, &r->req, on_runner_work, on_runner_done);
+    return 0;
+}
+
+bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
+{
+    atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
+    uv_mutex_lock(&pool->mu);
+    bool waiting = unlink_waiting(pool, job);
+    uv_mutex_unlock(&pool->mu);
+    return waiting;
+}
+
+uint64_t uvfib__pool_started_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job)
+{
+    uv_mutex_lock(&pool->mu);
+    uint64_t started = job->state == UVFIB__JOB_WAITING ? 0 : job->started_ns;
+    uv_mutex_unlock(&pool->mu);
+    return started;
+}
+
+void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running)
+{
+    uv_mutex_lock(&pool->mu);
+    *waiting = pool->n_waiting;
+    *running = pool->n_running;
+    uv_mutex_unlock(&pool->mu);
+}
+
+void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool))
+{
+    if (pool->closing)
+        return;
+    pool->closing = true;
+    pool->close_cb = cb;
+    /* A runner libuv has not started yet would only find the FIFO empty: take it back now
+     * rather than wait for a pool thread that may be busy with someone else's work. One that
+     * has started answers UV_EBUSY and comes back by itself. */
+    for (struct uvfib__runner *r = pool->busy; r != NULL; r = r->next)
+        uv_cancel((uv_req_t *)&r->req);
+    maybe_closed(pool);
+}

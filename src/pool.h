@@ -1,0 +1,100 @@
+/* pool.h - the hand-off between the loop and libuv's thread pool. Jobs wait in one FIFO of
+ * ours; at most `threads` runners, each one uv_queue_work request, take them from it in turn.
+ * A runner that finishes a job takes the next at once, so no pool thread sleeps while a job
+ * waits, and the loop starts a runner only when one is missing (idle to busy). Finished jobs
+ * come back to the loop through one uv_async_t. It knows nothing of requests or HTTP.
+ *
+ * Threads: every function here runs on the loop thread. Runners run in libuv's pool and touch
+ * only the fields marked "under mu" (with mu held) and the job they took. */
+#ifndef UVFIB_POOL_H
+#define UVFIB_POOL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "uvfib.h"
+
+struct uvfib__pool;
+struct uvfib__pool_job;
+
+/* What a work function sees (uvfib_work_cancelled): the job's cancel flag. */
+struct uvfib_work_s {
+    atomic_bool cancelled;        /* written by the loop thread only; read by the runner */
+};
+
+/* Runs in a pool thread: the work itself. It may touch only its job. */
+typedef void (*uvfib__pool_run_cb)(struct uvfib__pool_job *job);
+/* Runs on the loop once a job is over: run (status 0), or never started because it was
+ * cancelled while waiting (that case is reported by uvfib__pool_cancel's return, not here). */
+typedef void (*uvfib__pool_done_cb)(struct uvfib__pool *pool, struct uvfib__pool_job *job);
+
+enum uvfib__pool_job_state {
+    UVFIB__JOB_NEW = 0,           /* not submitted, or given back to its owner */
+    UVFIB__JOB_WAITING,           /* in the FIFO */
+    UVFIB__JOB_RUNNING,           /* taken by a runner */
+    UVFIB__JOB_DONE               /* on the done list, on its way back to the loop */
+};
+
+/* One unit of offloaded work, embedded in its owner's struct. The owner sets run; the rest
+ * belongs to the pool from submit until done_cb (or a successful cancel). */
+struct uvfib__pool_job {
+    uvfib__pool_run_cb run;       /* the owner's; called at most once, in a pool thread */
+    uvfib_work_t work;            /* the cancel flag run polls: loop writes, runner reads */
+    struct uvfib__pool_job *next, *prev; /* the FIFO (both), then the done list (next); under mu */
+    enum uvfib__pool_job_state state; /* under mu */
+    uint64_t started_ns;          /* hrtime a runner took it; written under mu */
+    uint64_t finished_ns;         /* hrtime run returned; written before it goes on the done list */
+};
+
+/* How runners treat the pool thread they run on: opt-in, as it is a process-wide effect on
+ * libuv's shared threads (see uvfib_config_t.compute_priority). Applied once per thread, on
+ * the first job it runs for us; it stays for whatever that thread runs afterwards. */
+struct uvfib__pool_priority {
+    uvfib_priority_t policy;      /* UVFIB_PRIORITY_NORMAL: leave threads alone */
+    int nice;                     /* increment for UVFIB_PRIORITY_NICE, 1..19 */
+};
+
+struct uvfib__runner;
+
+struct uvfib__pool {
+    uv_loop_t *loop;              /* borrowed */
+    uv_mutex_t mu;                /* guards the fields marked "under mu" */
+    uv_async_t done_async;        /* embedded; a runner finished a job: drain the done list */
+    struct uvfib__pool_job *wait_head, *wait_tail; /* the FIFO; under mu */
+    struct uvfib__pool_job *done_head, *done_tail; /* finished, not yet handed back; under mu */
+    unsigned n_waiting;           /* jobs in the FIFO; under mu */
+    unsigned n_running;           /* jobs a runner has taken and not finished; under mu */
+    unsigned n_active;            /* runners that will look at the FIFO again; under mu */
+    unsigned threads;             /* at most this many runners, so jobs running at once */
+    struct uvfib__pool_priority priority;
+    uvfib__pool_done_cb done_cb;
+    struct uvfib__runner *busy;   /* loop: runners submitted and not yet back (owned list) */
+    struct uvfib__runner *spare;  /* loop: runners back from libuv, kept for reuse (owned) */
+    unsigned n_submitted;         /* loop: runners in libuv (the length of busy) */
+    bool closing;                 /* loop: uvfib__pool_close ran */
+    void (*close_cb)(struct uvfib__pool *pool); /* loop: runs once everything is back */
+};
+
+/* Initialises pool on loop and its async handle. @return 0, or a libuv error. */
+int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads,
+                     struct uvfib__pool_priority priority, uvfib__pool_done_cb done_cb);
+/* Queues job at the tail of the FIFO and makes sure a runner will take it. job->run must be set.
+ * @return 0, or UV_ENOMEM when a needed runner could not be made (nothing was queued then). */
+int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job);
+/* Asks job to stop: raises its cancel flag, and if it is still waiting takes it out of the
+ * FIFO. @return true when it was taken out: it never runs, done_cb will not be called, and
+ * the job is its owner's again. false: done_cb will be called as usual. */
+bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job);
+/* When a runner took job (hrtime), or 0 while it waits. */
+uint64_t uvfib__pool_started_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job);
+/* Jobs waiting in the FIFO and jobs running now. */
+void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
+/* Once every job has come back (the caller's business: nothing may be waiting or running),
+ * takes back runners libuv has not started (uv_cancel), waits for the others, closes the
+ * async handle, frees the runners, and calls cb. Idempotent. */
+void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool));
+
+#endif /* UVFIB_POOL_H */

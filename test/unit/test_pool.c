@@ -1,0 +1,367 @@
+/* test_pool.c - src/pool.c on a real loop and libuv's real thread pool (8 threads here, more
+ * than the pool may use): FIFO order, at most `threads` jobs at once, done exactly once,
+ * cancel of waiting and running jobs, a runner still queued in libuv taken back at close,
+ * the race between a runner leaving and a new job arriving, and out of memory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "pool.h"
+
+#define LIBUV_THREADS 8
+#define DEADLINE_NS (20ull * 1000000000ull) /* generous: sanitizers and valgrind are slow */
+
+struct tjob {
+    struct uvfib__pool_job pj;
+    atomic_int runs;              /* times run was called: pool threads */
+    int dones;                    /* times done_cb was called: loop */
+    unsigned index;               /* position in submission order */
+    uv_sem_t *gate;               /* when set, run waits on it first */
+    bool spin_until_cancelled;    /* run polls the cancel flag until it is raised */
+    atomic_bool saw_cancel;       /* run returned because of the flag */
+};
+
+static atomic_uint started_seq;     /* order in which run() calls began */
+static unsigned run_order[4096];    /* run_order[k] = index of the k-th job to start */
+static unsigned done_order[4096];   /* done_order[k] = index of the k-th job to finish */
+static unsigned n_done;
+static atomic_int concurrent, max_concurrent;
+static atomic_int want_overlap;     /* run waits until this many run at once, or OVERLAP_NS */
+#define OVERLAP_NS (50ull * 1000000ull)
+
+static void reset_globals(void)
+{
+    atomic_store(&started_seq, 0);
+    n_done = 0;
+    atomic_store(&concurrent, 0);
+    atomic_store(&max_concurrent, 0);
+    atomic_store(&want_overlap, 0);
+}
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static void on_run(struct uvfib__pool_job *pj)
+{
+    struct tjob *j = (struct tjob *)pj;
+    atomic_fetch_add(&j->runs, 1);
+    unsigned k = atomic_fetch_add(&started_seq, 1);
+    if (k < 4096)
+        run_order[k] = j->index;
+    int c = atomic_fetch_add(&concurrent, 1) + 1;
+    int m = atomic_load(&max_concurrent);
+    while (c > m && !atomic_compare_exchange_weak(&max_concurrent, &m, c))
+        ;
+    int want = atomic_load(&want_overlap);
+    if (want > 0) {
+        uint64_t end = now_ns() + OVERLAP_NS;
+        while (atomic_load(&max_concurrent) < want && now_ns() < end)
+            ;
+    }
+    if (j->gate != NULL)
+        uv_sem_wait(j->gate);
+    if (j->spin_until_cancelled) {
+        uint64_t end = now_ns() + DEADLINE_NS;
+        while (!uvfib_work_cancelled(&pj->work) && now_ns() < end)
+            ;
+        atomic_store(&j->saw_cancel, uvfib_work_cancelled(&pj->work) != 0);
+    }
+    atomic_fetch_sub(&concurrent, 1);
+}
+
+static void on_done(struct uvfib__pool *pool, struct uvfib__pool_job *pj)
+{
+    struct tjob *j = (struct tjob *)pj;
+    j->dones++;
+    if (n_done < 4096)
+        done_order[n_done] = j->index;
+    n_done++;
+}
+
+static struct tjob *make_jobs(unsigned n)
+{
+    struct tjob *jobs = calloc(n, sizeof(*jobs));
+    for (unsigned i = 0; i < n; i++) {
+        jobs[i].pj.run = on_run;
+        jobs[i].index = i;
+    }
+    return jobs;
+}
+
+/* Runs the loop until *done_count reaches want or the deadline passes. */
+static void run_until(uv_loop_t *loop, const unsigned *done_count, unsigned want)
+{
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (*done_count < want && now_ns() < end)
+        uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static bool closed;
+static void on_closed(struct uvfib__pool *pool)
+{
+    closed = true;
+}
+
+static void close_pool(uv_loop_t *loop, struct uvfib__pool *pool)
+{
+    closed = false;
+    uvfib__pool_close(pool, on_closed);
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (!closed && now_ns() < end)
+        uv_run(loop, UV_RUN_NOWAIT);
+    assert_true(closed);
+    assert_int_equal(pool->n_active, 0); /* every runner, run or taken back, has left */
+    assert_int_equal(pool->n_submitted, 0);
+}
+
+/* A loop and a pool of `threads` on it, with the globals reset; fx_end closes both and
+ * checks that nothing leaked. */
+struct fixture {
+    uv_loop_t loop;
+    struct uvfib__pool pool;
+    long live;                    /* allocations before the pool */
+};
+
+static void fx_start(struct fixture *fx, unsigned threads)
+{
+    reset_globals();
+    fx->live = uvfib__alloc_live();
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
+    assert_int_equal(uvfib__pool_init(&fx->pool, &fx->loop, threads, prio, on_done), 0);
+}
+
+static void fx_end(struct fixture *fx)
+{
+    if (!fx->pool.closing)
+        close_pool(&fx->loop, &fx->pool);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    assert_int_equal(uvfib__alloc_live(), fx->live);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_one_thread_runs_and_returns_jobs_in_fifo_order(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    enum { N = 200 };
+    struct tjob *jobs = make_jobs(N);
+    for (unsigned i = 0; i < N; i++)
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    run_until(&fx.loop, &n_done, N);
+    assert_int_equal(n_done, N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(run_order[i], i);
+        assert_int_equal(done_order[i], i);
+        assert_int_equal(atomic_load(&jobs[i].runs), 1);
+        assert_int_equal(jobs[i].dones, 1);
+        assert_true(jobs[i].pj.started_ns != 0 && jobs[i].pj.finished_ns >= jobs[i].pj.started_ns);
+    }
+    assert_int_equal(atomic_load(&max_concurrent), 1);
+    fx_end(&fx);
+    free(jobs);
+}
+
+static void test_at_most_threads_jobs_run_at_once_in_a_larger_pool(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 2);
+    /* Each job holds its thread until three run at once, or 50 ms: libuv has 8 threads and
+     * a third job would start if the pool let it; the pool may use 2. */
+    atomic_store(&want_overlap, 3);
+    enum { N = 20 };
+    struct tjob *jobs = make_jobs(N);
+    for (unsigned i = 0; i < N; i++)
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    unsigned waiting, running;
+    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    assert_true(waiting + running == N);
+    assert_true(running <= 2);
+    run_until(&fx.loop, &n_done, N);
+    assert_int_equal(n_done, N);
+    assert_int_equal(atomic_load(&max_concurrent), 2);
+    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    assert_int_equal(waiting, 0);
+    assert_int_equal(running, 0);
+    fx_end(&fx);
+    free(jobs);
+}
+
+static void test_cancelled_waiting_job_never_runs_and_is_not_done(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    uv_sem_t gate;
+    uv_sem_init(&gate, 0);
+    struct tjob *jobs = make_jobs(3);
+    jobs[0].gate = &gate; /* holds the only thread */
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    assert_true(uvfib__pool_cancel(&fx.pool, &jobs[1].pj));
+    assert_int_equal(jobs[1].pj.state, UVFIB__JOB_NEW); /* its owner's again */
+    /* A second cancel of the same job finds nothing to take back. */
+    assert_false(uvfib__pool_cancel(&fx.pool, &jobs[1].pj));
+    uv_sem_post(&gate);
+    run_until(&fx.loop, &n_done, 2);
+    assert_int_equal(n_done, 2);
+    assert_int_equal(atomic_load(&jobs[1].runs), 0);
+    assert_int_equal(jobs[1].dones, 0);
+    assert_int_equal(jobs[0].dones, 1);
+    assert_int_equal(jobs[2].dones, 1);
+    assert_int_equal(done_order[0], 0);
+    assert_int_equal(done_order[1], 2);
+    fx_end(&fx);
+    uv_sem_destroy(&gate);
+    free(jobs);
+}
+
+static void test_cancelled_running_job_sees_the_flag_and_comes_back_once(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    struct tjob *jobs = make_jobs(1);
+    jobs[0].spin_until_cancelled = true;
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), 0);
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (uvfib__pool_started_ns(&fx.pool, &jobs[0].pj) == 0 && now_ns() < end)
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_false(uvfib__pool_cancel(&fx.pool, &jobs[0].pj)); /* running: not taken back */
+    run_until(&fx.loop, &n_done, 1);
+    assert_int_equal(jobs[0].dones, 1);
+    assert_true(atomic_load(&jobs[0].saw_cancel));
+    fx_end(&fx);
+    free(jobs);
+}
+
+/* libuv work that holds one of its threads until released. */
+struct blocker {
+    uv_work_t req;
+    uv_sem_t *gate;
+    bool back;
+};
+
+static void on_block(uv_work_t *req)
+{
+    struct blocker *b = req->data;
+    uv_sem_wait(b->gate);
+}
+
+static void on_block_done(uv_work_t *req, int status)
+{
+    struct blocker *b = req->data;
+    b->back = true;
+}
+
+static void test_runner_queued_in_libuv_is_taken_back_at_close(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 2);
+    uv_sem_t gate;
+    uv_sem_init(&gate, 0);
+    /* Every libuv thread busy with someone else's work. */
+    struct blocker blockers[LIBUV_THREADS];
+    for (int i = 0; i < LIBUV_THREADS; i++) {
+        blockers[i] = (struct blocker){.gate = &gate};
+        blockers[i].req.data = &blockers[i];
+        uv_queue_work(&fx.loop, &blockers[i].req, on_block, on_block_done);
+    }
+    struct tjob *jobs = make_jobs(2);
+    for (unsigned i = 0; i < 2; i++)
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    /* Both runners wait in libuv's queue; their jobs in ours. */
+    assert_int_equal(fx.pool.n_submitted, 2);
+    for (unsigned i = 0; i < 2; i++)
+        assert_true(uvfib__pool_cancel(&fx.pool, &jobs[i].pj));
+    /* The close does not wait for a libuv thread: uv_cancel takes the runners back. */
+    close_pool(&fx.loop, &fx.pool);
+    for (int i = 0; i < LIBUV_THREADS; i++)
+        assert_false(blockers[i].back);
+    assert_int_equal(n_done, 0);
+    assert_int_equal(atomic_load(&jobs[0].runs) + atomic_load(&jobs[1].runs), 0);
+    for (int i = 0; i < LIBUV_THREADS; i++)
+        uv_sem_post(&gate);
+    fx_end(&fx); /* the pool is closed already; the loop runs the blockers out */
+    for (int i = 0; i < LIBUV_THREADS; i++)
+        assert_true(blockers[i].back);
+    uv_sem_destroy(&gate);
+    free(jobs);
+}
+
+static void test_job_arriving_as_runners_leave_always_runs(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 2);
+    /* Rounds of one or three jobs, each round submitted the moment the last came back:
+     * runners are leaving (or just left) as new jobs arrive, every time. */
+    enum { ROUNDS = 1000 };
+    struct tjob *jobs = make_jobs(ROUNDS * 3);
+    unsigned submitted = 0;
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        unsigned k = r % 2 == 0 ? 1 : 3;
+        for (unsigned i = 0; i < k; i++)
+            assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[submitted++].pj), 0);
+        run_until(&fx.loop, &n_done, submitted);
+        assert_int_equal(n_done, submitted);
+    }
+    for (unsigned i = 0; i < submitted; i++)
+        assert_int_equal(jobs[i].dones, 1);
+    fx_end(&fx);
+    free(jobs);
+}
+
+static void test_no_memory_for_a_runner_fails_the_submit_cleanly(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    struct tjob *jobs = make_jobs(2);
+    uvfib__alloc_fail_after(1);
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), UV_ENOMEM);
+    uvfib__alloc_fail_after(0);
+    unsigned waiting, running;
+    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    assert_int_equal(waiting + running, 0);
+    assert_int_equal(jobs[0].pj.state, UVFIB__JOB_NEW);
+    /* The pool is still usable. */
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[1].pj), 0);
+    run_until(&fx.loop, &n_done, 1);
+    assert_int_equal(jobs[1].dones, 1);
+    assert_int_equal(atomic_load(&jobs[0].runs), 0);
+    fx_end(&fx);
+    free(jobs);
+}
+
+int main(void)
+{
+    /* libuv reads it once, when its pool starts: more threads than the pool may use. */
+    char n[8];
+    snprintf(n, sizeof(n), "%d", LIBUV_THREADS);
+    setenv("UV_THREADPOOL_SIZE", n, 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_thread_runs_and_returns_jobs_in_fifo_order),
+        cmocka_unit_test(test_at_most_threads_jobs_run_at_once_in_a_larger_pool),
+        cmocka_unit_test(test_cancelled_waiting_job_never_runs_and_is_not_done),
+        cmocka_unit_test(test_cancelled_running_job_sees_the_flag_and_comes_back_once),
+        cmocka_unit_test(test_runner_queued_in_libuv_is_taken_back_at_close),
+        cmocka_unit_test(test_job_arriving_as_runners_leave_always_runs),
+        cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
