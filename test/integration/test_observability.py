@@ -387,6 +387,23 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreater(metric(s, "uvfib_pool_queue_wait_seconds_sum"),
                            0.5 * mean_compute * waiters)
 
+    def test_default_admission_takes_a_burst_of_hundreds_of_clients(self):
+        """wrk -c500 at default flags: every client is queued and answered 200, none refused
+        by a small count (the 64-job cap this replaced refused 99%)."""
+        n = n_for(0.002)
+        srv = self.start("--access-log", "off")
+        clients = [Client(srv.port) for _ in range(500)]
+        for c in clients:
+            c.send("/fibonacci/%d" % n)
+        statuses = [c.read()[0] for c in clients]
+        for c in clients:
+            c.close()
+        self.assertEqual(statuses.count(200), 500, sorted(set(statuses)))
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_pool_jobs_rejected_total"), 0)
+        self.assertEqual(metric(s, "uvfib_shed_requests_total", reason="queue_wait"), 0)
+        self.assertEqual(metric(s, "uvfib_pool_jobs_completed_total"), 500)
+
     # ------------------------------------------------------------- drain
 
     def test_readyz_answers_503_while_draining(self):
