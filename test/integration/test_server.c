@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #define T_MS 10000 /* generous: sanitizers and valgrind are slow */
+#define LIBUV_THREADS 3 /* UV_THREADPOOL_SIZE, set in main() */
 
 static uvfib_config_t config(void)
 {
@@ -465,6 +466,143 @@ static void test_compute_timeout_answers_504_and_frees_the_thread(void **state)
     stop_and_check(&h, live);
 }
 
+/* libuv work that holds one of its threads until released, queued from a loop of the test
+ * thread's own: libuv's pool is shared by every loop of the process. */
+struct blockers {
+    uv_loop_t loop;
+    uv_sem_t gate;
+    uv_work_t reqs[LIBUV_THREADS];
+};
+
+static void on_block(uv_work_t *req)
+{
+    uv_sem_wait(req->data);
+}
+
+static void blockers_start(struct blockers *b)
+{
+    uv_loop_init(&b->loop);
+    uv_sem_init(&b->gate, 0);
+    for (int i = 0; i < LIBUV_THREADS; i++) {
+        b->reqs[i].data = &b->gate;
+        uv_queue_work(&b->loop, &b->reqs[i], on_block, NULL);
+    }
+}
+
+static void blockers_release(struct blockers *b)
+{
+    for (int i = 0; i < LIBUV_THREADS; i++)
+        uv_sem_post(&b->gate);
+    uv_run(&b->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&b->loop), 0);
+    uv_sem_destroy(&b->gate);
+}
+
+static bool one_cancelled(const uvfib_stats_t *s) { return s->jobs_cancelled == 1; }
+
+static void test_jobs_behind_a_busy_libuv_pool_time_out_cancel_and_close(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct blockers b;
+    blockers_start(&b); /* every libuv thread busy with someone else's work */
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    cfg.compute_timeout_ms = 100;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+
+    /* The deadline answers a job that never reached a thread. */
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/fibonacci/5", &r, T_MS), 0);
+    assert_int_equal(r.status, 504);
+    assert_true(wait_stats(&h, one_timed_out, T_MS));
+
+    /* A client that leaves takes its waiting job with it at once. */
+    int gone = client_connect(h.port);
+    assert_int_equal(client_send(gone, "GET /fibonacci/6 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_true(wait_stats(&h, one_waiting, T_MS));
+    close(gone);
+    assert_true(wait_stats(&h, one_cancelled, T_MS));
+    assert_true(wait_stats(&h, pool_empty, T_MS));
+
+    /* The server closes while its runner still waits in libuv's queue: uv_cancel takes it
+     * back, nothing waits for a libuv thread. */
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.jobs_completed, 0);
+    close(fd);
+    stop_and_check(&h, live);
+    blockers_release(&b);
+}
+
+/* GET /gate: offloaded work that holds its thread until the test posts `gate`. */
+static uv_sem_t gate;
+
+static void on_gate_work(uvfib_work_t *work, void *ctx)
+{
+    uv_sem_wait(&gate);
+}
+
+static void on_gate_done(uvfib_req_t *req, void *ctx, int status)
+{
+    static const char body[] = "{\"gate\":true}";
+    uvfib_res_send(req, status == 0 ? 200 : 503, body, sizeof(body) - 1);
+}
+
+static void on_gate(uvfib_req_t *req, void *arg)
+{
+    uvfib_req_offload(req, on_gate_work, on_gate_done, NULL, 0);
+}
+
+static void gate_setup(uvfib_server_t *server)
+{
+    harness_default_routes(server);
+    uvfib_route_add(server, "GET", "/gate", on_gate, NULL);
+}
+
+static bool six_waiting_or_running(const uvfib_stats_t *s)
+{
+    return s->jobs_queued + s->jobs_running == 6;
+}
+
+static void test_shutdown_answers_every_queued_job(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    uv_sem_init(&gate, 0);
+    assert_int_equal(harness_start(&h, &cfg, gate_setup), 0);
+    int fds[6];
+    for (int i = 0; i < 6; i++) {
+        fds[i] = client_connect(h.port);
+        const char *req = i == 0 ? "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 : "GET /fibonacci/27 HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_int_equal(client_send(fds[i], req), 0);
+        if (i == 0)
+            assert_true(wait_stats(&h, one_running, T_MS)); /* the gate holds the thread */
+    }
+    assert_true(wait_stats(&h, six_waiting_or_running, T_MS));
+    harness_shutdown(&h, 0); /* no deadline: every accepted request is answered */
+    uv_sem_post(&gate);
+    for (int i = 0; i < 6; i++) {
+        struct response r;
+        assert_int_equal(client_read(fds[i], &r, T_MS), 0);
+        if (i == 0)
+            assert_string_equal(r.body, "{\"gate\":true}");
+        else
+            assert_result(&r, 27);
+        char v[32];
+        assert_true(client_header(&r, "Connection", v, sizeof(v)));
+        assert_string_equal(v, "close");
+        close(fds[i]);
+    }
+    stop_and_check(&h, live);
+    uv_sem_destroy(&gate);
+}
+
 /* 64 KiB responses fill the socket buffers after a few dozen requests, so the
  * test stalls the server quickly even under valgrind. */
 static void big_route(uvfib_req_t *req, void *arg)
@@ -611,7 +749,9 @@ static void test_allocation_failures_never_crash_or_leak(void **state)
 int main(void)
 {
     /* Before anything starts libuv's pool. */
-    setenv("UV_THREADPOOL_SIZE", "3", 1);
+    char pool[8];
+    snprintf(pool, sizeof(pool), "%d", LIBUV_THREADS);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_exact_over_one_keepalive_connection),
         cmocka_unit_test(test_pipelined_heavy_then_light_answered_in_order),
@@ -628,6 +768,8 @@ int main(void)
         cmocka_unit_test(test_offloaded_failure_answers_500),
         cmocka_unit_test(test_server_survives_garbage_and_keeps_serving),
         cmocka_unit_test(test_compute_timeout_answers_504_and_frees_the_thread),
+        cmocka_unit_test(test_jobs_behind_a_busy_libuv_pool_time_out_cancel_and_close),
+        cmocka_unit_test(test_shutdown_answers_every_queued_job),
         cmocka_unit_test(test_client_that_stops_reading_is_dropped_after_write_timeout),
         cmocka_unit_test(test_limits_answer_their_status_and_close),
         cmocka_unit_test(test_allocation_failures_never_crash_or_leak),
