@@ -249,6 +249,15 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
 UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
                                    void *ctx, unsigned flags);
 
+/** Measures what handing work to the pool and back costs in this process now: `rounds` empty
+ * jobs, one at a time, through the same path uvfib_req_offload() takes (the server's FIFO, a
+ * runner in libuv's pool, the wake-up back to the loop), each started 1 ms after the last came
+ * back, so that both threads are asleep as at a modest request rate. Each round trip in ns goes
+ * to samples_ns[i], in order. It runs a private loop and blocks for about rounds ms: call it
+ * before uv_run(), e.g. to choose what runs on the loop (see uvfib_fib_calibrate()). Any thread
+ * that is not running a loop. @return 0, UV_EINVAL, UV_ENOMEM. */
+UVFIB_EXTERN int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns);
+
 /** Non-zero once the job should stop (its client went away, its deadline
  * passed, or the server is closing). Any thread; a cheap relaxed atomic load. */
 UVFIB_EXTERN int uvfib_work_cancelled(const uvfib_work_t *work);
@@ -271,6 +280,18 @@ UVFIB_EXTERN void uvfib_fib_options_init(uvfib_fib_options_t *opt);
  * with the naive recursive kernel, offloaded as the server's mode says.
  * `opt` is copied (NULL: the defaults). @return 0, UV_EINVAL, UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_fib_routes_add(uvfib_server_t *server, const uvfib_fib_options_t *opt);
+
+/** The largest n the search of uvfib_fib_calibrate() goes to: F(32) takes milliseconds, far
+ * past any hand-off. */
+#define UVFIB_FIB_CALIBRATE_MAX_N 32
+
+/** Chooses mode auto's inline cut-off by measurement, as the article's "when not to use worker
+ * threads" asks: the largest n (at most UVFIB_FIB_CALIBRATE_MAX_N) whose kernel, timed here
+ * on this thread (best of several batches), costs no more than `handoff_ns`, what handing it
+ * to the pool would cost (uvfib_measure_handoff()). 0 when even F(1) costs more. When `report`
+ * is not NULL a one-line summary of the figures goes to report[cap]. Blocks for a few tens of
+ * ms. Any thread. */
+UVFIB_EXTERN unsigned uvfib_fib_calibrate(uint64_t handoff_ns, char *report, size_t cap);
 
 /** The naive recursive Fibonacci kernel, as in the Node.js article: F(n) into
  * `*out`. It polls uvfib_work_cancelled(work) (NULL: never cancelled) and

@@ -78,7 +78,9 @@ static const char usage[] =
     "                             gets N + 1, one kept free for file and DNS work\n"
     "  -n, --max-n N              largest n accepted (default 45, at most 93)\n"
     "  -m, --mode MODE            auto | offload | inline (default auto)\n"
-    "      --inline-max-n N       in auto mode, n up to N runs on the loop (default 20)\n"
+    "      --inline-max-n N       in auto mode, n up to N runs on the loop (default: measured\n"
+    "                             at start, the largest n whose kernel costs no more than a\n"
+    "                             hand-off to the pool)\n"
     "      --max-queue N          computations that may wait for a thread, a bound on memory;\n"
     "                             beyond, 503 (default 10000)\n"
     "      --max-connections N    open connections; more are closed at once (default 20000)\n"
@@ -188,6 +190,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     uvfib_fib_options_init(&cli->fib);
     cli->drain_timeout_ms = 30 * 1000;
     cli->access_log = "-";
+    cli->inline_max_n_given = false;
     /* The executable opts in to lowering its compute threads (the library does not). */
     cli->cfg.compute_priority = UVFIB_PRIORITY_NICE;
     uint64_t v;
@@ -248,6 +251,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
                 return bad(err, name, optarg, "expected 0-93");
             cli->fib.inline_max_n = (unsigned)v;
+            cli->inline_max_n_given = true;
             break;
         case OPT_MAX_QUEUE:
         case OPT_MAX_CONNECTIONS:

@@ -334,6 +334,7 @@ int uvfib__work_submit(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
 struct uvfib__cli {
     uvfib_config_t cfg;           /* cfg.host borrowed from argv or a literal */
     uvfib_fib_options_t fib;
+    bool inline_max_n_given;      /* --inline-max-n was on the command line: no calibration */
     uint64_t drain_timeout_ms;    /* graceful shutdown deadline */
     const char *access_log;       /* borrowed from argv or a literal: a file, "-" or "off" */
 };

@@ -288,3 +288,70 @@ void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *
         uv_cancel((uv_req_t *)&r->req);
     maybe_closed(pool);
 }
+
+/* ------------------------------------------------------------------ measuring the hand-off */
+
+/* One measurement: a private loop, a pool of one runner, an empty job submitted 1 ms after the
+ * last came back, so the pool thread and the loop are both asleep when each round starts. */
+struct measure {
+    uv_loop_t loop;
+    uv_timer_t gap;
+    struct uvfib__pool pool;
+    struct uvfib__pool_job job;
+    uint64_t *samples;            /* borrowed: the caller's array of `rounds` */
+    unsigned rounds, done;
+    uint64_t start_ns;
+};
+
+static void on_measure_run(struct uvfib__pool_job *job)
+{
+}
+
+static void on_measure_gap(uv_timer_t *timer)
+{
+    struct measure *m = timer->data;
+    m->start_ns = uv_hrtime();
+    if (uvfib__pool_submit(&m->pool, &m->job) < 0)
+        uv_close((uv_handle_t *)&m->gap, NULL); /* no memory: stop, fewer rounds */
+}
+
+static void on_measure_done(struct uvfib__pool *pool, struct uvfib__pool_job *job)
+{
+    struct measure *m = CONTAINER_OF(pool, struct measure, pool);
+    m->samples[m->done++] = uv_hrtime() - m->start_ns;
+    if (m->done < m->rounds)
+        uv_timer_start(&m->gap, on_measure_gap, 1, 0);
+    else
+        uv_close((uv_handle_t *)&m->gap, NULL);
+}
+
+int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns)
+{
+    if (rounds == 0 || samples_ns == NULL)
+        return UV_EINVAL;
+    struct measure *m = uvfib__calloc(1, sizeof(*m));
+    if (m == NULL)
+        return UV_ENOMEM;
+    m->samples = samples_ns;
+    m->rounds = rounds;
+    m->job.run = on_measure_run;
+    int err = uv_loop_init(&m->loop);
+    if (err < 0) {
+        uvfib__free(m);
+        return err;
+    }
+    struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
+    err = uvfib__pool_init(&m->pool, &m->loop, 1, prio, on_measure_done);
+    if (err == 0) {
+        uv_timer_init(&m->loop, &m->gap);
+        m->gap.data = m;
+        uv_timer_start(&m->gap, on_measure_gap, 1, 0);
+        uv_run(&m->loop, UV_RUN_DEFAULT);
+        uvfib__pool_close(&m->pool, NULL);
+        uv_run(&m->loop, UV_RUN_DEFAULT);
+        err = m->done == rounds ? 0 : UV_ENOMEM;
+    }
+    uv_loop_close(&m->loop);
+    uvfib__free(m);
+    return err;
+}

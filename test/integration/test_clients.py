@@ -138,11 +138,15 @@ class Server:
         return os.read(self.proc.stdout.fileno(), 65536)
 
     def wait_stderr(self, pattern, timeout):
-        """Waits until a stderr line matches the regular expression."""
+        """Waits until a stderr line matches the regular expression; returns the match."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not any(rx.search(line) for line in self._lines):
+            while True:
+                for line in self._lines:
+                    m = rx.search(line)
+                    if m:
+                        return m
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(
@@ -846,7 +850,8 @@ class Process(ClientTest):
     @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
     def test_compute_threads_lower_their_priority_and_the_loop_keeps_its_own(self):
         for flag, want in (("7", 7), ("0", 0)):
-            server = self.start("--port", "0", "--compute-nice", flag, "--threads", "1")
+            server = self.start("--port", "0", "--compute-nice", flag, "--threads", "1",
+                                "--inline-max-n", "20")
             conn = self.http(server)
             resp, body = self.get(conn, "/fibonacci/25")  # above the inline cut-off: the pool
             self.assert_result(resp.status, body, 25)
@@ -856,6 +861,36 @@ class Process(ClientTest):
             if want == 0:
                 self.assertEqual(set(nices.values()), {0})
             conn.close()
+
+    def test_auto_mode_measures_its_inline_cut_off_at_start(self):
+        server = self.start("--port", "0")
+        m = server.wait_stderr(r"inline up to n (\d+) \(hand-off ([\d.]+) us, F\((\d+)\) "
+                               r"([\d.]+) us(?:, F\((\d+)\) ([\d.]+) us)?: inline up to n (\d+)\)",
+                               D(10))
+        n, handoff, k, cost_k = int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))
+        self.assertEqual(int(m.group(7)), n)
+        if n > 0:
+            # The last n kept costs no more than the hand-off; the first refused costs more.
+            self.assertEqual(k, n)
+            self.assertLessEqual(cost_k, handoff)
+            if m.group(5) is not None:
+                self.assertEqual(int(m.group(5)), n + 1)
+                self.assertGreater(float(m.group(6)), handoff)
+        # What it chose is what it does: F(n) on the loop, F(n + 1) in the pool.
+        conn = self.http(server)
+        for path in ("/fibonacci/%d" % n, "/fibonacci/%d" % (n + 1)):
+            resp, body = self.get(conn, path)
+            self.assertEqual(resp.status, 200)
+        resp, body = self.get(conn, "/metrics")
+        text = body.decode()
+        self.assertRegex(text, r"(?m)^uvfib_pool_jobs_inline_total 1$")
+        self.assertRegex(text, r"(?m)^uvfib_pool_jobs_completed_total 1$")
+        conn.close()
+
+    def test_inline_cut_off_flag_overrides_the_measurement(self):
+        server = self.start("--port", "0", "--inline-max-n", "7")
+        server.wait_stderr(r"inline up to n 7 \(--inline-max-n\)", D(10))
+        self.assertNotIn("hand-off", server.stderr_text())
 
     @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
     def test_sigpipe_is_ignored(self):

@@ -240,7 +240,7 @@ class ObservabilityTest(unittest.TestCase):
             self.assertIn((name, ()), samples)
 
     def test_counters_add_up_after_a_known_sequence(self):
-        srv = self.start("--threads", "2", "--access-log", "off")
+        srv = self.start("--threads", "2", "--access-log", "off", "--inline-max-n", "20")
         c = Client(srv.port)
         want = {200: 0, 400: 0, 404: 0, 422: 0}
         sequence = (["/fibonacci/10"] * 3 + ["/fibonacci/25"] * 2 +
@@ -479,7 +479,7 @@ class ObservabilityTest(unittest.TestCase):
                  "four 499 lines")
 
     def test_access_log_defaults_to_stderr_and_can_be_off(self):
-        srv = self.start()
+        srv = self.start("--inline-max-n", "20")
         self.assertEqual(get(srv.port, "/fibonacci/30")[0], 200)
         self.assertTrue(srv.wait_stderr(
             lambda ls: any('"path":"/fibonacci/30"' in l and '"status":200' in l for l in ls), 2))

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -273,6 +274,44 @@ static void test_u64_to_dec_round_trips_through_parse_u64(void **state)
     }
 }
 
+/* ------------------------------------------------------------------ calibration */
+
+static void test_calibrate_keeps_nothing_inline_below_the_cost_of_f1(void **state)
+{
+    (void)state;
+    char report[160];
+    assert_int_equal(uvfib_fib_calibrate(0, report, sizeof(report)), 0);
+    assert_non_null(strstr(report, "nothing inline"));
+}
+
+static void test_calibrate_stops_at_its_search_limit(void **state)
+{
+    (void)state;
+    /* A hand-off of a whole second: every n up to the limit costs less. */
+    char report[160];
+    assert_int_equal(uvfib_fib_calibrate(1000000000ull, report, sizeof(report)),
+                     UVFIB_FIB_CALIBRATE_MAX_N);
+    assert_non_null(strstr(report, "inline up to n 32"));
+}
+
+static void test_calibrate_grows_with_the_hand_off_and_reports_its_figures(void **state)
+{
+    (void)state;
+    char small[160], large[160];
+    /* F(n) costs grow by phi per n: 30 us and 300 us lie about five n apart on any machine,
+     * both far below F(32). */
+    unsigned a = uvfib_fib_calibrate(30000, small, sizeof(small));
+    unsigned b = uvfib_fib_calibrate(300000, large, sizeof(large));
+    assert_true(a < b);
+    assert_true(b < UVFIB_FIB_CALIBRATE_MAX_N);
+    char want[64];
+    snprintf(want, sizeof(want), ": inline up to n %u", b);
+    assert_non_null(strstr(large, want));
+    assert_non_null(strstr(large, "hand-off 300.0 us"));
+    /* NULL report: the same decision (give or take the machine's noise), nothing written. */
+    assert_true(uvfib_fib_calibrate(300000, NULL, 0) + 2 >= b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +328,9 @@ int main(void)
         cmocka_unit_test(test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros),
         cmocka_unit_test(test_u64_to_dec_writes_exact_digits),
         cmocka_unit_test(test_u64_to_dec_round_trips_through_parse_u64),
+        cmocka_unit_test(test_calibrate_keeps_nothing_inline_below_the_cost_of_f1),
+        cmocka_unit_test(test_calibrate_stops_at_its_search_limit),
+        cmocka_unit_test(test_calibrate_grows_with_the_hand_off_and_reports_its_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
  *   async     a loop sends uv_async_send to another loop's thread, whose callback sends one back
  *   floor     the offload's own wake-ups: the loop signals a condition variable to a sleeping
  *             worker (as libuv's pool does), the worker wakes the loop with uv_async_send
- *   pool      uvfib's pool (pool.c) on one thread: submit an empty job, its done callback runs
+ *   pool      uvfib's own hand-off, uvfib_measure_handoff(): an empty job through the server's
+ *             FIFO, a runner in libuv's pool, and the wake-up back to the loop
  *
  *   uvfib-handoff [ROUNDS]      (default 2000)
  *
@@ -21,7 +22,7 @@
 
 #include <uv.h>
 
-#include "pool.h"
+#include "uvfib.h"
 
 #define GAP_MS 1
 
@@ -221,42 +222,11 @@ static void measure_floor(void)
 
 /* ------------------------------------------------------------------ pool */
 
-static struct uvfib__pool pool;
-static struct uvfib__pool_job job;
-
-static void on_empty_run(struct uvfib__pool_job *j)
-{
-}
-
-static void on_gap_pool(uv_timer_t *t)
-{
-    t_start = uv_hrtime();
-    uvfib__pool_submit(&pool, &job);
-}
-
-static void on_pool_done(struct uvfib__pool *p, struct uvfib__pool_job *j)
-{
-    samples[done_rounds++] = uv_hrtime() - t_start;
-    if (done_rounds == rounds) {
-        uv_close((uv_handle_t *)&gap_timer, NULL);
-        uvfib__pool_close(&pool, NULL);
-    } else {
-        uv_timer_start(&gap_timer, on_gap_pool, GAP_MS, 0);
-    }
-}
-
 static void measure_pool(void)
 {
-    uv_loop_init(&main_loop);
-    uv_timer_init(&main_loop, &gap_timer);
-    struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
-    uvfib__pool_init(&pool, &main_loop, 1, prio, on_pool_done);
-    job.run = on_empty_run;
-    done_rounds = 0;
-    uv_timer_start(&gap_timer, on_gap_pool, GAP_MS, 0);
-    uv_run(&main_loop, UV_RUN_DEFAULT);
-    uv_loop_close(&main_loop);
-    report("pool");
+    done_rounds = uvfib_measure_handoff(rounds, samples) == 0 ? rounds : 0;
+    if (done_rounds > 0)
+        report("pool");
 }
 
 int main(int argc, char **argv)
