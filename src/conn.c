@@ -12,6 +12,7 @@
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void update_timer(struct uvfib__conn *c);
 static void process(struct uvfib__conn *c, const char *data, size_t len);
+static void parse(struct uvfib__conn *c, const char *data, size_t len);
 
 /* ------------------------------------------------------ lifetime */
 
@@ -176,9 +177,12 @@ static void finish_and_close(struct uvfib__conn *c)
     }
 }
 
+/* Reads again after a pause at the pipelining limit. Never from inside process(): a
+ * response completed while process() parses is counted there, and it goes on parsing the
+ * bytes it holds; its caller reads again when it is done. */
 static void resume_reading(struct uvfib__conn *c)
 {
-    if (c->closing || c->reading || c->done_parsing)
+    if (c->closing || c->reading || c->done_parsing || c->in_process)
         return;
     if (c->pending != NULL) {
         /* Parse what arrived while we were paused before asking for more. */
@@ -197,12 +201,12 @@ static void resume_reading(struct uvfib__conn *c)
         uvfib__conn_close(c);
 }
 
-static void on_write(uv_write_t *w, int status)
+/* A response is out (status 0), or could not be written (< 0): the request leaves the head
+ * of the FIFO and is freed, and the connection goes on: closes after a closing response, or
+ * reads again below the pipelining limit. */
+static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
 {
-    uvfib_req_t *req = UVFIB__CONTAINER_OF(w, uvfib_req_t, write);
-    struct uvfib__conn *c = req->conn;
-    c->n_writes--;
-    /* Writes complete in the order they were issued, so this is the head. */
+    /* Responses leave in order, so the one that is out is the head. */
     assert(c->head == req);
     c->head = req->next;
     if (c->head == NULL)
@@ -211,33 +215,64 @@ static void on_write(uv_write_t *w, int status)
     bool close_after = req->close_after;
     uvfib__monitor_request_done(c->srv, req, status);
     req_free(req);
-
-    if (!c->closing) {
-        if (status < 0) {
-            uvfib__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
-        } else {
-            c->srv->stats.responses_total++;
-            if (close_after)
-                finish_and_close(c);
-            else if (c->srv->draining)
-                uvfib__conn_drain(c);
-            if (!c->closing) {
-                if (c->n_reqs < c->srv->cfg.max_pipeline)
-                    resume_reading(c);
-                update_timer(c);
-            }
-        }
+    if (c->closing)
+        return;
+    if (status < 0) {
+        uvfib__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
+        return;
     }
+    c->srv->stats.responses_total++;
+    if (close_after)
+        finish_and_close(c);
+    else if (c->srv->draining)
+        uvfib__conn_drain(c);
+    if (!c->closing) {
+        if (c->n_reqs < c->srv->cfg.max_pipeline)
+            resume_reading(c);
+        update_timer(c);
+    }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    uvfib_req_t *req = UVFIB__CONTAINER_OF(w, uvfib_req_t, write);
+    struct uvfib__conn *c = req->conn;
+    c->n_writes--;
+    complete(c, req, status);
     uvfib__conn_unref(c);
 }
 
-/* Writes every answered request at the head of the FIFO, in order. */
+/* Writes every answered request at the head of the FIFO, in order. With no write in flight,
+ * it first tries to write a response at once (uv_try_write): most fit the socket buffer, and
+ * are then complete without a uv_write, whose completion costs libuv 1.44 one epoll_ctl per
+ * response (it stops POLLOUT that was never started; libuv PR 5231). The rest, and whatever
+ * queues behind a write in flight, goes through uv_write, which keeps the order. */
 static void flush(struct uvfib__conn *c)
 {
-    for (uvfib_req_t *req = c->head; req != NULL && req->answered; req = req->next) {
+    uvfib_req_t *next;
+    for (uvfib_req_t *req = c->head; req != NULL && req->answered && !c->closing; req = next) {
+        next = req->next;
         if (req->writing)
             continue;
-        uv_buf_t buf = uv_buf_init(req->out, (unsigned)req->out_len);
+        size_t off = 0;
+        if (c->n_writes == 0) {
+            uv_buf_t all = uv_buf_init(req->out, (unsigned)req->out_len);
+            int n = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
+            if (n == (int)req->out_len) {
+                bool close_after = req->close_after;
+                complete(c, req, 0); /* frees req; it was the head */
+                if (close_after)
+                    break; /* nothing goes out after a closing response */
+                next = c->head;
+                continue;
+            }
+            if (n < 0 && n != UV_EAGAIN) {
+                uvfib__conn_close(c); /* the client is gone */
+                return;
+            }
+            off = n > 0 ? (size_t)n : 0;
+        }
+        uv_buf_t buf = uv_buf_init(req->out + off, (unsigned)(req->out_len - off));
         if (uv_write(&req->write, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
             uvfib__conn_close(c);
             return;
@@ -365,9 +400,18 @@ static void dispatch(struct uvfib__conn *c)
     }
 }
 
+/* Parses data with in_process set: a response completed meanwhile (written at once, from a
+ * handler) must not resume reading in the middle of it. */
+static void process(struct uvfib__conn *c, const char *data, size_t len)
+{
+    c->in_process = true;
+    parse(c, data, len);
+    c->in_process = false;
+}
+
 /* Parses data[0..len): dispatches each complete request, pauses reading at the
  * pipelining limit (keeping the unparsed rest), or fails the connection. */
-static void process(struct uvfib__conn *c, const char *data, size_t len)
+static void parse(struct uvfib__conn *c, const char *data, size_t len)
 {
     while (len > 0 && !c->closing && !c->done_parsing) {
         if (c->n_reqs >= c->srv->cfg.max_pipeline) {

@@ -236,6 +236,7 @@ struct uvfib__conn {
     bool closing;                 /* set once by uvfib__conn_close(), never cleared */
     bool reading;                 /* uv_read_start in effect */
     bool done_parsing;            /* a final request was seen: ignore further bytes */
+    bool in_process;              /* process() is parsing: reading resumes after it, not in it */
     struct uvfib__conn *next, *prev; /* the server's list of connections */
 };
 

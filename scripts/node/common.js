@@ -1,4 +1,4 @@
-// common.js - what both Node.js servers share: the number check, /healthz on the main
+// common.js - what the Node.js servers share: the number check, /healthz on the main
 // thread, and listening on HOST:PORT (PORT 0 picks a free port) with one line on stdout,
 // "<name> listening on http://HOST:PORT", the line scripts/bench waits for.
 'use strict';
@@ -41,4 +41,4 @@ function listen(app, name) {
   return server;
 }
 
-module.exports = { makeApp, listen };
+module.exports = { makeApp, listen, parseNumber };
