@@ -1,6 +1,6 @@
-/* accesslog.c - see accesslog.h. Two buffers: the loop appends to `front`
- * under a mutex held only for a memcpy; the writer swaps front and back under
- * the same mutex and writes `back` without it. A full front drops the line. */
+/* accesslog.c - see accesslog.h. Two buffers: the loop appends to `front` under a mutex held
+ * only for a memcpy; the writer swaps front and back under the same mutex and writes `back`
+ * without it. A full front drops the line. Lines are written in batches (GATHER_NS). */
 #include "accesslog.h"
 
 #include "alloc.h"
@@ -56,45 +56,68 @@ static size_t json_str(char *p, size_t room, const char *s, size_t max)
     return n;
 }
 
+/* Appends literal text. @return the new length, or cap when it does not fit. */
+static size_t put(char *buf, size_t n, size_t cap, const char *text, size_t len)
+{
+    if (n >= cap || len >= cap - n)
+        return cap;
+    memcpy(buf + n, text, len);
+    return n + len;
+}
+
+/* Appends ns as milliseconds with three decimals, rounded to the microsecond, as "%.3f" would
+ * print it but without floating point. */
+static size_t put_ms(char *buf, size_t n, size_t cap, uint64_t ns)
+{
+    uint64_t us = (ns + 500) / 1000;
+    char tmp[32];
+    int k = snprintf(tmp, sizeof(tmp), "%" PRIu64 ".%03u", us / 1000, (unsigned)(us % 1000));
+    return put(buf, n, cap, tmp, (size_t)k);
+}
+
 size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__accesslog_entry *e)
 {
-    time_t sec = (time_t)(e->time_ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    char when[40];
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* gmtime and strftime once per second: the loop formats every request's line. */
+    static _Thread_local int64_t cached_sec = -1;
+    static _Thread_local char when[24]; /* "2023-11-14T22:13:20" */
+    int64_t sec = e->time_ms / 1000;
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    char ms[8];
+    snprintf(ms, sizeof(ms), ".%03d", (int)(e->time_ms % 1000));
 
-    size_t n = 0;
-    int k = snprintf(buf, cap, "{\"time\":\"%s.%03dZ\",\"method\":\"", when,
-                     (int)(e->time_ms % 1000));
-    if (k < 0 || (size_t)k >= cap)
-        return 0;
-    n = (size_t)k;
-    n += json_str(buf + n, cap - n, e->method ? e->method : "-", 32);
+    size_t n = put(buf, 0, cap, "{\"time\":\"", 9);
+    n = put(buf, n, cap, when, strlen(when));
+    n = put(buf, n, cap, ms, 4);
+    n = put(buf, n, cap, "Z\",\"method\":\"", 13);
+    if (n < cap)
+        n += json_str(buf + n, cap - n, e->method ? e->method : "-", 32);
+    n = put(buf, n, cap, "\",\"path\":\"", 10);
+    if (n < cap)
+        n += json_str(buf + n, cap - n, e->target ? e->target : "-", 1024);
+    n = put(buf, n, cap, "\",\"route\":\"", 11);
+    if (n < cap)
+        n += json_str(buf + n, cap - n, e->route ? e->route : "unmatched", 256);
+    char num[64];
+    int k = snprintf(num, sizeof(num), "\",\"status\":%d,\"bytes\":%" PRIu64, e->status, e->bytes);
+    n = put(buf, n, cap, num, (size_t)k);
+    n = put(buf, n, cap, ",\"duration_ms\":", 15);
+    n = put_ms(buf, n, cap, e->duration_ns);
+    n = put(buf, n, cap, ",\"queue_ms\":", 12);
+    n = put_ms(buf, n, cap, e->wait_ns);
+    n = put(buf, n, cap, ",\"compute_ms\":", 14);
+    n = put_ms(buf, n, cap, e->compute_ns);
+    n = put(buf, n, cap, "}\n", 2);
+    /* The line and its terminating NUL must fit. */
     if (n >= cap)
         return 0;
-    k = snprintf(buf + n, cap - n, "\",\"path\":\"");
-    if (k < 0 || (size_t)k >= cap - n)
-        return 0;
-    n += (size_t)k;
-    n += json_str(buf + n, cap - n, e->target ? e->target : "-", 1024);
-    if (n >= cap)
-        return 0;
-    k = snprintf(buf + n, cap - n, "\",\"route\":\"");
-    if (k < 0 || (size_t)k >= cap - n)
-        return 0;
-    n += (size_t)k;
-    n += json_str(buf + n, cap - n, e->route ? e->route : "unmatched", 256);
-    if (n >= cap)
-        return 0;
-    k = snprintf(buf + n, cap - n,
-                 "\",\"status\":%d,\"bytes\":%" PRIu64
-                 ",\"duration_ms\":%.3f,\"queue_ms\":%.3f,\"compute_ms\":%.3f}\n",
-                 e->status, e->bytes, (double)e->duration_ns / 1e6, (double)e->wait_ns / 1e6,
-                 (double)e->compute_ns / 1e6);
-    if (k < 0 || (size_t)k >= cap - n)
-        return 0;
-    return n + (size_t)k;
+    buf[n] = '\0';
+    return n;
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -119,6 +142,10 @@ static void write_all(int fd, const char *data, size_t len)
     }
 }
 
+/* Lines gather for this long after the first of a batch, unless a quarter of the buffer fills
+ * first: one wake-up and one write(2) per batch, not per line. */
+#define GATHER_NS (50ull * 1000000ull)
+
 static void *writer(void *arg)
 {
     struct uvfib__accesslog *log = arg;
@@ -128,6 +155,14 @@ static void *writer(void *arg)
             pthread_cond_wait(&log->cv, &log->mu);
         if (log->front_len == 0)
             break; /* stopped, and everything is written */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + GATHER_NS;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        while (!log->stop && log->front_len < log->cap / 4)
+            if (pthread_cond_timedwait(&log->cv, &log->mu, &until) == ETIMEDOUT)
+                break;
         char *full = log->front;
         size_t len = log->front_len;
         log->front = log->back;
@@ -159,7 +194,11 @@ int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_
     int err = log->front == NULL || log->back == NULL ? -ENOMEM : 0;
     if (err == 0) {
         pthread_mutex_init(&log->mu, NULL);
-        pthread_cond_init(&log->cv, NULL);
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&log->cv, &attr);
+        pthread_condattr_destroy(&attr);
         err = -pthread_create(&log->thread, NULL, writer, log);
         if (err < 0) {
             pthread_cond_destroy(&log->cv);
@@ -182,9 +221,13 @@ bool uvfib__accesslog_write(struct uvfib__accesslog *log, const char *line, size
     pthread_mutex_lock(&log->mu);
     ok = !log->stop && len <= log->cap - log->front_len;
     if (ok) {
+        size_t before = log->front_len;
         memcpy(log->front + log->front_len, line, len);
         log->front_len += len;
-        pthread_cond_signal(&log->cv);
+        /* Wake the writer only to start a batch, or to end one early when the buffer is a
+         * quarter full; otherwise it is gathering and will look by itself. */
+        if (before == 0 || (before < log->cap / 4 && log->front_len >= log->cap / 4))
+            pthread_cond_signal(&log->cv);
     }
     pthread_mutex_unlock(&log->mu);
     return ok;

@@ -38,8 +38,9 @@ size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__access
 int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_bytes,
                            void (*on_exit)(void *arg), void *arg);
 
-/* Queues line[0..len) for writing and returns at once. @return false when the
- * buffer is full: the line is dropped (count it). Never blocks on the writer's I/O. */
+/* Queues line[0..len) for writing and returns at once; it reaches the descriptor within about
+ * 50 ms (sooner when a quarter of the buffer fills). @return false when the buffer is full:
+ * the line is dropped (count it). Never blocks on the writer's I/O. */
 bool uvfib__accesslog_write(struct uvfib__accesslog *log, const char *line, size_t len);
 
 /* Asks the writer to write what is queued and exit; returns at once. */
