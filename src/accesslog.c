@@ -4,9 +4,9 @@
 #include "accesslog.h"
 
 #include "alloc.h"
+#include "num.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,14 +65,25 @@ static size_t put(char *buf, size_t n, size_t cap, const char *text, size_t len)
     return n + len;
 }
 
+/* Appends a string literal, its length counted by the compiler. */
+#define PUT_LIT(buf, n, cap, lit) put((buf), (n), (cap), (lit), sizeof(lit) - 1)
+
+/* Appends the decimal digits of v. */
+static size_t put_u64(char *buf, size_t n, size_t cap, uint64_t v)
+{
+    char digits[21];
+    return put(buf, n, cap, digits, uvfib__u64_to_dec(v, digits));
+}
+
 /* Appends ns as milliseconds with three decimals, rounded to the microsecond, as "%.3f" would
  * print it but without floating point. */
 static size_t put_ms(char *buf, size_t n, size_t cap, uint64_t ns)
 {
     uint64_t us = (ns + 500) / 1000;
-    char tmp[32];
-    int k = snprintf(tmp, sizeof(tmp), "%" PRIu64 ".%03u", us / 1000, (unsigned)(us % 1000));
-    return put(buf, n, cap, tmp, (size_t)k);
+    char frac[21];
+    n = put_u64(buf, n, cap, us / 1000);
+    n = PUT_LIT(buf, n, cap, ".");
+    return put(buf, n, cap, frac, uvfib__u64_to_dec_pad(us % 1000, 3, frac));
 }
 
 size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__accesslog_entry *e)
@@ -88,31 +99,33 @@ size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__access
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
         cached_sec = sec;
     }
-    char ms[8];
-    snprintf(ms, sizeof(ms), ".%03d", (int)(e->time_ms % 1000));
+    char ms[21];
+    uvfib__u64_to_dec_pad((uint64_t)(e->time_ms % 1000), 3, ms);
 
-    size_t n = put(buf, 0, cap, "{\"time\":\"", 9);
+    size_t n = PUT_LIT(buf, 0, cap, "{\"time\":\"");
     n = put(buf, n, cap, when, strlen(when));
-    n = put(buf, n, cap, ms, 4);
-    n = put(buf, n, cap, "Z\",\"method\":\"", 13);
+    n = PUT_LIT(buf, n, cap, ".");
+    n = put(buf, n, cap, ms, 3);
+    n = PUT_LIT(buf, n, cap, "Z\",\"method\":\"");
     if (n < cap)
         n += json_str(buf + n, cap - n, e->method ? e->method : "-", 32);
-    n = put(buf, n, cap, "\",\"path\":\"", 10);
+    n = PUT_LIT(buf, n, cap, "\",\"path\":\"");
     if (n < cap)
         n += json_str(buf + n, cap - n, e->target ? e->target : "-", 1024);
-    n = put(buf, n, cap, "\",\"route\":\"", 11);
+    n = PUT_LIT(buf, n, cap, "\",\"route\":\"");
     if (n < cap)
         n += json_str(buf + n, cap - n, e->route ? e->route : "unmatched", 256);
-    char num[64];
-    int k = snprintf(num, sizeof(num), "\",\"status\":%d,\"bytes\":%" PRIu64, e->status, e->bytes);
-    n = put(buf, n, cap, num, (size_t)k);
-    n = put(buf, n, cap, ",\"duration_ms\":", 15);
+    n = PUT_LIT(buf, n, cap, "\",\"status\":");
+    n = put_u64(buf, n, cap, e->status > 0 ? (uint64_t)e->status : 0);
+    n = PUT_LIT(buf, n, cap, ",\"bytes\":");
+    n = put_u64(buf, n, cap, e->bytes);
+    n = PUT_LIT(buf, n, cap, ",\"duration_ms\":");
     n = put_ms(buf, n, cap, e->duration_ns);
-    n = put(buf, n, cap, ",\"queue_ms\":", 12);
+    n = PUT_LIT(buf, n, cap, ",\"queue_ms\":");
     n = put_ms(buf, n, cap, e->wait_ns);
-    n = put(buf, n, cap, ",\"compute_ms\":", 14);
+    n = PUT_LIT(buf, n, cap, ",\"compute_ms\":");
     n = put_ms(buf, n, cap, e->compute_ns);
-    n = put(buf, n, cap, "}\n", 2);
+    n = PUT_LIT(buf, n, cap, "}\n");
     /* The line and its terminating NUL must fit. */
     if (n >= cap)
         return 0;

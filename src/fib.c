@@ -1,9 +1,7 @@
-/* fib.c - the naive recursive Fibonacci kernel of the Node.js article, made
- * cancellable, plus the exact decimal parsing and printing of its numbers.
+/* fib.c - the naive recursive Fibonacci kernel of the Node.js article, made cancellable.
  * Pure: no loop, no allocation; any thread may call it. */
 #include "internal.h"
 
-#include <string.h>
 
 /* Below this n a subtree is small (F(24) ~ 75k calls, well under a
  * millisecond), so it runs without looking at the cancel flag. Above it, each
@@ -41,36 +39,4 @@ int uvfib_fib(unsigned n, const uvfib_work_t *work, uint64_t *out)
         return UV_ECANCELED;
     *out = r;
     return 0;
-}
-
-int uvfib__parse_u64(const char *s, uint64_t *out)
-{
-    size_t len = s == NULL ? 0 : strlen(s);
-    if (len == 0 || len > 20)
-        return len == 0 ? UV_EINVAL : (strspn(s, "0123456789") == len ? UV_ERANGE : UV_EINVAL);
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return UV_EINVAL;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return UV_ERANGE;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-size_t uvfib__u64_to_dec(uint64_t v, char *buf)
-{
-    char tmp[21];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-    return n;
 }

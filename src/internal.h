@@ -20,20 +20,11 @@
 #include "admission.h"
 #include "alloc.h"
 #include "metrics.h"
+#include "num.h"
 #include "pool.h"
 #include "strict.h"
 
 #define UVFIB__CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
-
-/* -------------------------------------------------------------- fib.c */
-
-/* Parses a plain decimal integer: 1 to 20 ASCII digits, nothing else (no sign,
- * space, exponent). @return 0, UV_EINVAL (not a plain integer), UV_ERANGE (> 2^64-1). */
-int uvfib__parse_u64(const char *s, uint64_t *out);
-
-/* Writes the decimal digits of v into buf (at least 21 bytes), NUL-terminated.
- * @return the number of digits. */
-size_t uvfib__u64_to_dec(uint64_t v, char *buf);
 
 /* ----------------------------------------------------------- router.c */
 

@@ -3,6 +3,7 @@
  * response leaves in one write. Pure: no loop, no sockets. */
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -74,60 +75,84 @@ void uvfib__header_free(struct uvfib__header *list)
     }
 }
 
+/* Appends len bytes of text at p; returns the end. */
+static char *put(char *p, const char *text, size_t len)
+{
+    memcpy(p, text, len);
+    return p + len;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
 int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len)
 {
+    if (r->status < 100 || r->status > 999)
+        return UV_EINVAL;
     /* JSON unless the handler set its own type (the Prometheus text of /metrics). */
-    const char *type = "Content-Type: application/json\r\n";
+    bool json_type = true;
     for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
         if (strcasecmp(hd->text, "content-type") == 0)
-            type = "";
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\n"
-                     "%s"
-                     "Content-Length: %zu\r\n"
-                     "Date: %s\r\n"
-                     "Connection: %s\r\n",
-                     r->status, uvfib__status_reason(r->status), type, r->body_len, r->date,
-                     r->keep_alive ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof(head))
-        return UV_EINVAL;
+            json_type = false;
+    const char *reason = uvfib__status_reason(r->status);
+    size_t reason_len = strlen(reason);
+    char status[21], length[21];
+    uvfib__u64_to_dec((uint64_t)r->status, status);
+    size_t length_len = uvfib__u64_to_dec(r->body_len, length);
 
-    size_t total = (size_t)n + 2 + (r->head ? 0 : r->body_len);
+    /* Every piece is counted first, then copied: one allocation, no formatting pass. */
+    static const char type[] = "Content-Type: application/json\r\n";
+    size_t total = 9 + 3 + 1 + reason_len + 2 + (json_type ? sizeof(type) - 1 : 0) + 16 +
+                   length_len + 2 + 6 + 29 + 2 + 12 + (r->keep_alive ? 10 : 5) + 2 + 2 +
+                   (r->head ? 0 : r->body_len);
     for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
         total += hd->name_len + 2 + hd->value_len + 2;
 
     char *buf = uvfib__malloc(total);
     if (buf == NULL)
         return UV_ENOMEM;
-    char *p = buf;
-    memcpy(p, head, (size_t)n);
-    p += n;
+    char *p = PUT_LIT(buf, "HTTP/1.1 ");
+    p = put(p, status, 3);
+    p = PUT_LIT(p, " ");
+    p = put(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\n");
+    if (json_type)
+        p = PUT_LIT(p, type);
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put(p, length, length_len);
+    p = PUT_LIT(p, "\r\nDate: ");
+    p = put(p, r->date, 29);
+    p = PUT_LIT(p, "\r\nConnection: ");
+    p = r->keep_alive ? PUT_LIT(p, "keep-alive") : PUT_LIT(p, "close");
+    p = PUT_LIT(p, "\r\n");
     for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next) {
-        memcpy(p, hd->text, hd->name_len);
-        p += hd->name_len;
-        memcpy(p, ": ", 2);
-        p += 2;
-        memcpy(p, hd->text + hd->name_len + 1, hd->value_len);
-        p += hd->value_len;
-        memcpy(p, "\r\n", 2);
-        p += 2;
+        p = put(p, hd->text, hd->name_len);
+        p = PUT_LIT(p, ": ");
+        p = put(p, hd->text + hd->name_len + 1, hd->value_len);
+        p = PUT_LIT(p, "\r\n");
     }
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    if (!r->head && r->body_len > 0) {
-        memcpy(p, r->body, r->body_len);
-        p += r->body_len;
-    }
+    p = PUT_LIT(p, "\r\n");
+    if (!r->head && r->body_len > 0)
+        p = put(p, r->body, r->body_len);
     *out = buf;
     *out_len = (size_t)(p - buf);
     return 0;
 }
 
-/* Prints a tree into memory we own, so every caller frees with uvfib__free. */
+/* Prints a tree into memory we own, so every caller frees with uvfib__free. Small trees are
+ * printed into the stack first (cJSON_PrintPreallocated) and copied once; larger ones fall back
+ * to cJSON's own allocation. */
 static char *print_owned(cJSON *json, size_t *len)
 {
-    char *text = json == NULL ? NULL : cJSON_PrintUnformatted(json);
+    char stack[512];
+    if (json == NULL)
+        return NULL;
+    if (cJSON_PrintPreallocated(json, stack, (int)sizeof(stack), 0)) {
+        char *copy = uvfib__strndup(stack, strlen(stack));
+        if (copy != NULL)
+            *len = strlen(copy);
+        return copy;
+    }
+    char *text = cJSON_PrintUnformatted(json);
     char *copy = text == NULL ? NULL : uvfib__strndup(text, strlen(text));
     if (copy != NULL)
         *len = strlen(copy);

@@ -1,6 +1,6 @@
-/* test_fib.c - unit tests of src/fib.c: the naive kernel against an iterative
- * reference, its range limit and cancel flag, and the exact decimal parsing and
- * printing of 64-bit numbers. No loop, no allocation. */
+/* test_fib.c - unit tests of src/fib.c and the Fibonacci routes' calibration: the naive kernel
+ * against an iterative reference, its range limit and cancel flag, and the inline cut-off
+ * chosen from a hand-off cost. No loop, no allocation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,132 +148,6 @@ static void test_fib_cancelled_while_running_stops_within_deadline(void **state)
 
 /* ------------------------------------------------------------ parse_u64 */
 
-static void test_parse_u64_accepts_plain_decimals(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *s;
-        uint64_t v;
-    } ok[] = {
-        {"0", 0},
-        {"7", 7},
-        {"007", 7},
-        {"42", 42},
-        {"00000000000000000007", 7}, /* 20 digits, the most accepted */
-        {"7540113804746346429", UINT64_C(7540113804746346429)},
-        {"18446744073709551614", UINT64_MAX - 1},
-        {"18446744073709551615", UINT64_MAX},
-    };
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        uint64_t v = 12345;
-        assert_int_equal(uvfib__parse_u64(ok[i].s, &v), 0);
-        assert_true(v == ok[i].v);
-    }
-}
-
-static void test_parse_u64_rejects_non_plain_integers_with_einval(void **state)
-{
-    (void)state;
-    static const char *const bad[] = {
-        "",    "abc", "-5",  "+5", "5abc", "1e3",   " 5",      "5 ",  "0x10", "1.0",
-        "5\n", "\t5", "1,0", "\xd9\xa3", "0b1",  "5\x01", "1_000", "abcdefghijklmnopqrstuvwxyz",
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        uint64_t v = 12345;
-        int rc = uvfib__parse_u64(bad[i], &v);
-        if (rc != UV_EINVAL)
-            fail_msg("parse_u64(\"%s\") = %d, want UV_EINVAL", bad[i], rc);
-        assert_true(v == 12345); /* untouched on error */
-    }
-    uint64_t v = 12345;
-    assert_int_equal(uvfib__parse_u64(NULL, &v), UV_EINVAL);
-    assert_true(v == 12345);
-}
-
-static void test_parse_u64_rejects_values_over_uint64_max_with_erange(void **state)
-{
-    (void)state;
-    static const char *const big[] = {
-        "18446744073709551616",  /* 2^64 */
-        "18446744073709551620",  /* overflows on the last digit */
-        "19000000000000000000",  /* 20 digits, overflows earlier */
-        "99999999999999999999",  /* the largest 20 digits */
-        "100000000000000000000", /* 21 digits */
-        "123456789012345678901234567890",
-    };
-    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
-        uint64_t v = 12345;
-        int rc = uvfib__parse_u64(big[i], &v);
-        if (rc != UV_ERANGE)
-            fail_msg("parse_u64(\"%s\") = %d, want UV_ERANGE", big[i], rc);
-        assert_true(v == 12345);
-    }
-}
-
-static void test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros(void **state)
-{
-    (void)state;
-    /* The contract allows 1 to 20 digits; the code calls any longer run of
-     * digits out of range, whatever its value. */
-    uint64_t v = 12345;
-    assert_int_equal(uvfib__parse_u64("000000000000000000001", &v), UV_ERANGE);
-    assert_true(v == 12345);
-    /* A long string that is not all digits is not a number at all. */
-    assert_int_equal(uvfib__parse_u64("0000000000000000000001x", &v), UV_EINVAL);
-    assert_true(v == 12345);
-}
-
-/* ------------------------------------------------------------ u64_to_dec */
-
-static void test_u64_to_dec_writes_exact_digits(void **state)
-{
-    (void)state;
-    static const struct {
-        uint64_t v;
-        const char *s;
-    } cases[] = {
-        {0, "0"},
-        {9, "9"},
-        {10, "10"},
-        {100, "100"},
-        {UINT64_C(7540113804746346429), "7540113804746346429"},
-        {UINT64_C(12200160415121876738), "12200160415121876738"},
-        {UINT64_MAX, "18446744073709551615"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char buf[24];
-        memset(buf, 'x', sizeof(buf));
-        size_t n = uvfib__u64_to_dec(cases[i].v, buf);
-        assert_int_equal(n, strlen(cases[i].s));
-        assert_string_equal(buf, cases[i].s);
-        assert_int_equal(buf[n + 1], 'x'); /* nothing written past the NUL */
-    }
-}
-
-static void test_u64_to_dec_round_trips_through_parse_u64(void **state)
-{
-    (void)state;
-    /* Every power of ten, the values just below them, and every Fibonacci number. */
-    uint64_t p = 1;
-    for (int i = 0; i < 20; i++, p *= 10) {
-        uint64_t vals[2] = {p, p - 1};
-        for (int j = 0; j < 2; j++) {
-            char buf[21];
-            uint64_t back = 0;
-            uvfib__u64_to_dec(vals[j], buf);
-            assert_int_equal(uvfib__parse_u64(buf, &back), 0);
-            assert_true(back == vals[j]);
-        }
-    }
-    for (unsigned n = 0; n <= 93; n++) {
-        char buf[21];
-        uint64_t back = 0;
-        uvfib__u64_to_dec(fib_ref(n), buf);
-        assert_int_equal(uvfib__parse_u64(buf, &back), 0);
-        assert_true(back == fib_ref(n));
-    }
-}
-
 /* ------------------------------------------------------------------ calibration */
 
 static void test_calibrate_keeps_nothing_inline_below_the_cost_of_f1(void **state)
@@ -322,12 +196,6 @@ int main(void)
         cmocka_unit_test(test_fib_accepts_93_as_in_range),
         cmocka_unit_test(test_fib_cancelled_before_start_returns_ecanceled_quickly),
         cmocka_unit_test(test_fib_cancelled_while_running_stops_within_deadline),
-        cmocka_unit_test(test_parse_u64_accepts_plain_decimals),
-        cmocka_unit_test(test_parse_u64_rejects_non_plain_integers_with_einval),
-        cmocka_unit_test(test_parse_u64_rejects_values_over_uint64_max_with_erange),
-        cmocka_unit_test(test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros),
-        cmocka_unit_test(test_u64_to_dec_writes_exact_digits),
-        cmocka_unit_test(test_u64_to_dec_round_trips_through_parse_u64),
         cmocka_unit_test(test_calibrate_keeps_nothing_inline_below_the_cost_of_f1),
         cmocka_unit_test(test_calibrate_stops_at_its_search_limit),
         cmocka_unit_test(test_calibrate_grows_with_the_hand_off_and_reports_its_figures),
