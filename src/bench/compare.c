@@ -250,16 +250,24 @@ static void print_text(FILE *out, const struct report *ra, const struct report *
         const struct row_result *r = &rows[i];
         if (isnan(r->a) && isnan(r->b))
             continue;
-        fprintf(out, "%-26s %12.3f %12.3f", figures[i].label, r->a, r->b);
+        fprintf(out, "%-26s", figures[i].label);
+        for (int k = 0; k < 2; k++) {
+            double v = k == 0 ? r->a : r->b;
+            if (isnan(v))
+                fprintf(out, " %12s", "-");
+            else
+                fprintf(out, " %12.3f", v);
+        }
         if (isnan(r->change_pct))
             fprintf(out, " %9s", "-");
         else
             fprintf(out, " %+8.1f%%", r->change_pct);
         if (isnan(r->p))
-            fprintf(out, " %9s  n/a: %zu and %zu whole seconds, 2 needed on each side\n", "-",
-                    r->n_a, r->n_b);
+            fprintf(out, " %9s  n/a: %zu and %zu seconds with a value, 2 needed on each side\n",
+                    "-", r->n_a, r->n_b);
         else
-            fprintf(out, " %9.4f  %s %s\n", r->p, r->p < ALPHA ? "yes" : "no", stars(r->p));
+            fprintf(out, " %9.4f  %s%s%s\n", r->p, r->p < ALPHA ? "yes" : "no",
+                    r->p < ALPHA ? " " : "", stars(r->p));
     }
     fprintf(out, "\nA figure's difference is beyond noise when Welch's t-test on the two runs' "
                  "per-second values\n(whole seconds of the timeline) gives p < %.2f; * p < "

@@ -43,7 +43,8 @@ struct chart {
     FILE *out;            /* borrowed */
     double top;           /* px: y of the chart's top edge in the document */
     struct axis x, y;     /* scales */
-    unsigned n_legend;    /* legend entries drawn so far */
+    double legend_x;      /* px: where the next legend entry starts, 0 before the first */
+    unsigned legend_row;  /* legend row of the next entry, 0 or 1 */
 };
 
 static double scale(const struct axis *a, double v)
@@ -206,14 +207,23 @@ static void chart_series(struct chart *c, const double *xs, const double *ys, si
     }
     if (open)
         fputs("\"/>\n", out);
-    double lx = MARGIN_L + (double)(c->n_legend % 4) * 220.0;
-    double ly = c->top + CHART_H - MARGIN_B + 56.0 + (double)(c->n_legend / 4) * 16.0;
+    /* Entries side by side, as wide as their text (about 7 px a character at 12 px), on a
+     * second row when the first is full. */
+    double width = 30.0 + 7.0 * (double)strlen(label);
+    if (c->legend_x == 0.0)
+        c->legend_x = MARGIN_L;
+    if (c->legend_x + width > CHART_W - MARGIN_R && c->legend_x > MARGIN_L) {
+        c->legend_x = MARGIN_L;
+        c->legend_row++;
+    }
+    double lx = c->legend_x;
+    double ly = c->top + CHART_H - MARGIN_B + 56.0 + (double)c->legend_row * 16.0;
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\"/>"
                  "<text x=\"%.1f\" y=\"%.1f\" class=\"legend\">", lx, ly - 9.0, color, lx + 18.0,
             ly);
     put_escaped(out, label);
     fputs("</text>\n", out);
-    c->n_legend++;
+    c->legend_x += width;
 }
 
 /* ------------------------------------------------------------------------------------------
