@@ -66,7 +66,8 @@ void uvfib__bench_check_honesty(const uvfib__bench_opts_t *o, const uvfib__bench
         warn(w, "generator: %" PRIu64 " of %" PRIu64 " probe sends (%.1f%%) left over %.0f ms "
                 "late because uvfib-bench's own loop was behind (timer lag p99 %.3f ms): it did "
                 "not keep the probe's rate, and those latencies include its delay",
-             p->n_late_generator, p->n_sent, 100.0 * (double)p->n_late_generator / (double)p->n_sent,
+             p->n_late_generator, p->n_sent,
+             100.0 * (double)p->n_late_generator / (double)p->n_sent,
              (double)UVFIB__BENCH_LATE_NS / 1e6,
              (double)uvfib__hist_percentile(&res->gen.timer_lag_ns, 99.0) / 1e6);
     }

@@ -245,7 +245,8 @@ static void print_text(FILE *out, const struct report *ra, const struct report *
                        const struct row_result *rows)
 {
     fprintf(out, "uvfib-bench --compare: A = %s, B = %s\n\n", ra->path, rb->path);
-    fprintf(out, "%-26s %12s %12s %9s %9s  %s\n", "figure", "A", "B", "change", "p", "beyond noise");
+    fprintf(out, "%-26s %12s %12s %9s %9s  %s\n", "figure", "A", "B", "change", "p",
+            "beyond noise");
     for (size_t i = 0; i < N_FIGURES; i++) {
         const struct row_result *r = &rows[i];
         if (isnan(r->a) && isnan(r->b))

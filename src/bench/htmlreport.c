@@ -162,8 +162,8 @@ static void chart_begin(struct chart *c, const char *title, const char *x_label,
             fprintf(out, "%g", t[i]);
         fputs("</text>\n", out);
     }
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\">", (x0 + x1) / 2,
-            y1 + 32.0);
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\">",
+            (x0 + x1) / 2, y1 + 32.0);
     put_escaped(out, x_label);
     fprintf(out, "</text>\n<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\" "
                  "transform=\"rotate(-90 %.1f %.1f)\">", 16.0, (y0 + y1) / 2, 16.0,
