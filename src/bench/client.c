@@ -317,13 +317,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             row->bytes += (uint64_t)nread;
         }
         conn_feed(c, buf->base, (size_t)nread);
-    }
-    else if (nread == UV_EOF)
+    } else if (nread == UV_EOF) {
         conn_eof(c);
-    else if (c->state == CONN_BUSY)
+    } else if (c->state == CONN_BUSY) {
         conn_fail(c, UVFIB__BENCH_ERR_READ, (int)nread, NULL);
-    else
+    } else {
         conn_close(c, 0);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
