@@ -1,7 +1,9 @@
 /* client.c - uvfib-bench's loop: keep-alive client connections for the closed-loop load and
- * the constant-rate probe, their timers, response parsing with llhttp, and the counting.
- * One thread, one loop, one request in flight per connection (no pipelining). */
+ * the constant-rate probe, their timers, response parsing with llhttp, the counting, and the
+ * once-a-second tick that closes timeline rows, samples the generator's CPU and starts a
+ * scrape. One thread, one loop, one request in flight per connection (no pipelining). */
 #include "bench.h"
+#include "scrape.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -68,6 +70,14 @@ struct run {
     const uvfib__bench_opts_t *opts;   /* borrowed */
     const struct sockaddr *addr;       /* borrowed: the target */
     uvfib__bench_result_t *res;        /* borrowed: where the numbers go */
+    uvfib__bench_scrape_t *scrape;     /* owned until stop() hands it to scrape_close; NULL
+                                          without --server-metrics */
+    uv_timer_t tick_timer;             /* embedded; fires at every whole second of the window */
+    uint64_t n_ticks;                  /* ticks done; tick k is due at measure_start + k s */
+    uint64_t tick_prev_ns;             /* uv_hrtime() of the last tick (CPU sampling) */
+    uint64_t cpu_prev_ns;              /* the process's CPU time then, ns */
+    uint64_t cpu_start_ns;             /* ... at the start of the window (tick 0), ns */
+    size_t n_rows_scraped;             /* rows before this one have had their scrape */
     uint64_t start_ns;                 /* uv_hrtime() when the connections were started */
     uint64_t measure_start_ns;         /* start + warmup: the first instant counted */
     uint64_t measure_end_ns;           /* measure_start + duration: first instant not counted */
@@ -91,7 +101,7 @@ static const char *const err_names[UVFIB__BENCH_ERR_N] = {
 static char read_buf[64 * 1024];
 
 static void conn_connect(struct conn *c);
-static void conn_schedule(struct conn *c);
+static void conn_schedule(struct conn *c, bool from_timer);
 static void on_timer(uv_timer_t *timer);
 
 /* ------------------------------------------------------------------------------------------
@@ -101,6 +111,22 @@ static void on_timer(uv_timer_t *timer);
 static bool in_window(const struct run *run, uint64_t now_ns)
 {
     return !run->stopping && now_ns >= run->measure_start_ns && now_ns < run->measure_end_ns;
+}
+
+/* The timeline row of an instant inside the window (closing the rows before it), or NULL. */
+static uvfib__bench_row_t *row_at(struct run *run, uint64_t now_ns)
+{
+    if (!in_window(run, now_ns))
+        return NULL;
+    return uvfib__bench_timeline_at(&run->res->timeline, now_ns - run->measure_start_ns);
+}
+
+static uvfib__bench_wl_row_t *wl_row(struct workload *wl, uint64_t now_ns)
+{
+    uvfib__bench_row_t *row = row_at(wl->run, now_ns);
+    if (row == NULL)
+        return NULL;
+    return wl->is_probe ? &row->probe : &row->load;
 }
 
 /* Intended send time of a probe connection's request number seq. Computed from the origin
@@ -115,8 +141,11 @@ static uint64_t intended_at(const struct conn *c, uint64_t seq)
 static void count_error(struct conn *c, uvfib__bench_err_t kind, int uv_err, const char *reason)
 {
     struct workload *wl = c->wl;
-    if (in_window(wl->run, uv_hrtime()))
+    uvfib__bench_wl_row_t *row = wl_row(wl, uv_hrtime());
+    if (row != NULL) {
         wl->stats->n_errors[kind]++;
+        row->errors++;
+    }
     if (!wl->reported[kind]) {
         wl->reported[kind] = true;
         if (uv_err != 0)
@@ -139,18 +168,25 @@ static void finish_response(struct conn *c)
     uv_timer_stop(&c->timer);
     c->state = CONN_IDLE;
     c->seq++;
-    if (!in_window(c->wl->run, now_ns))
+    uvfib__bench_wl_row_t *row = wl_row(c->wl, now_ns);
+    if (row == NULL)
         return;
     st->n_responses++;
+    row->responses++;
     if (c->status >= 500)
         st->n_5xx++;
     else if (c->status >= 400)
         st->n_4xx++;
+    if (c->status >= 400)
+        row->errors++;
     /* A probe send may leave up to a millisecond before its intended time (see
      * conn_schedule), so latency runs from the earlier of the two: never below service. */
     uint64_t origin_ns = c->intended_ns < c->sent_ns ? c->intended_ns : c->sent_ns;
     uvfib__hist_record(&st->latency_ns, now_ns - origin_ns);
     uvfib__hist_record(&st->service_ns, now_ns - c->sent_ns);
+    uvfib__bench_timeline_latency(&c->wl->run->res->timeline,
+                                  now_ns - c->wl->run->measure_start_ns, c->wl->is_probe,
+                                  now_ns - origin_ns);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -239,7 +275,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
     if (c->state != CONN_IDLE)
         return;
     if (c->keep_alive)
-        conn_schedule(c);
+        conn_schedule(c, false);
     else
         conn_close(c, 0);
 }
@@ -274,14 +310,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = stream->data;
     if (nread == 0 || c->state == CONN_CLOSING)
         return;
-    if (nread > 0)
+    if (nread > 0) {
+        uvfib__bench_wl_row_t *row = wl_row(c->wl, uv_hrtime());
+        if (row != NULL) {
+            c->wl->stats->n_bytes += (uint64_t)nread;
+            row->bytes += (uint64_t)nread;
+        }
         conn_feed(c, buf->base, (size_t)nread);
-    else if (nread == UV_EOF)
+    } else if (nread == UV_EOF) {
         conn_eof(c);
-    else if (c->state == CONN_BUSY)
+    } else if (c->state == CONN_BUSY) {
         conn_fail(c, UVFIB__BENCH_ERR_READ, (int)nread, NULL);
-    else
+    } else {
         conn_close(c, 0);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -322,12 +364,44 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
-/* Sends the next request on an IDLE connection and arms its response deadline. */
-static void conn_send(struct conn *c, uint64_t now_ns)
+/* Counts a send: how late it left, and, when its timer woke it (from_timer), how late the
+ * generator's own timer fired. */
+static void count_send(struct conn *c, uint64_t now_ns, bool from_timer)
+{
+    uvfib__bench_row_t *row = row_at(c->wl->run, now_ns);
+    if (row == NULL)
+        return;
+    uvfib__bench_stats_t *st = c->wl->stats;
+    uvfib__bench_wl_row_t *wr = c->wl->is_probe ? &row->probe : &row->load;
+    st->n_sent++;
+    wr->sent++;
+    if (!c->wl->is_probe)
+        return;
+    uint64_t late_ns = now_ns > c->intended_ns ? now_ns - c->intended_ns : 0;
+    if (from_timer) {
+        uvfib__hist_record(&c->wl->run->res->gen.timer_lag_ns, late_ns);
+        if ((double)late_ns / 1e6 > row->gen_timer_lag_max_ms)
+            row->gen_timer_lag_max_ms = (double)late_ns / 1e6;
+    }
+    if (late_ns <= UVFIB__BENCH_LATE_NS)
+        return;
+    st->n_late++;
+    wr->late++;
+    if (from_timer) {
+        st->n_late_generator++;
+        wr->late_generator++;
+    }
+}
+
+/* Sends the next request on an IDLE connection and arms its response deadline. from_timer:
+ * the connection's own timer woke it (the probe's next send was due), rather than a response
+ * or a connect that completed. */
+static void conn_send(struct conn *c, uint64_t now_ns, bool from_timer)
 {
     c->state = CONN_BUSY;
     c->intended_ns = c->wl->is_probe ? intended_at(c, c->seq) : now_ns;
     c->sent_ns = now_ns;
+    count_send(c, now_ns, from_timer);
     c->response_done = false;
     uv_timer_start(&c->timer, on_timer, c->wl->run->opts->timeout_ms, 0);
     /* The previous response can be parsed before libuv has run the previous write's
@@ -342,11 +416,11 @@ static void conn_send(struct conn *c, uint64_t now_ns)
  * probe sends when its next request is due, and at once if it is overdue: that request
  * waited behind the previous one, and its latency, which runs from the intended time,
  * includes the wait (no coordinated omission). */
-static void conn_schedule(struct conn *c)
+static void conn_schedule(struct conn *c, bool from_timer)
 {
     uint64_t now_ns = uv_hrtime();
     if (!c->wl->is_probe) {
-        conn_send(c, now_ns);
+        conn_send(c, now_ns, false);
         return;
     }
     uint64_t due_ns = intended_at(c, c->seq);
@@ -356,7 +430,7 @@ static void conn_schedule(struct conn *c)
      * of the due time, either side. A send at most 1 ms early is measured from the actual
      * send (finish_response), so being early hides nothing. */
     if (due_ns <= now_ns + NS_PER_MS) {
-        conn_send(c, now_ns);
+        conn_send(c, now_ns, from_timer);
         return;
     }
     uint64_t delay_ms = (due_ns - now_ns) / NS_PER_MS;   /* >= 1 here */
@@ -392,7 +466,7 @@ static void on_connect(uv_connect_t *req, int status)
     }
     c->state = CONN_IDLE;
     c->wl->stats->n_connects++;
-    conn_schedule(c);
+    conn_schedule(c, false);
 }
 
 /* Opens a socket and connects it; failures are counted and retried after the backoff. */
@@ -426,7 +500,7 @@ static void on_timer(uv_timer_t *timer)
         conn_fail(c, UVFIB__BENCH_ERR_CONNECT, 0, "no connection within --timeout");
         break;
     case CONN_IDLE:
-        conn_schedule(c);
+        conn_schedule(c, true);
         break;
     case CONN_BUSY:
         conn_fail(c, UVFIB__BENCH_ERR_TIMEOUT, 0, "no complete response within --timeout");
@@ -459,6 +533,141 @@ static uint64_t count_unfinished(const struct workload *wl, uint64_t end_ns)
     return n;
 }
 
+/* Probe sends of connection c whose intended time is before t. */
+static uint64_t due_before(const struct conn *c, uint64_t t)
+{
+    if (t <= c->origin_ns)
+        return 0;
+    return (uint64_t)ceil((double)(t - c->origin_ns) / c->wl->interval_ns);
+}
+
+/* Fills each row's probe.intended and the probe's total from the schedule: the sends due in
+ * each second of the window, up to end_ns, whether or not they left. */
+static void count_intended(struct run *run, uint64_t end_ns)
+{
+    uvfib__bench_timeline_t *tl = &run->res->timeline;
+    uint64_t total = 0;
+    for (unsigned k = 0; k < run->probe.n_conns; k++) {
+        const struct conn *c = &run->probe.conns[k];
+        uint64_t before = due_before(c, run->measure_start_ns);
+        for (size_t i = 0; i < tl->n_rows; i++) {
+            uint64_t row_end = run->measure_start_ns + (i + 1) * UVFIB__BENCH_NS_PER_ROW;
+            uint64_t upto = due_before(c, row_end < end_ns ? row_end : end_ns);
+            tl->rows[i].probe.intended += upto - before;
+            total += upto - before;
+            before = upto;
+        }
+    }
+    run->res->probe.n_intended = total;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The tick: once a second, the generator's CPU and a scrape for the second that ended
+ * ------------------------------------------------------------------------------------------ */
+
+/* User + system CPU of this process so far, ns (0 if it cannot be read). */
+static uint64_t cpu_now_ns(void)
+{
+    uv_rusage_t ru;
+    if (uv_getrusage(&ru) != 0)
+        return 0;
+    uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return us * 1000u;
+}
+
+/* Gives row i the CPU the process used since the previous sample, in cores. */
+static void sample_cpu(struct run *run, size_t i, uint64_t now_ns)
+{
+    uint64_t cpu_ns = cpu_now_ns();
+    uvfib__bench_timeline_t *tl = &run->res->timeline;
+    if (i < tl->n_rows && now_ns > run->tick_prev_ns && cpu_ns >= run->cpu_prev_ns)
+        tl->rows[i].gen_cpu =
+            (double)(cpu_ns - run->cpu_prev_ns) / (double)(now_ns - run->tick_prev_ns);
+    run->cpu_prev_ns = cpu_ns;
+    run->tick_prev_ns = now_ns;
+}
+
+/* Runs once per started scrape, with the row index as its tag. */
+static void on_scrape_done(void *data, size_t tag, uvfib__bench_scrape_status_t st,
+                           int http_status, const char *body, size_t body_len, uint64_t took_ns,
+                           const char *reason)
+{
+    struct run *run = data;
+    uvfib__bench_result_t *res = run->res;
+    if (tag >= res->timeline.n_rows)
+        return;
+    uvfib__bench_row_t *row = &res->timeline.rows[tag];
+    row->scrape = st;
+    row->scrape_http = http_status;
+    row->scrape_ms = (double)took_ns / 1e6;
+    if (st == UVFIB__BENCH_SCRAPE_OK) {
+        res->n_scrapes_ok++;
+        uvfib__bench_promtext_scan(body, body_len, row->server);
+    } else if (res->scrape_error[0] == '\0') {
+        snprintf(res->scrape_error, sizeof res->scrape_error, "%s (HTTP status %d)",
+                 reason ? reason : uvfib__bench_scrape_status_name(st), http_status);
+    }
+}
+
+/* Scrapes the server for row i, unless that row has had its scrape. */
+static void start_scrape(struct run *run, size_t i)
+{
+    uvfib__bench_result_t *res = run->res;
+    if (run->scrape == NULL || i >= res->timeline.n_rows || i < run->n_rows_scraped)
+        return;
+    run->n_rows_scraped = i + 1;
+    uvfib__bench_row_t *row = &res->timeline.rows[i];
+    int err = uvfib__bench_scrape_start(run->scrape, i);
+    if (err == UV_EBUSY) {
+        row->scrape = UVFIB__BENCH_SCRAPE_BUSY;
+        return;
+    }
+    res->n_scrapes++;
+    if (err != 0)
+        on_scrape_done(run, i, UVFIB__BENCH_SCRAPE_FAILED, 0, NULL, 0, 0, uv_strerror(err));
+}
+
+static uint64_t tick_due(const struct run *run, uint64_t k)
+{
+    return run->measure_start_ns + k * UVFIB__BENCH_NS_PER_ROW;
+}
+
+static void on_tick(uv_timer_t *timer);
+
+/* Arms the next tick; none at or after the end of the window, which stop() handles. */
+static void arm_tick(struct run *run)
+{
+    uint64_t due_ns = tick_due(run, run->n_ticks);
+    if (due_ns >= run->measure_end_ns)
+        return;
+    uint64_t now_ns = uv_hrtime();
+    uint64_t delay_ms = due_ns > now_ns ? (due_ns - now_ns + NS_PER_MS - 1) / NS_PER_MS : 0;
+    uv_update_time(run->loop);
+    uv_timer_start(&run->tick_timer, on_tick, delay_ms, 0);
+}
+
+/* Tick 0 opens the window's CPU account; tick k closes row k - 1 (its latency summaries,
+ * its CPU) and scrapes the server for it. */
+static void on_tick(uv_timer_t *timer)
+{
+    struct run *run = timer->data;
+    uint64_t now_ns = uv_hrtime();
+    if (now_ns >= tick_due(run, run->n_ticks)) {
+        if (run->n_ticks == 0) {
+            run->cpu_start_ns = run->cpu_prev_ns = cpu_now_ns();
+            run->tick_prev_ns = now_ns;
+        } else {
+            size_t i = (size_t)(run->n_ticks - 1);
+            (void)row_at(run, now_ns);   /* closes row i */
+            sample_cpu(run, i, now_ns);
+            start_scrape(run, i);
+        }
+        run->n_ticks++;
+    }
+    arm_tick(run);
+}
+
 static void stop_workload(struct workload *wl)
 {
     for (unsigned i = 0; i < wl->n_conns; i++) {
@@ -486,9 +695,25 @@ static void stop(struct run *run, bool interrupted)
     run->res->load.n_unfinished = count_unfinished(&run->load, end_ns);
     run->res->probe.n_unfinished = count_unfinished(&run->probe, end_ns);
 
+    /* The last row ends here rather than at a tick: its CPU, and its scrape, which goes out
+     * while the workloads' connections close and which the loop waits for. */
+    uvfib__bench_timeline_t *tl = &run->res->timeline;
+    uvfib__bench_timeline_finish(tl, window_ns);
+    count_intended(run, end_ns);
+    if (tl->n_rows > 0 && run->n_ticks > 0) {
+        sample_cpu(run, tl->n_rows - 1, now_ns);
+        run->res->gen.cpu_s = (double)(run->cpu_prev_ns - run->cpu_start_ns) / NS_PER_S;
+        start_scrape(run, tl->n_rows - 1);
+    }
+
     run->stopping = true;
     stop_workload(&run->load);
     stop_workload(&run->probe);
+    if (run->scrape != NULL) {
+        uvfib__bench_scrape_close(run->scrape);
+        run->scrape = NULL;
+    }
+    uv_close((uv_handle_t *)&run->tick_timer, NULL);
     uv_close((uv_handle_t *)&run->stop_timer, NULL);
     uv_close((uv_handle_t *)&run->sigint, NULL);
     uv_close((uv_handle_t *)&run->sigterm, NULL);
@@ -588,8 +813,17 @@ static void workload_start(struct workload *wl)
         conn_connect(&wl->conns[i]);
 }
 
+/* The Host header of the --server-metrics URL: "host:port", IPv6 literals in brackets. */
+static void metrics_host_header(const uvfib__bench_opts_t *o, char *buf, size_t size)
+{
+    bool bracket = strchr(o->metrics_host, ':') != NULL;
+    snprintf(buf, size, "%s%s%s:%u", bracket ? "[" : "", o->metrics_host, bracket ? "]" : "",
+             (unsigned)o->metrics_port);
+}
+
 int uvfib__bench_client_run(uv_loop_t *loop, const uvfib__bench_opts_t *o,
-                            const struct sockaddr *addr, uvfib__bench_result_t *res)
+                            const struct sockaddr *addr, const struct sockaddr *metrics_addr,
+                            uvfib__bench_result_t *res)
 {
     struct run run;
     memset(&run, 0, sizeof run);
@@ -603,16 +837,32 @@ int uvfib__bench_client_run(uv_loop_t *loop, const uvfib__bench_opts_t *o,
                             &res->load);
     if (err == 0)
         err = workload_init(&run.probe, &run, "probe", true, n_probe, o->probe_url, &res->probe);
+    if (err == 0 && uvfib__bench_timeline_init(&res->timeline, o->duration_s) != 0)
+        err = UV_ENOMEM;
     if (err != 0)
         goto done;
 
-    /* Signals first: once they are up nothing else can fail before the loop runs. */
+    /* Handles that can fail to open first; once they are up nothing else can fail before
+     * the loop runs. Whatever opened is closed again on failure. */
+    if (metrics_addr != NULL) {
+        char host[UVFIB__BENCH_MAX_HOST_LEN + 16];
+        metrics_host_header(o, host, sizeof host);
+        err = uvfib__bench_scrape_new(loop, metrics_addr, host, o->metrics_path, o->timeout_ms,
+                                      on_scrape_done, &run, &run.scrape);
+        if (err != 0)
+            goto done;
+    }
+    bool have_sigint = false;
     err = uv_signal_init(loop, &run.sigint);
-    if (err != 0)
-        goto done;
-    err = uv_signal_init(loop, &run.sigterm);
+    if (err == 0) {
+        have_sigint = true;
+        err = uv_signal_init(loop, &run.sigterm);
+    }
     if (err != 0) {
-        uv_close((uv_handle_t *)&run.sigint, NULL);
+        if (have_sigint)
+            uv_close((uv_handle_t *)&run.sigint, NULL);
+        if (run.scrape != NULL)
+            uvfib__bench_scrape_close(run.scrape);
         uv_run(loop, UV_RUN_DEFAULT);
         goto done;
     }
@@ -622,6 +872,8 @@ int uvfib__bench_client_run(uv_loop_t *loop, const uvfib__bench_opts_t *o,
     uv_signal_start(&run.sigterm, on_signal, SIGTERM);
     uv_timer_init(loop, &run.stop_timer);
     run.stop_timer.data = &run;
+    uv_timer_init(loop, &run.tick_timer);
+    run.tick_timer.data = &run;
 
     run.start_ns = uv_hrtime();
     run.measure_start_ns = run.start_ns + (uint64_t)(o->warmup_s * NS_PER_S);
@@ -629,6 +881,7 @@ int uvfib__bench_client_run(uv_loop_t *loop, const uvfib__bench_opts_t *o,
     uv_update_time(loop);
     uv_timer_start(&run.stop_timer, on_stop_timer,
                    (run.measure_end_ns - run.start_ns + NS_PER_MS - 1) / NS_PER_MS, 0);
+    arm_tick(&run);
     workload_start(&run.load);
     workload_start(&run.probe);
 

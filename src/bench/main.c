@@ -1,22 +1,27 @@
-/* main.c - the uvfib-bench executable: flags, the target's address and the loopback guard,
- * process-wide settings (SIGPIPE, open-file limit), one loop, the report, the exit status.
- * The workloads themselves live in client.c. */
+/* main.c - the uvfib-bench executable: flags, the target's (and the metrics URL's) address
+ * and the loopback guard, process-wide settings (SIGPIPE, open-file limit), one loop, the
+ * reports and output files, the exit status. The workloads themselves live in client.c. */
 #include "bench.h"
+#include "compare.h"
+#include "hgrm.h"
+#include "htmlreport.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <netinet/in.h>
 #include <sys/resource.h>
 
 #include <uv.h>
 
-/* Exit statuses, as --help documents them. */
 enum {
-    EXIT_RUN_DONE = 0,     /* the run completed; errors, if any, are in the report */
-    EXIT_SETUP = 1,        /* could not start: address, loop, memory, output */
-    EXIT_USAGE = 2,        /* bad flags, or a target refused without --allow-remote */
+    EXIT_RUN_DONE = UVFIB__BENCH_EXIT_OK,
+    EXIT_SETUP = UVFIB__BENCH_EXIT_SETUP,
+    EXIT_USAGE = UVFIB__BENCH_EXIT_USAGE,
+    EXIT_THRESHOLD = UVFIB__BENCH_EXIT_THRESHOLD,
 };
 
 /* 127.0.0.0/8, ::1, and IPv4-mapped ::ffff:127.0.0.0/104. */
@@ -109,6 +114,103 @@ static void raise_fd_limit(uint64_t needed)
                         "this run needs\n", (unsigned long long)needed);
 }
 
+/* Resolves host:port into out and refuses it unless it is loopback or --allow-remote was
+ * given. what names it for messages. Returns 0, EXIT_SETUP or EXIT_USAGE. */
+static int target_address(uv_loop_t *loop, const uvfib__bench_opts_t *o, const char *what,
+                          const char *host, uint16_t port, struct sockaddr_storage *out,
+                          char *name, size_t name_size)
+{
+    int err = resolve(loop, host, port, out);
+    if (err != 0) {
+        fprintf(stderr, "uvfib-bench: cannot resolve %s '%s': %s\n", what, host, uv_strerror(err));
+        return EXIT_SETUP;
+    }
+    address_name((const struct sockaddr *)out, name, name_size);
+    /* Refuse before any socket exists, so a typo cannot load someone else's machine. */
+    if (!o->allow_remote && !is_loopback((const struct sockaddr *)out)) {
+        fprintf(stderr, "uvfib-bench: refusing non-loopback %s %s (%s); pass --allow-remote "
+                        "to reach a remote host\n", what, host, name);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Writes one output file with write_fn; returns false after a message when it failed. */
+static bool write_file(const char *path, const char *what,
+                       int (*write_fn)(FILE *f, const void *arg), const void *arg)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "uvfib-bench: cannot write %s '%s': %s\n", what, path, strerror(errno));
+        return false;
+    }
+    int err = write_fn(f, arg);
+    if (fclose(f) != 0 || err != 0) {
+        fprintf(stderr, "uvfib-bench: writing %s '%s' failed\n", what, path);
+        return false;
+    }
+    return true;
+}
+
+/* What the output writers need, behind one pointer for write_file. */
+struct outputs {
+    const uvfib__bench_opts_t *opts;              /* borrowed */
+    const uvfib__bench_result_t *res;             /* borrowed */
+    const uvfib__bench_warnings_t *warnings;      /* borrowed */
+    const uvfib__bench_thr_verdict_t *verdicts;   /* borrowed */
+};
+
+static int write_hgrm(FILE *f, const void *arg)
+{
+    const struct outputs *x = arg;
+    bool probe_on = x->opts->probe_rate > 0.0;
+    return uvfib__bench_hgrm_write(f, probe_on ? &x->res->probe.latency_ns
+                                                : &x->res->load.latency_ns, 1e6);
+}
+
+static int write_report(FILE *f, const void *arg)
+{
+    const struct outputs *x = arg;
+    size_t len = strlen(x->opts->report_path);
+    bool svg = len >= 4 && strcasecmp(x->opts->report_path + len - 4, ".svg") == 0;
+    return uvfib__bench_htmlreport_write(f, svg, x->opts, x->res, x->warnings, x->verdicts);
+}
+
+/* Judges the run, prints it, writes the files asked for. Returns the exit status. */
+static int finish_run(const uvfib__bench_opts_t *o, const uvfib__bench_result_t *res)
+{
+    uvfib__bench_warnings_t warnings;
+    uvfib__bench_thr_verdict_t verdicts[UVFIB__BENCH_MAX_THRESHOLDS];
+    uvfib__bench_check_honesty(o, res, &warnings);
+    unsigned failed = uvfib__bench_check_thresholds(o, res, verdicts);
+    struct outputs x = {.opts = o, .res = res, .warnings = &warnings, .verdicts = verdicts};
+
+    bool files_ok = true;
+    if (o->hgrm_path != NULL)
+        files_ok = write_file(o->hgrm_path, "--hgrm", write_hgrm, &x) && files_ok;
+    if (o->report_path != NULL)
+        files_ok = write_file(o->report_path, "--report", write_report, &x) && files_ok;
+
+    if (o->json) {
+        if (uvfib__bench_report_json(stdout, o, res, &warnings, verdicts) != 0) {
+            fprintf(stderr, "uvfib-bench: out of memory while printing JSON\n");
+            return EXIT_SETUP;
+        }
+        /* stdout is the JSON; CI logs still show what held and what did not. */
+        for (unsigned i = 0; i < warnings.n; i++)
+            fprintf(stderr, "uvfib-bench: warning: %s\n", warnings.text[i]);
+        if (o->n_thresholds > 0) {
+            fprintf(stderr, "uvfib-bench: thresholds:\n");
+            uvfib__bench_report_thresholds(stderr, o, verdicts);
+        }
+    } else {
+        uvfib__bench_report_text(stdout, o, res, &warnings, verdicts);
+    }
+    if (fflush(stdout) != 0 || !files_ok)
+        return EXIT_SETUP;
+    return failed > 0 ? EXIT_THRESHOLD : EXIT_RUN_DONE;
+}
+
 int main(int argc, char **argv)
 {
     uvfib__bench_opts_t opts;
@@ -119,6 +221,8 @@ int main(int argc, char **argv)
         return EXIT_RUN_DONE;
     case UVFIB__BENCH_OPTS_BAD:
         return EXIT_USAGE;
+    case UVFIB__BENCH_OPTS_COMPARE:
+        return uvfib__bench_compare(opts.compare_a, opts.compare_b, opts.json, stdout, stderr);
     }
 
     uv_loop_t loop;
@@ -128,30 +232,20 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     }
 
-    int status = EXIT_SETUP;
-    uvfib__bench_result_t *res = NULL;
-    struct sockaddr_storage addr;
-    err = resolve(&loop, opts.host, opts.port, &addr);
-    if (err != 0) {
-        fprintf(stderr, "uvfib-bench: cannot resolve '%s': %s\n", opts.host, uv_strerror(err));
-        goto done;
-    }
-    /* Refuse before any socket exists, so a typo cannot load someone else's machine. */
-    if (!opts.allow_remote && !is_loopback((const struct sockaddr *)&addr)) {
-        char name[64];
-        address_name((const struct sockaddr *)&addr, name, sizeof name);
-        fprintf(stderr, "uvfib-bench: refusing non-loopback target %s (%s); pass --allow-remote "
-                        "to load a remote host\n", opts.host, name);
-        status = EXIT_USAGE;
-        goto done;
-    }
-
-    res = calloc(1, sizeof *res);
-    if (res == NULL) {
+    uvfib__bench_result_t *res = calloc(1, sizeof *res);
+    struct sockaddr_storage addr, metrics_addr;
+    int status = res == NULL ? EXIT_SETUP : 0;
+    if (res == NULL)
         fprintf(stderr, "uvfib-bench: out of memory\n");
+    if (status == 0)
+        status = target_address(&loop, &opts, "target", opts.host, opts.port, &addr,
+                                res->address, sizeof res->address);
+    if (status == 0 && opts.metrics_url != NULL)
+        status = target_address(&loop, &opts, "--server-metrics host", opts.metrics_host,
+                                opts.metrics_port, &metrics_addr, res->metrics_address,
+                                sizeof res->metrics_address);
+    if (status != 0)
         goto done;
-    }
-    address_name((const struct sockaddr *)&addr, res->address, sizeof res->address);
 
     /* A server that closes while we write would otherwise kill us with SIGPIPE; libuv
      * reports the write as UV_EPIPE instead, which we count. */
@@ -159,23 +253,20 @@ int main(int argc, char **argv)
     raise_fd_limit((uint64_t)opts.load_conns + (opts.probe_rate > 0.0 ? opts.probe_conns : 0) +
                    64);
 
-    err = uvfib__bench_client_run(&loop, &opts, (const struct sockaddr *)&addr, res);
+    err = uvfib__bench_client_run(&loop, &opts, (const struct sockaddr *)&addr,
+                                  opts.metrics_url != NULL ? (const struct sockaddr *)&metrics_addr
+                                                           : NULL,
+                                  res);
     if (err != 0) {
         fprintf(stderr, "uvfib-bench: cannot start: %s\n", uv_strerror(err));
+        status = EXIT_SETUP;
         goto done;
     }
-
-    if (opts.json) {
-        if (uvfib__bench_report_json(stdout, &opts, res) != 0) {
-            fprintf(stderr, "uvfib-bench: out of memory while printing JSON\n");
-            goto done;
-        }
-    } else {
-        uvfib__bench_report_text(stdout, &opts, res);
-    }
-    status = fflush(stdout) == 0 ? EXIT_RUN_DONE : EXIT_SETUP;
+    status = finish_run(&opts, res);
 
 done:
+    if (res != NULL)
+        uvfib__bench_result_free(res);
     free(res);
     err = uv_loop_close(&loop);
     if (err != 0) {
