@@ -1,13 +1,22 @@
 /* pool.c - see pool.h. The FIFO, the done list and the runner count live under one mutex that
- * is held only to link or unlink a job, never while a job runs. The loop starts a runner when
- * a job arrives and fewer than `threads` runners are active; a runner leaves when it finds the
- * FIFO empty, and says so under the same mutex, so a job queued after that always finds
- * either an active runner or a new one. */
+ * is held only to link or unlink a job, never while a job runs or across a system call. The
+ * loop starts a runner when a job arrives and fewer than `threads` runners are active; a runner
+ * leaves when it finds the FIFO empty, and says so under the same mutex, so a job queued after
+ * that always finds either an active runner or a new one.
+ *
+ * Runners wake the loop through an eventfd, not a uv_async_t: uv_async_send marks the handle
+ * busy, writes libuv's eventfd, then marks it done, and the loop, woken by the write, spins and
+ * calls sched_yield until the sender has marked it done. A runner of lower priority (nice,
+ * SCHED_IDLE) is preempted by the very loop it woke, so the loop waited on it, thousands of
+ * times a second under load (strace: one sched_yield per job). Here the write is the runner's
+ * last act: the loop never waits for it. */
 #include "pool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,28 +55,43 @@ static void apply_priority_once(const struct uvfib__pool_priority *prio)
     }
 }
 
+/* Takes the job at the head of the FIFO, or NULL when it is empty. Caller holds mu. */
+static struct uvfib__pool_job *take(struct uvfib__pool *p)
+{
+    struct uvfib__pool_job *job = p->wait_head;
+    if (job == NULL)
+        return NULL;
+    p->wait_head = job->next;
+    if (p->wait_head != NULL)
+        p->wait_head->prev = NULL;
+    else
+        p->wait_tail = NULL;
+    job->next = job->prev = NULL;
+    job->state = UVFIB__JOB_RUNNING;
+    job->started_ns = uv_hrtime();
+    p->n_waiting--;
+    p->n_running++;
+    return job;
+}
+
+static void wake_loop(struct uvfib__pool *p)
+{
+    uint64_t one = 1;
+    while (write(p->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
 static void on_runner_work(uv_work_t *req)
 {
     struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
     struct uvfib__pool *p = r->pool;
     apply_priority_once(&p->priority);
     uv_mutex_lock(&p->mu);
-    for (;;) {
-        struct uvfib__pool_job *job = p->wait_head;
-        if (job == NULL)
-            break;
-        p->wait_head = job->next;
-        if (p->wait_head != NULL)
-            p->wait_head->prev = NULL;
-        else
-            p->wait_tail = NULL;
-        job->next = job->prev = NULL;
-        job->state = UVFIB__JOB_RUNNING;
-        job->started_ns = uv_hrtime();
-        p->n_waiting--;
-        p->n_running++;
-        uv_mutex_unlock(&p->mu);
-
+    struct uvfib__pool_job *job = take(p);
+    if (job == NULL)
+        p->n_active--; /* under mu: a job queued from now on starts a runner */
+    uv_mutex_unlock(&p->mu);
+    while (job != NULL) {
         if (!uvfib_work_cancelled(&job->work))
             job->run(job);
         job->finished_ns = uv_hrtime();
@@ -75,19 +99,22 @@ static void on_runner_work(uv_work_t *req)
         uv_mutex_lock(&p->mu);
         job->state = UVFIB__JOB_DONE;
         p->n_running--;
+        bool wake = p->done_head == NULL; /* the loop is not already on its way */
         if (p->done_tail != NULL)
             p->done_tail->next = job;
         else
             p->done_head = job;
         p->done_tail = job;
-        /* Coalesced by libuv: one wake-up however many jobs finish before the loop looks.
-         * Sent with mu held so the loop cannot close the handle in between (it closes it only
-         * after every runner is back, and a runner is back only after this returns). */
-        uv_async_send(&p->done_async);
+        job = take(p);
+        if (job == NULL)
+            p->n_active--;
+        uv_mutex_unlock(&p->mu);
+        /* After unlocking, and the last thing this job's hand-back does: the loop wakes at
+         * once, and nothing it then does waits for this thread. wake_fd stays open until every
+         * runner is back from libuv, which this one is not until it returns. */
+        if (wake)
+            wake_loop(p);
     }
-    /* Under mu: a job queued from now on sees one active runner fewer and starts one. */
-    p->n_active--;
-    uv_mutex_unlock(&p->mu);
 }
 
 /* ------------------------------------------------------------------ loop thread */
@@ -95,6 +122,7 @@ static void on_runner_work(uv_work_t *req)
 static void on_pool_closed(uv_handle_t *handle)
 {
     struct uvfib__pool *p = handle->data;
+    close(p->wake_fd);
     while (p->spare != NULL) {
         struct uvfib__runner *next = p->spare->next;
         uvfib__free(p->spare);
@@ -107,8 +135,8 @@ static void on_pool_closed(uv_handle_t *handle)
 
 static void maybe_closed(struct uvfib__pool *p)
 {
-    if (p->closing && p->n_submitted == 0 && !uv_is_closing((uv_handle_t *)&p->done_async))
-        uv_close((uv_handle_t *)&p->done_async, on_pool_closed);
+    if (p->closing && p->n_submitted == 0 && !uv_is_closing((uv_handle_t *)&p->wake))
+        uv_close((uv_handle_t *)&p->wake, on_pool_closed);
 }
 
 /* The runner's request is back from libuv: it ran and left, or uv_cancel took it back before
@@ -135,9 +163,14 @@ static void on_runner_done(uv_work_t *req, int status)
     maybe_closed(p);
 }
 
-static void on_done_async(uv_async_t *async)
+static void on_wake(uv_poll_t *poll, int status, int events)
 {
-    struct uvfib__pool *p = async->data;
+    struct uvfib__pool *p = poll->data;
+    /* Reset the eventfd first, then take the list: a job added in between is taken now and
+     * leaves one wake-up with nothing to do, never a job without a wake-up. */
+    uint64_t count;
+    while (read(p->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+        ;
     uv_mutex_lock(&p->mu);
     struct uvfib__pool_job *job = p->done_head;
     p->done_head = p->done_tail = NULL;
@@ -163,14 +196,23 @@ int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads
     int err = uv_mutex_init(&pool->mu);
     if (err < 0)
         return err;
-    err = uv_async_init(loop, &pool->done_async, on_done_async);
-    if (err < 0) {
+    pool->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (pool->wake_fd < 0) {
+        err = -errno;
         uv_mutex_destroy(&pool->mu);
         return err;
     }
-    pool->done_async.data = pool;
+    err = uv_poll_init(loop, &pool->wake, pool->wake_fd);
+    if (err < 0) {
+        close(pool->wake_fd);
+        uv_mutex_destroy(&pool->mu);
+        return err;
+    }
+    pool->wake.data = pool;
+    /* Only queues the watcher for the next poll: it cannot fail on a new handle. */
+    uv_poll_start(&pool->wake, UV_READABLE, on_wake);
     /* Waiting for computations does not keep the loop alive: the connections that own them do. */
-    uv_unref((uv_handle_t *)&pool->done_async);
+    uv_unref((uv_handle_t *)&pool->wake);
     return 0;
 }
 

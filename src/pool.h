@@ -2,7 +2,8 @@
  * ours; at most `threads` runners, each one uv_queue_work request, take them from it in turn.
  * A runner that finishes a job takes the next at once, so no pool thread sleeps while a job
  * waits, and the loop starts a runner only when one is missing (idle to busy). Finished jobs
- * come back to the loop through one uv_async_t. It knows nothing of requests or HTTP.
+ * come back to the loop through an eventfd of its own (see pool.c for why not uv_async_t). It
+ * knows nothing of requests or HTTP.
  *
  * Threads: every function here runs on the loop thread. Runners run in libuv's pool and touch
  * only the fields marked "under mu" (with mu held) and the job they took. */
@@ -62,7 +63,8 @@ struct uvfib__runner;
 struct uvfib__pool {
     uv_loop_t *loop;              /* borrowed */
     uv_mutex_t mu;                /* guards the fields marked "under mu" */
-    uv_async_t done_async;        /* embedded; a runner finished a job: drain the done list */
+    int wake_fd;                  /* owned eventfd: a runner wakes the loop when jobs are done */
+    uv_poll_t wake;               /* embedded; watches wake_fd on the loop */
     struct uvfib__pool_job *wait_head, *wait_tail; /* the FIFO; under mu */
     struct uvfib__pool_job *done_head, *done_tail; /* finished, not yet handed back; under mu */
     unsigned n_waiting;           /* jobs in the FIFO; under mu */
@@ -78,7 +80,7 @@ struct uvfib__pool {
     void (*close_cb)(struct uvfib__pool *pool); /* loop: runs once everything is back */
 };
 
-/* Initialises pool on loop and its async handle. @return 0, or a libuv error. */
+/* Initialises pool on loop, with its eventfd and poll handle. @return 0, or a libuv error. */
 int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads,
                      struct uvfib__pool_priority priority, uvfib__pool_done_cb done_cb);
 /* Queues job at the tail of the FIFO and makes sure a runner will take it. job->run must be set.
@@ -94,7 +96,7 @@ uint64_t uvfib__pool_started_ns(struct uvfib__pool *pool, const struct uvfib__po
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
 /* Once every job has come back (the caller's business: nothing may be waiting or running),
  * takes back runners libuv has not started (uv_cancel), waits for the others, closes the
- * async handle, frees the runners, and calls cb. Idempotent. */
+ * poll handle and the eventfd, frees the runners, and calls cb. Idempotent. */
 void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool));
 
 #endif /* UVFIB_POOL_H */
