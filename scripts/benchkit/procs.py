@@ -1,0 +1,152 @@
+"""procs.py - the processes a benchmark runs and what they cost: servers started in their own
+session and always stopped, the CPU a server's process group and the whole machine used, and
+free ports. Standard library only; Linux /proc."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+LISTEN_RE = re.compile(r"listening on http://\S*:(\d+)\s*$")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+_running = []  # every Server not yet stopped, for stop_all()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0, proc=None):
+    """Until something accepts on 127.0.0.1:port (nginx prints nothing when it is ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise RuntimeError("nothing listening on 127.0.0.1:%d" % port)
+
+
+class Server:
+    """A server process in its own session (so stop() ends its whole group). With port=None
+    it must print a "listening on http://HOST:PORT" line on stdout; else it is waited for on
+    that port. stderr goes to err_path (a file: a pipe nobody reads would fill)."""
+
+    def __init__(self, cmd, err_path, env=None, port=None, cwd=None):
+        self.cmd = list(cmd)
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=open(err_path, "wb"), env=env, cwd=cwd,
+                                     start_new_session=True)
+        _running.append(self)
+        try:
+            if port is None:
+                self.port = self._read_port()
+            else:
+                wait_port(port, proc=self.proc)
+                self.port = port
+        except Exception:
+            self.stop()
+            raise
+        self.pid = self.proc.pid
+
+    def _read_port(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                buf += chunk
+                for line in buf.decode("utf-8", "replace").splitlines():
+                    m = LISTEN_RE.search(line)
+                    if m:
+                        return int(m.group(1))
+            elif chunk == b"" or self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        raise RuntimeError("%s did not print its listening line" % self.cmd[0])
+
+    def cpu_ticks(self):
+        """CPU ticks (user + system) of every process in the server's session."""
+        ticks = 0
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                s = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            f = s[s.rindex(")") + 2:].split()
+            if int(f[3]) == self.pid:          # field 6: session id
+                ticks += int(f[11]) + int(f[12])   # fields 14, 15: utime, stime
+        return ticks
+
+    def stop(self, timeout=10.0):
+        if self in _running:
+            _running.remove(self)
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+def stop_all():
+    for s in list(_running):
+        s.stop()
+
+
+def machine_ticks():
+    """(busy, total) ticks of every CPU together, from /proc/stat."""
+    c = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(c) - c[3] - c[4], sum(c)
+
+
+class CpuMeter:
+    """The CPU a server (optional) and the machine used between start() and stop()."""
+
+    def __init__(self, server=None):
+        self.server = server
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.m0 = machine_ticks()
+        self.s0 = self.server.cpu_ticks() if self.server else 0
+        return self
+
+    def stop(self):
+        wall = time.monotonic() - self.t0
+        m1 = machine_ticks()
+        s1 = self.server.cpu_ticks() if self.server else 0
+        total = m1[1] - self.m0[1]
+        return {
+            "wall_s": round(wall, 3),
+            "server_cores": round((s1 - self.s0) / CLK_TCK / wall, 3) if self.server else None,
+            "machine_busy": round((m1[0] - self.m0[0]) / total, 3) if total else None,
+        }
+
+
+def background_cores(seconds=1.0):
+    """The cores the rest of the machine keeps busy while none of ours runs."""
+    b = machine_ticks()
+    time.sleep(seconds)
+    a = machine_ticks()
+    return round((a[0] - b[0]) / (a[1] - b[1]) * os.cpu_count(), 2) if a[1] > b[1] else None

@@ -1,0 +1,504 @@
+"""report.py - turns the raw JSON of one scripts/bench run (run.py) into docs/benchmarks.md and
+its two SVG plots. It reads files only: no server, no clock, so a report can be rewritten from
+an old run's raw directory.
+
+    python3 scripts/benchkit/report.py RAW_DIR OUT.md [PLOT_DIR]"""
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+
+RAW = None
+
+
+def load(name):
+    path = os.path.join(RAW, name + ".json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def runs(prefix):
+    """Every raw run whose name starts with prefix and ends in -ROUND, in round order."""
+    out = []
+    for path in glob.glob(os.path.join(RAW, prefix + "-*.json")):
+        tail = os.path.basename(path)[len(prefix) + 1:-5]
+        if tail.isdigit():
+            out.append((int(tail), json.load(open(path))))
+    return [r for _, r in sorted(out)]
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ms(v):
+    if v is None:
+        return "-"
+    if v < 1:
+        return "%.0f µs" % (v * 1000)
+    return "%.2f ms" % v if v < 100 else "%.0f ms" % v
+
+
+def rate(v):
+    return "-" if v is None else "{:,.0f}".format(v) if v >= 100 else "%.1f" % v
+
+
+def verdict(ok, miss):
+    return "**met**" if ok else "**missed**: " + miss
+
+
+# ------------------------------------------------------------------ figures
+
+def probe(r):
+    return r["bench"]["probe"]["latency_ms"]
+
+
+def load_rps(r):
+    return r["bench"]["load"]["throughput_rps"]
+
+
+def server_lag_p99(r):
+    """uvfib's own loop delay over the run, from its cumulative histogram: the bucket where 99%
+    of the ticks during the run lie (an upper bound, to the bucket's edge)."""
+    b0, b1 = r.get("server_lag_before"), r.get("server_lag_after")
+    if not b0 or not b1:
+        return None
+    d = {}
+    for k, v in b1.items():
+        le = k.split('le="')[1].split('"')[0]
+        d[le] = v - b0.get(k, 0)
+    total = d.get("+Inf", 0)
+    if total <= 0:
+        return None
+    for le in sorted((x for x in d if x != "+Inf"), key=float):
+        if d[le] >= 0.99 * total:
+            return float(le) * 1000
+    return math.inf
+
+
+def kernel_best(k):
+    """(variant, calls/s) of the fastest build in one uvfib-fibtime run."""
+    v = max(k["variants"], key=lambda x: x["calls_per_s"])
+    return v["variant"], v["calls_per_s"]
+
+
+# ------------------------------------------------------------------ plots
+
+def svg_bars(path, title, groups, series, unit, log=False):
+    """Grouped horizontal bars: groups = [(label, [value per series])], series = [(name, colour)]."""
+    w, left, bar, gap = 900, 230, 14, 10
+    h = 60 + len(groups) * (len(series) * bar + gap) + 40
+    vals = [v for _, vs in groups for v in vs if v]
+    if not vals:
+        return
+    hi = max(vals) * 1.1
+    lo = min(vals) / 2 if log else 0
+
+    def x(v):
+        if log:
+            return left + (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * (w - left - 100)
+        return left + v / hi * (w - left - 100)
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
+           'font-size="12"><rect width="100%%" height="100%%" fill="white"/>' % (w, h),
+           '<text x="10" y="20" font-size="14" font-weight="bold">%s</text>' % title]
+    y = 40
+    for i, (name, colour) in enumerate(series):
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>'
+                   % (left + i * 170, y - 10, colour, left + i * 170 + 16, y, name))
+    y += 15
+    for label, vs in groups:
+        label = label.replace("`", "")
+        out.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (left - 8, y + len(series) * bar / 2 + 4, label))
+        for (name, colour), v in zip(series, vs):
+            if v:
+                out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                           '<text x="%.1f" y="%d">%s</text>'
+                           % (left, y, x(v) - left, bar - 2, colour, x(v) + 4, y + bar - 4,
+                              ("%.3g %s" % (v, unit))))
+            y += bar
+        y += gap
+    out.append('</svg>')
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+# ------------------------------------------------------------------ the report
+
+def main():
+    global RAW
+    RAW, out_md = sys.argv[1], sys.argv[2]
+    plot_dir = sys.argv[3] if len(sys.argv) > 3 else os.path.dirname(out_md)
+    meta = load("meta")
+    lines = []
+    w = lines.append
+    goals = []   # (goal, target, measured, verdict)
+
+    # ---------------------------------------------------------- kernel and heavy
+    heavy = runs("heavy-uvfib")
+    kernels = runs("heavy-kernel") or []
+    k0 = load("heavy-kernel-0")
+    if k0 is not None:
+        kernels = [k0] + kernels
+    heavy_rows = []
+    for i, r in enumerate(heavy):
+        before, after = kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]
+        limit = statistics.mean([kernel_best(before)[1], kernel_best(after)[1]])
+        heavy_rows.append((r, limit, load_rps(r) / limit))
+    if heavy_rows:
+        pct = med([x[2] for x in heavy_rows])
+        goals.append(("heavy throughput, default flags", "≥ 95% of the physical limit (goal 97%)",
+                      "%.1f%% (median of %d rounds)" % (pct * 100, len(heavy_rows)),
+                      verdict(pct >= 0.95, "%.1f points short" % (95 - pct * 100))))
+    k1, kn = load("kernel-1"), load("kernel-%d" % meta["cores"])
+    if k1:
+        vs = {v["variant"]: v for v in k1["variants"]}
+        best_ref = min((v for n, v in vs.items() if n.startswith("ref")),
+                       key=lambda v: v["cpu_ns_per_call"])
+        ours = vs["uvfib"]
+        gap = ours["cpu_ns_per_call"] / best_ref["cpu_ns_per_call"] - 1
+        goals.append(("kernel", "as fast as the best build of the same recursion",
+                      "uvfib %.3f ms vs %s %.3f ms (%+.1f%%)" % (
+                          ours["cpu_ns_per_call"] / 1e6, best_ref["variant"],
+                          best_ref["cpu_ns_per_call"] / 1e6, gap * 100),
+                      verdict(gap <= 0.03, "%.1f%% slower" % (gap * 100))))
+
+    # ---------------------------------------------------------- admission
+    adm = [load("admission-c%d" % c) for c in (100, 500, 1000)]
+    adm = [a for a in adm if a]
+    if adm:
+        bad = sum(a["non2xx"] + sum(a["socket_errors"].values()) for a in adm)
+        goals.append(("admission at default flags", "`wrk -c100/-c500/-c1000 /fibonacci/30`: only 200s",
+                      ", ".join("c%s: %s req, %d non-2xx" % (a["wrk_cmd"][2][2:], "{:,}".format(a["requests"]), a["non2xx"]) for a in adm),
+                      verdict(bad == 0, "%d non-2xx or socket errors" % bad)))
+
+    # ---------------------------------------------------------- latency
+    lat = {}
+    for path in glob.glob(os.path.join(RAW, "latency-*-[0-9]*.json")):
+        base = os.path.basename(path)[8:-5]
+        cname, _, rnd = base.rpartition("-")
+        lat.setdefault(cname, []).append(json.load(open(path)))
+    def lat_med(cname, key):
+        return med([probe(r).get(key) for r in lat.get(cname, [])])
+    def lat_pairs(sat, idle):
+        """Per-round ratios of saturated p99 to idle p99 (same round, back to back)."""
+        out = []
+        for a in lat.get(sat, []):
+            rnd = a["name"].rsplit("-", 1)[1]
+            for b in lat.get(idle, []):
+                if b["name"].rsplit("-", 1)[1] == rnd and probe(a)["p99"] and probe(b)["p99"]:
+                    out.append(probe(a)["p99"] / probe(b)["p99"])
+        return out
+    if "uvfib-threads-1" in lat and "uvfib-idle" in lat:
+        ratio = med(lat_pairs("uvfib-threads-1", "uvfib-idle"))
+        goals.append(("loop first, documented configuration (`--threads %d`: a core for the loop)" % max(1, meta["cores"] - 1),
+                      "probe p99 under saturation ≤ 2× idle p99",
+                      "%s vs idle %s: %.2f× (median of per-round ratios)" % (
+                          ms(lat_med("uvfib-threads-1", "p99")), ms(lat_med("uvfib-idle", "p99")), ratio),
+                      verdict(ratio <= 2, "%.2f×" % ratio)))
+    if "uvfib-default" in lat and "fastify" in lat:
+        better = med(lat_pairs("fastify", "uvfib-default"))
+        goals.append(("loop first, default flags", "probe p99 ≥ 2× better than Fastify+piscina",
+                      "%s vs %s: %.2f× better (median of per-round ratios)" % (
+                          ms(lat_med("uvfib-default", "p99")), ms(lat_med("fastify", "p99")), better),
+                      verdict(better >= 2, "%.2f×" % better)))
+        dflt = med(lat_pairs("uvfib-default", "uvfib-idle"))
+        goals.append(("default flags, saturated against idle", "(reported)",
+                      "%.2f× idle p99" % dflt, "-"))
+    if "uvfib-inline" in lat and "uvfib-default" in lat:
+        x = lat_med("uvfib-inline", "p99") / lat_med("uvfib-default", "p99")
+        goals.append(("offload against the blocking loop", "probe p99 ≥ 10× better than `--mode inline`",
+                      "%.1f× better" % x, verdict(x >= 10, "%.1f×" % x)))
+
+    # ---------------------------------------------------------- overhead and floor
+    ho = load("handoff")
+    floor = pool = None
+    if ho:
+        m = {x["name"]: x for x in ho["measures"]}
+        floor, pool = m.get("floor"), m.get("pool")
+    ovh_in, ovh_off = runs("overhead-inline"), runs("overhead-offload")
+    ovh = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_off)]
+    if ovh and floor:
+        o = med(ovh) * 1e6  # ns
+        ratio = o / floor["p50_ns"]
+        goals.append(("offload overhead at p50", "≤ 1.2× this machine's wake-up floor",
+                      "+%.0f µs against a floor of %.0f µs: %.2f×" % (o / 1e3, floor["p50_ns"] / 1e3, ratio),
+                      verdict(ratio <= 1.2, "%.2f×" % ratio)))
+
+    # ---------------------------------------------------------- light
+    light = {n: runs("light-" + n) for n in ("uvfib-default", "nginx-log", "uvfib-logoff", "nginx-logoff")}
+    if all(light.values()):
+        def lmed(n):
+            return med([load_rps(r) for r in light[n]])
+        a, b = lmed("uvfib-default") / lmed("nginx-log"), lmed("uvfib-logoff") / lmed("nginx-logoff")
+        goals.append(("light, default flags", "≥ nginx with its default access log",
+                      "%s vs %s req/s: %.2f×" % (rate(lmed("uvfib-default")), rate(lmed("nginx-log")), a),
+                      verdict(a >= 1.0, "%.2f×" % a)))
+        goals.append(("light, logs off on both", "≥ 1.0× nginx",
+                      "%s vs %s req/s: %.2f×" % (rate(lmed("uvfib-logoff")), rate(lmed("nginx-logoff")), b),
+                      verdict(b >= 1.0, "%.2f×" % b)))
+
+    # ---------------------------------------------------------- cross-check
+    cc = {}
+    for kind in ("heavy", "light"):
+        bs = runs("crosscheck-%s-bench" % kind)
+        ws = runs("crosscheck-%s-wrk" % kind)
+        if bs and ws:
+            cc[kind] = (med([load_rps(r) for r in bs]), med([r["rps"] for r in ws]))
+    if "heavy" in cc:
+        d = cc["heavy"][0] / cc["heavy"][1] - 1
+        goals.append(("uvfib-bench against wrk", "throughput within 10% on the same server",
+                      "/fibonacci/30: %s vs %s req/s (%+.1f%%)" % (rate(cc["heavy"][0]), rate(cc["heavy"][1]), d * 100),
+                      verdict(abs(d) <= 0.10, "%+.1f%%" % (d * 100))))
+
+    mem = load("memory")
+    if mem:
+        rss = mem["with_connections"]["VmRSS"] * 1024
+        goals.append(("memory", "%s idle connections in ≤ 20 MB RSS" % "{:,}".format(mem["connections"]),
+                      "%.1f MB" % (rss / 1e6), verdict(rss <= 20e6, "%.1f MB" % (rss / 1e6))))
+
+    # ================================================================ write
+    w("# uvfib benchmarks")
+    w("")
+    w("Written by `scripts/bench%s` on %s, uvfib at commit %s%s. Every figure is a ratio or a set "
+      "of percentiles from runs made in this one invocation, the compared systems taking turns "
+      "(%d round%s); the raw JSON of every run is in `%s`." % (
+          " --quick" if meta["quick"] else "", meta["date_utc"], meta["commit"],
+          " (with uncommitted changes)" if meta["dirty"] else "", meta["rounds"],
+          "" if meta["rounds"] == 1 else "s", os.path.relpath(RAW)))
+    w("")
+    w("## Machine")
+    w("")
+    w("| | |")
+    w("| --- | --- |")
+    w("| CPUs | %d (%s) |" % (meta["cores"], meta["cpu_model"]))
+    w("| memory, kernel | %s GiB, Linux %s |" % (meta["mem_gib"], meta["kernel"]))
+    w("| load average at the start | %s |" % " ".join(meta["loadavg"]))
+    bg = {os.path.basename(p)[11:-5]: json.load(open(p))["busy_cores"]
+          for p in glob.glob(os.path.join(RAW, "background-*.json"))}
+    w("| other processes' CPU, 1 s before each scenario (cores) | %s |" % ", ".join(
+        "%s %.2f" % (k, v) for k, v in sorted(bg.items())))
+    w("| uvfib | `%s`, meson `release` |" % meta["uvfib"])
+    w("| others | Node.js %s (Fastify 5, Express 4, piscina 4), %s, %s, %s |" % (
+        meta["node"], meta["nginx"], meta["wrk"], meta["cc"]))
+    w("| load generator | `uvfib-bench` (this repository): closed-loop load and an open-loop probe timed from each request's intended send (no coordinated omission); `wrk` where a user would type it |")
+    w("")
+    w("**The load generator shares the machine's %d cores with the server.** Absolute figures are "
+      "low and partly measure the generator; the ratios compare systems under the same handicap. "
+      "\"server CPU\" is the server's own CPU (all its threads) in cores; \"machine\" the share of "
+      "all cores busy." % meta["cores"])
+    w("")
+    w("## Goals")
+    w("")
+    w("| what | target | measured | |")
+    w("| --- | --- | --- | --- |")
+    for g in goals:
+        w("| %s | %s | %s | %s |" % g)
+    w("")
+
+    # ---------------------------------------------------------- kernel section
+    if k1:
+        w("## Kernel: the same recursion, built four ways")
+        w("")
+        w("`uvfib-fibtime 30` (src/bench/micro): `uvfib` is the server's kernel as it runs in the "
+          "pool (a cancel flag polled once per call above n = 24), `uvfib-nocheck` the same library "
+          "build without a flag, `ref-O2`/`ref-O3` the bare recursion compiled alone. The variants "
+          "take turns in 0.25 s slices; growth is F(30)'s time over F(28)'s, φ² = 2.618 for the "
+          "naive call tree.")
+        w("")
+        w("| build | 1 thread: CPU per call | growth | %d threads: calls/s |" % meta["cores"])
+        w("| --- | --- | --- | --- |")
+        vn = {v["variant"]: v for v in kn["variants"]} if kn else {}
+        for v in k1["variants"]:
+            w("| %s | %.3f ms | %.2f | %s |" % (v["variant"], v["cpu_ns_per_call"] / 1e6, v["growth"],
+                                              rate(vn.get(v["variant"], {}).get("calls_per_s"))))
+        w("")
+        w("The kernel is compiled at `-O2` with `-fno-ipa-pure-const`, as an external function "
+          "(src/meson.build, src/fib.c): a `static` one ran 20-30% slower (GCC 12 inlines it into "
+          "itself, spilling at every level), and without `-fno-ipa-pure-const` GCC may prove it "
+          "`const` and merge repeated calls, another algorithm (under `-fsanitize=thread` F(30) "
+          "took 0.1 ms instead of 1.5).")
+        w("")
+
+    if heavy_rows:
+        w("## Heavy requests against the physical limit")
+        w("")
+        w("`GET /fibonacci/30` on 8 keep-alive connections, closed loop, uvfib at default flags. "
+          "The limit is the kernel alone on %d threads, the fastest build, timed by "
+          "`uvfib-fibtime 30 %s %d` just before and just after each round (their mean)." % (
+              meta["cores"], meta["ktime"], meta["cores"]))
+        w("")
+        w("| round | uvfib req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | machine |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for i, (r, limit, frac) in enumerate(heavy_rows, 1):
+            l = r["bench"]["load"]["latency_ms"]
+            w("| %d | %s | %s | **%.1f%%** | %s | %s | %.2f | %.0f%% |" % (
+                i, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
+                r["cpu"]["server_cores"], r["cpu"]["machine_busy"] * 100))
+        hf = load("heavy-fastify")
+        if hf:
+            w("")
+            w("Fastify+piscina (%d threads) under the same load: %s req/s, server CPU %.2f." % (
+                meta["cores"], rate(load_rps(hf)), hf["cpu"]["server_cores"]))
+        w("")
+
+    if adm:
+        w("## Admission: what `wrk -cN` meets at default flags")
+        w("")
+        w("`wrk -t1 -cN -d5s --latency /fibonacci/30` against `uvfib` with no flags: a job is refused "
+          "(503, `Retry-After`) only when the wait it can expect passes 5 s, or when 10,000 wait.")
+        w("")
+        w("| connections | requests | non-2xx | socket errors | p50 | p99 | server: completed, refused |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        for a in adm:
+            s = a.get("server", {})
+            w("| %s | %s | %d | %s | %s | %s | %s, %d |" % (
+                a["wrk_cmd"][2][2:], "{:,}".format(a["requests"]), a["non2xx"],
+                sum(a["socket_errors"].values()), ms(a["latency_ms"].get("p50")),
+                ms(a["latency_ms"].get("p99")), "{:,.0f}".format(s.get("uvfib_pool_jobs_completed_total", 0)),
+                s.get("uvfib_pool_jobs_rejected_total", 0) + s.get('uvfib_shed_requests_total{reason="queue_wait"}', 0)))
+        w("")
+
+    if lat:
+        w("## Loop latency under CPU saturation")
+        w("")
+        w("A probe sends `GET /healthz` at 500 requests/s over 4 connections (open loop, latency from "
+          "each request's intended send); \"saturated\" adds `/fibonacci/30` in a closed loop on 4 "
+          "connections. `/healthz` is answered on the loop (uvfib) or the main thread (Node.js), so "
+          "its latency is the loop's responsiveness. Medians over the rounds; \"loop p99\" is uvfib's "
+          "own timer-measured loop delay over the run (its `/metrics` histogram, to the bucket edge).")
+        w("")
+        w("| system | load | probe p50 | p90 | p99 | max | fib/30 req/s | loop p99 |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for cname, _, sat in LATENCY_ORDER:
+            rs = lat.get(cname)
+            if not rs:
+                continue
+            fib = med([load_rps(r) for r in rs]) if sat else None
+            lag = med([server_lag_p99(r) for r in rs])
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                LATENCY_LABELS.get(cname, cname), "saturated" if sat else "idle",
+                ms(lat_med(cname, "p50")), ms(lat_med(cname, "p90")), ms(lat_med(cname, "p99")),
+                ms(lat_med(cname, "max")), rate(fib), ms(lag)))
+        w("")
+        svg_bars(os.path.join(plot_dir, "bench-latency.svg"), "probe latency (/healthz), median of rounds",
+                 [(LATENCY_LABELS.get(c, c) + (" (sat.)" if s else " (idle)"),
+                   [lat_med(c, "p50"), lat_med(c, "p99")]) for c, _, s in LATENCY_ORDER if c in lat],
+                 [("p50", "#4a90d9"), ("p99", "#d0604a")], "ms", log=True)
+        w("![probe latency per system, log scale](bench-latency.svg)")
+        w("")
+
+    if ovh and floor:
+        w("## Offload overhead and this machine's wake-up floor")
+        w("")
+        w("`uvfib-handoff` (src/bench/micro), each round trip starting with both threads asleep "
+          "(1 ms apart), as at a modest request rate:")
+        w("")
+        w("| round trip | p50 | p90 | p99 |")
+        w("| --- | --- | --- | --- |")
+        for x in ho["measures"]:
+            w("| %s | %.1f µs | %.1f µs | %.1f µs |" % (HANDOFF_LABELS.get(x["name"], x["name"]),
+                                                      x["p50_ns"] / 1e3, x["p90_ns"] / 1e3, x["p99_ns"] / 1e3))
+        w("")
+        w("`GET /fibonacci/1` probed at 200 requests/s, no other load, `--mode offload` against "
+          "`--mode inline`:")
+        w("")
+        w("| round | inline p50 | offload p50 | overhead |")
+        w("| --- | --- | --- | --- |")
+        for i, (a, b) in enumerate(zip(ovh_in, ovh_off), 1):
+            w("| %d | %s | %s | %+.0f µs |" % (i, ms(probe(a)["p50"]), ms(probe(b)["p50"]),
+                                               (probe(b)["p50"] - probe(a)["p50"]) * 1000))
+        w("")
+
+    if all(light.values()):
+        w("## Light requests: uvfib against nginx")
+        w("")
+        w("`GET /fibonacci/10` on 50 keep-alive connections, closed loop. uvfib computes F(10) on the "
+          "loop (auto mode); nginx (1 worker) answers the same JSON from a `return 200` location "
+          "(`raw/nginx-log.conf`). \"default\" is each as shipped: uvfib's JSON access log on stderr "
+          "(to a file here), nginx's combined-format `access_log` to a file.")
+        w("")
+        w("| server | round | req/s | p50 | p99 | server CPU | CPU per request |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        for n, label in (("uvfib-default", "uvfib, default flags"), ("nginx-log", "nginx, access log"),
+                         ("uvfib-logoff", "uvfib `--access-log off`"), ("nginx-logoff", "nginx `access_log off`")):
+            for i, r in enumerate(light[n], 1):
+                l = r["bench"]["load"]["latency_ms"]
+                w("| %s | %d | %s | %s | %s | %.2f | %.1f µs |" % (
+                    label, i, rate(load_rps(r)), ms(l["p50"]), ms(l["p99"]), r["cpu"]["server_cores"],
+                    r["cpu"]["server_cores"] / load_rps(r) * 1e6))
+        w("")
+        svg_bars(os.path.join(plot_dir, "bench-throughput.svg"), "throughput, median of rounds (req/s)",
+                 [("light: uvfib / nginx, logs on", [med([load_rps(r) for r in light["uvfib-default"]]),
+                                                     med([load_rps(r) for r in light["nginx-log"]])]),
+                  ("light: uvfib / nginx, logs off", [med([load_rps(r) for r in light["uvfib-logoff"]]),
+                                                      med([load_rps(r) for r in light["nginx-logoff"]])]),
+                  ("heavy: uvfib / physical limit", [med([load_rps(x[0]) for x in heavy_rows]),
+                                                     med([x[1] for x in heavy_rows])] if heavy_rows else [None, None])],
+                 [("uvfib", "#4a90d9"), ("reference", "#999999")], "req/s")
+        w("![throughput](bench-throughput.svg)")
+        w("")
+
+    if cc:
+        w("## uvfib-bench against wrk")
+        w("")
+        w("The same uvfib server (`--access-log off`), the two generators taking turns, closed loop:")
+        w("")
+        w("| workload | uvfib-bench req/s | wrk req/s | difference |")
+        w("| --- | --- | --- | --- |")
+        for kind, (b, x) in cc.items():
+            w("| %s | %s | %s | %+.1f%% |" % ("`/fibonacci/30`, 4 connections (server-bound)" if kind == "heavy"
+                                             else "`/fibonacci/10`, 50 connections (generator-bound)",
+                                             rate(b), rate(x), (b / x - 1) * 100))
+        w("")
+    tools = load("tools")
+    if tools:
+        w("`scripts/bench-crosscheck` (uvfib-bench, wrk and autocannon on one server; its own "
+          "bounds, see docs/bench-tool.md) exited %d:" % tools["returncode"])
+        w("")
+        w("```")
+        w(tools["stdout"].strip())
+        w("```")
+        w("")
+    if mem:
+        b, c = mem["before"], mem["with_connections"]
+        w("## Memory: idle keep-alive connections")
+        w("")
+        w("%s connections, each answered one `/healthz` and left open (`--keepalive-timeout 0`): "
+          "VmRSS %.1f MiB → %.1f MiB, %.0f bytes per connection (%d of them answered)." % (
+              "{:,}".format(mem["connections"]), b["VmRSS"] / 1024, c["VmRSS"] / 1024,
+              (c["VmRSS"] - b["VmRSS"]) * 1024 / mem["connections"], mem["answered"]))
+        w("")
+    w("## Commands")
+    w("")
+    w("Everything above: `scripts/bench` (`--quick` for a short run, `--only light,heavy` for some "
+      "scenarios). Each run's server and client command lines are in its raw JSON "
+      "(`server_cmd`, `bench_cmd`, `wrk_cmd`, `cmd`).")
+    with open(out_md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+LATENCY_ORDER = [
+    ("uvfib-idle", None, False), ("uvfib-default", None, True), ("uvfib-threads-1", None, True),
+    ("uvfib-normal", None, True), ("uvfib-batch", None, True), ("uvfib-nice19", None, True),
+    ("uvfib-idleclass", None, True), ("uvfib-inline", None, True), ("fastify-idle", None, False),
+    ("fastify", None, True), ("express-piscina", None, True), ("worker-per-request", None, True),
+]
+LATENCY_LABELS = {
+    "uvfib-idle": "uvfib, default flags", "uvfib-default": "uvfib, default flags",
+    "uvfib-threads-1": "uvfib `--threads N-1`", "uvfib-normal": "uvfib `--compute-priority normal`",
+    "uvfib-batch": "uvfib `--compute-priority batch`", "uvfib-nice19": "uvfib `--compute-nice 19`",
+    "uvfib-idleclass": "uvfib `--compute-priority idle`", "uvfib-inline": "uvfib `--mode inline`",
+    "fastify-idle": "Fastify+piscina", "fastify": "Fastify+piscina",
+    "express-piscina": "Express+piscina", "worker-per-request": "Express, a Worker per request",
+}
+HANDOFF_LABELS = {
+    "condvar": "condition variable to a sleeping thread and back",
+    "async": "`uv_async_send` to another loop and back",
+    "floor": "**floor**: condition variable to a sleeping worker, `uv_async_send` back to the loop",
+    "pool": "uvfib's pool: an empty job through the FIFO, a runner and the eventfd",
+}
+
+if __name__ == "__main__":
+    main()

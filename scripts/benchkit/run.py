@@ -1,0 +1,451 @@
+"""run.py - every scenario of docs/benchmarks.md, side by side in one run, against 127.0.0.1
+only, each bounded in time. It writes raw JSON into OUT/raw (one file per run: the commands,
+what the tool printed, the CPU the server and the machine used) and OUT/raw/meta.json; it
+judges nothing (that is report.py's business).
+
+    python3 scripts/benchkit/run.py --out DIR [--quick] [--only SCENARIO,...]
+
+Scenarios, in the order they run: kernel, handoff, light, heavy, admission, latency, overhead,
+crosscheck, memory, tools. Binaries come from build-release (scripts/bench builds them)."""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import CpuMeter, Server, background_cores, free_port, stop_all  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, "build-release")
+UVFIB = os.path.join(BUILD, "src", "uvfib")
+BENCH = os.path.join(BUILD, "src", "bench", "uvfib-bench")
+FIBTIME = os.path.join(BUILD, "src", "bench", "micro", "uvfib-fibtime")
+HANDOFF = os.path.join(BUILD, "src", "bench", "micro", "uvfib-handoff")
+NODE_DIR = os.path.join(ROOT, "scripts", "node")
+CORES = os.cpu_count()
+
+SCENARIOS = ["kernel", "handoff", "light", "heavy", "admission", "latency", "overhead",
+             "crosscheck", "memory", "tools"]
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+class Run:
+    """Durations and where raw files go."""
+
+    def __init__(self, out, quick):
+        self.quick = quick
+        out = os.path.abspath(out)
+        self.raw = os.path.join(out, "raw")
+        self.scratch = os.path.join(out, "scratch")
+        os.makedirs(self.raw, exist_ok=True)
+        os.makedirs(self.scratch, exist_ok=True)
+        self.dur = 2.0 if quick else 10.0        # measured seconds of one uvfib-bench run
+        self.warm = 0.5 if quick else 2.0        # warm-up seconds before it
+        self.rounds = 1 if quick else 3          # alternations of the compared systems
+        self.ktime = 1.0 if quick else 4.0       # seconds of the kernel timer per call
+
+    def save(self, name, obj):
+        with open(os.path.join(self.raw, name + ".json"), "w") as f:
+            json.dump(obj, f, indent=1)
+
+    def err_path(self, name):
+        return os.path.join(self.scratch, name + ".err")
+
+
+# ------------------------------------------------------------------ the servers
+
+def uvfib(run, name, *flags):
+    """uvfib as a user starts it, plus flags; its stderr (the access log by default) to a file."""
+    return Server([UVFIB, "--port", "0"] + list(flags), run.err_path(name))
+
+
+def node(run, name, script):
+    env = dict(os.environ, HOST="127.0.0.1", PORT="0", THREADS=str(CORES))
+    return Server(["node", os.path.join(NODE_DIR, script)], run.err_path(name), env=env)
+
+
+def nginx(run, name, log_on):
+    """nginx with one worker, answering /fibonacci/10's JSON from a `return 200` location; its
+    access log as nginx ships it (the combined format to a file) or off."""
+    d = os.path.join(run.scratch, "nginx-" + name)
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    port = free_port()
+    conf = """worker_processes 1;
+daemon off;
+pid %(d)s/nginx.pid;
+error_log %(d)s/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    %(log)s
+    server_tokens off;
+    keepalive_requests 1000000;
+    keepalive_timeout 5s;
+    client_body_temp_path %(d)s/client_body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / {
+            default_type application/json;
+            return 200 '{"success":true,"result":55}';
+        }
+    }
+}
+""" % {"d": d, "port": port,
+       "log": "access_log %s/logs/access.log;" % d if log_on else "access_log off;"}
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    with open(os.path.join(run.raw, "nginx-%s.conf" % ("log" if log_on else "off")), "w") as f:
+        f.write(conf)
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    return Server([nginx_bin, "-c", os.path.join(d, "nginx.conf"), "-p", d, "-e",
+                   os.path.join(d, "logs", "error.log")], run.err_path(name), port=port)
+
+
+# ------------------------------------------------------------------ the clients
+
+def bench(run, name, srv, args, report=False, server_metrics=False, dur=None):
+    """uvfib-bench --json against srv; saves raw/NAME.json with the CPU used. Returns it."""
+    dur = run.dur if dur is None else dur
+    cmd = [BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration", str(dur),
+           "--warmup", str(run.warm), "--json"] + list(args)
+    if report:
+        cmd += ["--report", os.path.join(run.raw, name + ".html")]
+    if server_metrics:
+        cmd += ["--server-metrics", "http://127.0.0.1:%d/metrics" % srv.port]
+    meter = CpuMeter(srv).start()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + run.warm + 90)
+    cpu = meter.stop()
+    if p.returncode not in (0, 99):
+        raise RuntimeError("uvfib-bench failed in %s: %s" % (name, p.stderr[-2000:]))
+    out = {"name": name, "server_cmd": srv.cmd, "bench_cmd": cmd, "cpu": cpu,
+           "bench": json.loads(p.stdout), "warnings": p.stderr.strip().splitlines()}
+    run.save(name, out)
+    log("  %s done" % name)
+    return out
+
+
+WRK_LAT_RE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def wrk(run, name, srv, conns, path, secs):
+    """wrk -t1 -cC -dS --latency against srv, as a user types it (its default 2 s timeout)."""
+    cmd = ["wrk", "-t1", "-c%d" % conns, "-d%ds" % max(1, round(secs)), "--latency",
+           "http://127.0.0.1:%d%s" % (srv.port, path)]
+    meter = CpuMeter(srv).start()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
+    cpu = meter.stop()
+    text = p.stdout
+
+    def num(rx, default=0.0):
+        m = re.search(rx, text, re.M)
+        return float(m.group(1)) if m else default
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    lat = {("p" + m.group(1)): float(m.group(2)) * unit[m.group(3)]
+           for m in WRK_LAT_RE.finditer(text)}
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out = {"name": name, "server_cmd": srv.cmd, "wrk_cmd": cmd, "cpu": cpu, "stdout": text,
+           "requests": int(num(r"^\s*(\d+) requests in")), "rps": num(r"^Requests/sec:\s+([\d.]+)"),
+           "non2xx": int(num(r"Non-2xx or 3xx responses: (\d+)")), "latency_ms": lat,
+           "socket_errors": dict(zip(("connect", "read", "write", "timeout"),
+                                     map(int, sock.groups()))) if sock else {}}
+    run.save(name, out)
+    log("  %s done" % name)
+    return out
+
+
+def metrics(srv):
+    """GET /metrics as {name{labels}: value}."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.port, timeout=10).read()
+    out = {}
+    for line in text.decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def lag_buckets(m):
+    return {k: v for k, v in m.items() if k.startswith("uvfib_eventloop_lag_seconds_bucket")}
+
+
+# ------------------------------------------------------------------ scenarios
+
+def sc_kernel(run):
+    """The kernel alone: every build of the same recursion, on one thread and on every core."""
+    for threads in (1, CORES):
+        p = subprocess.run([FIBTIME, "30", str(run.ktime * 2), str(threads)],
+                           capture_output=True, text=True, timeout=run.ktime * 8 + 60, check=True)
+        run.save("kernel-%d" % threads, {"cmd": [FIBTIME, "30", str(run.ktime * 2), str(threads)],
+                                         "variants": [json.loads(l) for l in p.stdout.splitlines()]})
+    log("  kernel done")
+
+
+def sc_handoff(run):
+    rounds = "300" if run.quick else "3000"
+    p = subprocess.run([HANDOFF, rounds], capture_output=True, text=True, timeout=300, check=True)
+    run.save("handoff", {"cmd": [HANDOFF, rounds],
+                         "measures": [json.loads(l) for l in p.stdout.splitlines()]})
+    log("  handoff done")
+
+
+def sc_light(run):
+    """GET /fibonacci/10 on 50 connections: uvfib and nginx, with and without access logs."""
+    args = ["--load-url", "/fibonacci/10", "--load-connections", "50"]
+    for r in range(1, run.rounds + 1):
+        log("light, round %d/%d" % (r, run.rounds))
+        for name, start in (("uvfib-default", lambda n: uvfib(run, n)),
+                            ("nginx-log", lambda n: nginx(run, n, True)),
+                            ("uvfib-logoff", lambda n: uvfib(run, n, "--access-log", "off")),
+                            ("nginx-logoff", lambda n: nginx(run, n, False))):
+            full = "light-%s-%d" % (name, r)
+            srv = start(full)
+            try:
+                bench(run, full, srv, args)
+            finally:
+                srv.stop()
+
+
+def kernel_limit(run, name):
+    """The kernel alone on every core, every build, interleaved: the physical limit now."""
+    cmd = [FIBTIME, "30", str(run.ktime), str(CORES)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=run.ktime * 8 + 60, check=True)
+    run.save(name, {"cmd": cmd, "variants": [json.loads(l) for l in p.stdout.splitlines()]})
+
+
+def sc_heavy(run):
+    """GET /fibonacci/30 on 8 connections (wrk -c8's count) at default flags, the physical limit
+    timed just before and just after each round."""
+    args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
+    kernel_limit(run, "heavy-kernel-0")
+    for r in range(1, run.rounds + 1):
+        log("heavy, round %d/%d" % (r, run.rounds))
+        srv = uvfib(run, "heavy-uvfib-%d" % r)
+        try:
+            bench(run, "heavy-uvfib-%d" % r, srv, args)
+        finally:
+            srv.stop()
+        kernel_limit(run, "heavy-kernel-%d" % r)
+    srv = node(run, "heavy-fastify", "fastify-piscina.js")
+    try:
+        bench(run, "heavy-fastify", srv, args)
+    finally:
+        srv.stop()
+
+
+def sc_admission(run):
+    """wrk -c100/-c500/-c1000 /fibonacci/30 at default flags, as a benchmark user's first try."""
+    for conns in ((100,) if run.quick else (100, 500, 1000)):
+        name = "admission-c%d" % conns
+        srv = uvfib(run, name)
+        try:
+            wrk(run, name, srv, conns, "/fibonacci/30", 2 if run.quick else 5)
+            m = metrics(srv)
+            out = json.load(open(os.path.join(run.raw, name + ".json")))
+            out["server"] = {k: m.get(k, 0) for k in (
+                "uvfib_pool_jobs_completed_total", "uvfib_pool_jobs_rejected_total",
+                'uvfib_shed_requests_total{reason="queue_wait"}',
+                'uvfib_shed_requests_total{reason="loop_delay"}')}
+            run.save(name, out)
+        finally:
+            srv.stop()
+
+
+LATENCY_CONFIGS = [
+    # name, how to start, whether /fibonacci/30 saturates the pool meanwhile
+    ("uvfib-idle", lambda run, n: uvfib(run, n), False),
+    ("uvfib-default", lambda run, n: uvfib(run, n), True),
+    ("uvfib-threads-1", lambda run, n: uvfib(run, n, "--threads", str(max(1, CORES - 1))), True),
+    ("uvfib-normal", lambda run, n: uvfib(run, n, "--compute-priority", "normal"), True),
+    ("uvfib-batch", lambda run, n: uvfib(run, n, "--compute-priority", "batch"), True),
+    ("uvfib-nice19", lambda run, n: uvfib(run, n, "--compute-nice", "19"), True),
+    ("uvfib-idleclass", lambda run, n: uvfib(run, n, "--compute-priority", "idle"), True),
+    ("uvfib-inline", lambda run, n: uvfib(run, n, "--mode", "inline"), True),
+    ("fastify-idle", lambda run, n: node(run, n, "fastify-piscina.js"), False),
+    ("fastify", lambda run, n: node(run, n, "fastify-piscina.js"), True),
+    ("express-piscina", lambda run, n: node(run, n, "piscina.js"), True),
+    ("worker-per-request", lambda run, n: node(run, n, "worker-per-request.js"), True),
+]
+QUICK_LATENCY = ("uvfib-idle", "uvfib-default", "uvfib-threads-1", "fastify")
+
+
+def sc_latency(run):
+    """/healthz at 500 requests/s (open loop) alone, and while /fibonacci/30 saturates the pool
+    on 4 connections (closed loop); uvfib's own loop delay from its /metrics around each run."""
+    probe = ["--probe-url", "/healthz", "--probe-rate", "500", "--probe-connections", "4"]
+    load = ["--load-url", "/fibonacci/30", "--load-connections", "4"]
+    for r in range(1, run.rounds + 1):
+        log("latency, round %d/%d" % (r, run.rounds))
+        for cname, start, saturated in LATENCY_CONFIGS:
+            if run.quick and cname not in QUICK_LATENCY:
+                continue
+            name = "latency-%s-%d" % (cname, r)
+            srv = start(run, name)
+            try:
+                is_uvfib = srv.cmd[0] == UVFIB
+                before = lag_buckets(metrics(srv)) if is_uvfib else None
+                out = bench(run, name, srv, probe + (load if saturated else []),
+                            report=(r == 1 and cname in ("uvfib-default", "fastify")),
+                            server_metrics=is_uvfib)
+                if is_uvfib:
+                    out["server_lag_before"] = before
+                    out["server_lag_after"] = lag_buckets(metrics(srv))
+                    run.save(name, out)
+            finally:
+                srv.stop()
+
+
+def sc_overhead(run):
+    """/fibonacci/1 at 200 requests/s, no other load: through the pool against on the loop."""
+    probe = ["--probe-url", "/fibonacci/1", "--probe-rate", "200", "--probe-connections", "4"]
+    for r in range(1, run.rounds + 1):
+        log("overhead, round %d/%d" % (r, run.rounds))
+        for mode in ("inline", "offload"):
+            name = "overhead-%s-%d" % (mode, r)
+            srv = uvfib(run, name, "--mode", mode, "--access-log", "off")
+            try:
+                bench(run, name, srv, probe)
+            finally:
+                srv.stop()
+
+
+def sc_crosscheck(run):
+    """uvfib-bench's closed-loop throughput against wrk's on the same server, taking turns."""
+    for path, conns in (("/fibonacci/30", 4), ("/fibonacci/10", 50)):
+        kind = "heavy" if path.endswith("30") else "light"
+        srv = uvfib(run, "crosscheck-%s" % kind, "--access-log", "off")
+        try:
+            for r in range(1, run.rounds + 1):
+                bench(run, "crosscheck-%s-bench-%d" % (kind, r), srv,
+                      ["--load-url", path, "--load-connections", str(conns)])
+                wrk(run, "crosscheck-%s-wrk-%d" % (kind, r), srv, conns, path, run.dur)
+        finally:
+            srv.stop()
+
+
+MEMORY_CLIENT = r'''
+import json, os, resource, socket, sys, time
+port, pid, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def status():
+    out = {}
+    for line in open('/proc/%d/status' % pid):
+        k, _, v = line.partition(':')
+        if k in ('VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'Threads'):
+            out[k] = int(v.split()[0])
+    out['fds'] = len(os.listdir('/proc/%d/fd' % pid))
+    return out
+before = status()
+socks = [socket.create_connection(('127.0.0.1', port), timeout=10) for _ in range(n)]
+for s in socks:
+    s.sendall(b'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+answered = 0
+for s in socks:
+    data = b''
+    while not data.endswith(b'{"status":"ok"}'):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    answered += data.startswith(b'HTTP/1.1 200')
+with_conns = status()
+for s in socks:
+    s.close()
+deadline = time.monotonic() + 10
+while status()['fds'] > before['fds'] and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(json.dumps({'connections': n, 'answered': answered, 'before': before,
+                  'with_connections': with_conns, 'after_close': status()}))
+'''
+
+
+def sc_memory(run):
+    n = 1000 if run.quick else 10000
+    srv = uvfib(run, "memory", "--access-log", "off", "--keepalive-timeout", "0")
+    try:
+        p = subprocess.run([sys.executable, "-c", MEMORY_CLIENT, str(srv.port), str(srv.pid),
+                            str(n)], capture_output=True, text=True, timeout=180, check=True)
+        out = json.loads(p.stdout)
+        out["server_cmd"] = srv.cmd
+        run.save("memory", out)
+    finally:
+        srv.stop()
+    log("  memory done")
+
+
+def sc_tools(run):
+    """scripts/bench-crosscheck: uvfib-bench against wrk and autocannon (its own bounds)."""
+    secs, rounds = ("1", "1") if run.quick else ("3", "3")
+    cmd = [os.path.join(ROOT, "scripts", "bench-crosscheck"), "--seconds", secs,
+           "--rounds", rounds]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    run.save("tools", {"cmd": cmd, "returncode": p.returncode, "stdout": p.stdout,
+                       "stderr_tail": p.stderr[-4000:]})
+    log("  tools done (exit %d)" % p.returncode)
+
+
+def meta(run, scenarios):
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+        except OSError:
+            return None
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                  if l.startswith("model name")), platform.processor())
+    mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    run.save("meta", {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]),
+        "dirty": bool(out(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])),
+        "quick": run.quick, "scenarios": scenarios, "cores": CORES, "cpu_model": model,
+        "mem_gib": round(mem / 1024 / 1024, 1), "kernel": platform.release(),
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "uvfib": out([UVFIB, "--version"]), "node": out(["node", "--version"]),
+        "nginx": (subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"],
+                                 capture_output=True, text=True).stderr.strip()),
+        "wrk": (out(["wrk", "-v"]) or "").splitlines()[0] if out(["wrk", "-v"]) else None,
+        "cc": (out(["cc", "--version"]) or "").splitlines()[0],
+        "dur": run.dur, "warm": run.warm, "rounds": run.rounds, "ktime": run.ktime,
+    })
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default=",".join(SCENARIOS))
+    a = ap.parse_args()
+    wanted = [s for s in a.only.split(",") if s]
+    bad = [s for s in wanted if s not in SCENARIOS]
+    if bad:
+        ap.error("unknown scenario %s (have %s)" % (", ".join(bad), ", ".join(SCENARIOS)))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # wrk -c1000, 10k connections
+    run = Run(a.out, a.quick)
+    meta(run, wanted)
+    try:
+        for s in SCENARIOS:
+            if s in wanted:
+                busy = background_cores()
+                log("%s: the rest of the machine keeps %.2f cores busy" % (s, busy))
+                run.save("background-" + s, {"busy_cores": busy})
+                globals()["sc_" + s](run)
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    main()
