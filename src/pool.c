@@ -163,6 +163,17 @@ static void on_runner_done(uv_work_t *req, int status)
     maybe_closed(p);
 }
 
+/* A job went out (+1) or came back (-1): the wake-up handle holds the loop alive exactly while
+ * some job is out, or a job coming back after its connection's handles closed would never be
+ * seen (a loop with nothing else alive stops polling). */
+static void jobs_out(struct uvfib__pool *p, int delta)
+{
+    if (delta > 0 && p->n_jobs++ == 0)
+        uv_ref((uv_handle_t *)&p->wake);
+    else if (delta < 0 && --p->n_jobs == 0)
+        uv_unref((uv_handle_t *)&p->wake);
+}
+
 static void on_wake(uv_poll_t *poll, int status, int events)
 {
     struct uvfib__pool *p = poll->data;
@@ -180,6 +191,7 @@ static void on_wake(uv_poll_t *poll, int status, int events)
         struct uvfib__pool_job *next = job->next;
         job->next = NULL;
         job->state = UVFIB__JOB_NEW;
+        jobs_out(p, -1);
         p->done_cb(p, job);
         job = next;
     }
@@ -274,6 +286,7 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
     if (start)
         p->n_active++;
     uv_mutex_unlock(&p->mu);
+    jobs_out(p, +1);
     if (!start)
         return 0; /* an active runner will look at the FIFO again before it leaves */
 
@@ -285,7 +298,10 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
         p->n_active--;
         bool taken_back = unlink_waiting(p, job);
         uv_mutex_unlock(&p->mu);
-        return taken_back ? UV_ENOMEM : 0;
+        if (!taken_back)
+            return 0;
+        jobs_out(p, -1);
+        return UV_ENOMEM;
     }
     /* uv_queue_work fails only for a NULL work callback. */
     uv_queue_work(p->loop, &r->req, on_runner_work, on_runner_done);
@@ -298,6 +314,8 @@ bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
     uv_mutex_lock(&pool->mu);
     bool waiting = unlink_waiting(pool, job);
     uv_mutex_unlock(&pool->mu);
+    if (waiting)
+        jobs_out(pool, -1);
     return waiting;
 }
 

@@ -76,6 +76,8 @@ struct uvfib__pool {
     struct uvfib__runner *busy;   /* loop: runners submitted and not yet back (owned list) */
     struct uvfib__runner *spare;  /* loop: runners back from libuv, kept for reuse (owned) */
     unsigned n_submitted;         /* loop: runners in libuv (the length of busy) */
+    unsigned n_jobs;              /* loop: jobs submitted and not yet handed back; while any
+                                     is out, the wake-up handle keeps the loop alive */
     bool closing;                 /* loop: uvfib__pool_close ran */
     void (*close_cb)(struct uvfib__pool *pool); /* loop: runs once everything is back */
 };

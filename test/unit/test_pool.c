@@ -306,6 +306,9 @@ static void test_runner_queued_in_libuv_is_taken_back_at_close(void **state)
     free(jobs);
 }
 
+/* Also the regression test of a lost hand-back: runners woke the loop through a handle that
+ * did not hold it alive, and a loop with nothing else to do (here: between rounds) could stop
+ * polling with the last job on the done list. */
 static void test_job_arriving_as_runners_leave_always_runs(void **state)
 {
     (void)state;
