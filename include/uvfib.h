@@ -1,10 +1,11 @@
-/* uvfib.h - the public API of libuvfib: a small HTTP/1.1 server that lives on a
- * caller's libuv loop, keeps that loop free, and offloads CPU work to libuv's
- * thread pool. It follows libuv's conventions: caller-owned structs, a `data`
- * pointer for the caller, negative errno (UV_E*) returns, asynchronous close.
+/* uvfib.h - the public API of libuvfib: a small HTTP/1.1 server that lives on a caller's libuv
+ * loop, keeps that loop free, and offloads CPU work to libuv's thread pool. It follows libuv's
+ * conventions: caller-owned structs, a `data` pointer for the caller, negative errno (UV_E*)
+ * returns, asynchronous close, and callbacks that run exactly once for a call that succeeded
+ * (never for one that failed).
  *
- * Threads: every function here must be called on the loop thread, except
- * uvfib_work_cancelled(), uvfib_fib() and uvfib_strerror(), which any thread may call. */
+ * Threads: each declaration says which thread may call it. "Loop thread" is the thread running
+ * the uv_loop_t the server was initialised on. */
 #ifndef UVFIB_H
 #define UVFIB_H
 
@@ -34,7 +35,7 @@ typedef struct uvfib_config_s uvfib_config_t;
 typedef struct uvfib_req_s uvfib_req_t;
 typedef struct uvfib_work_s uvfib_work_t;
 typedef struct uvfib_stats_s uvfib_stats_t;
-typedef struct uvfib_fib_options_s uvfib_fib_options_t;
+typedef struct uvfib_readiness_s uvfib_readiness_t;
 
 /** Where offloaded work runs (see uvfib_req_offload()). */
 typedef enum {
@@ -52,16 +53,17 @@ typedef enum {
     UVFIB_PRIORITY_IDLE        /**< SCHED_IDLE: they run only when nothing else wants the CPU */
 } uvfib_priority_t;
 
-/** Server configuration. Fill it with uvfib_config_init(), then override fields;
- * new fields only ever get defaults, so old callers keep working.
- * uvfib_server_init() copies what it needs: the struct and its strings may go
- * away after that call. Sizes are bytes, times milliseconds; 0 disables a timeout. */
+/** Server configuration. Fill it with uvfib_config_init(), then override fields.
+ * uvfib_server_init() copies what it needs: the struct and its strings may go away after that
+ * call. Sizes are bytes, times milliseconds; 0 disables a timeout. The struct's size never
+ * changes: later versions take new fields from `reserved`, which uvfib_config_init() zeroes,
+ * so a caller built against an older header keeps working. */
 struct uvfib_config_s {
     const char *host;             /**< address to bind; default "127.0.0.1"; IPv6 works ("::1") */
     int port;                     /**< default 3000; 0 picks a free port (see uvfib_server_port) */
     int backlog;                  /**< listen(2) backlog; default 511 */
     uvfib_mode_t mode;            /**< default UVFIB_MODE_AUTO */
-    unsigned threads;             /**< computations handed to the pool at once; default: CPUs */
+    unsigned threads;             /**< computations run in the pool at once; default: CPUs */
     unsigned max_queue;           /**< computations that may wait for a thread, a bound on
                                        memory; beyond: 503; default 10000 (see max_queue_wait_ms
                                        for the bound that normally applies first) */
@@ -70,7 +72,8 @@ struct uvfib_config_s {
     size_t max_url_bytes;         /**< request target; beyond: 414; default 8 KiB */
     size_t max_header_bytes;      /**< whole header block; beyond: 431; default 16 KiB */
     unsigned max_headers;         /**< header count; beyond: 431; default 100 */
-    size_t max_body_bytes;        /**< request body; beyond: 413; default 1 KiB */
+    size_t max_body_bytes;        /**< request body, kept for uvfib_req_body(); beyond: 413;
+                                       default 1 KiB */
     uint64_t header_timeout_ms;   /**< first byte of a request to its last header; 408 */
     uint64_t keepalive_timeout_ms;/**< idle keep-alive connection; closed quietly; default 5000 */
     uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
@@ -83,7 +86,7 @@ struct uvfib_config_s {
     int compute_nice;             /**< nice increment for UVFIB_PRIORITY_NICE and _BATCH,
                                        1..19; default 10 */
     uint64_t loop_resolution_ms;  /**< period of the loop-delay monitor's timer; default 10;
-                                       0: no timer (and no --max-loop-delay) */
+                                       0: no timer (and no max_loop_delay_ms) */
     uint64_t monitor_window_ms;   /**< window of the recent loop-delay figures, ELU and the
                                        overload decision; default 1000 */
     uint64_t max_loop_delay_ms;   /**< while the recent loop delay is above this, computations
@@ -97,9 +100,11 @@ struct uvfib_config_s {
                                        off (the executable's default is stderr) */
     size_t access_log_buffer_bytes; /**< access-log lines waiting for the writer thread;
                                        beyond, lines are dropped and counted; default 1 MiB */
+    uint64_t reserved[8];         /**< zero; for fields of later versions */
 };
 
-/** Counters, all read on the loop thread (see uvfib_server_stats()). */
+/** Counters, read at one moment (see uvfib_server_stats()). The struct's size never changes:
+ * later versions take new counters from `reserved`. */
 struct uvfib_stats_s {
     uint64_t connections_open;     /**< open now */
     uint64_t connections_total;    /**< accepted since init */
@@ -114,10 +119,20 @@ struct uvfib_stats_s {
     uint64_t jobs_timed_out;       /**< cancelled by compute_timeout_ms */
     uint64_t jobs_rejected;        /**< refused because the queue was full (503) */
     uint64_t jobs_inline;          /**< run on the loop (mode inline, or cheap in mode auto) */
+    uint64_t reserved[8];          /**< zero; for counters of later versions */
 };
 
-/** A server. The caller owns this struct (like a uv_tcp_t) and must keep it
- * alive until the close callback has run. */
+/** Whether the server should take traffic now (see uvfib_server_readiness()). */
+struct uvfib_readiness_s {
+    int ready;                     /**< 1: take traffic; 0: not now */
+    int draining;                  /**< 1: a graceful shutdown is under way */
+    unsigned retry_after_s;        /**< when not ready: seconds before asking again */
+    char reason[200];              /**< when not ready: why, one line; else "" */
+    uint64_t reserved[4];          /**< zero; for fields of later versions */
+};
+
+/** A server. The caller owns this struct (like a uv_tcp_t) and must keep it alive until the
+ * close callback has run. */
 struct uvfib_server_s {
     void *data;              /**< the caller's; uvfib never touches it */
     uv_loop_t *loop;         /**< read-only: the loop given to uvfib_server_init() */
@@ -128,105 +143,149 @@ struct uvfib_server_s {
 /** Runs once the server is fully closed: no handle of uvfib is left on the loop. */
 typedef void (*uvfib_close_cb)(uvfib_server_t *server);
 
-/** A route handler: runs on the loop for each matching request. It must answer
- * the request exactly once, now or later: with a uvfib_res_*() call, or by
- * handing it to uvfib_req_offload(), whose done callback answers it. */
+/** A route handler: runs on the loop for each matching request. It must answer the request
+ * exactly once, now or later: with a uvfib_res_*() call, or by handing it to
+ * uvfib_req_offload(), whose done callback answers it. */
 typedef void (*uvfib_handler_cb)(uvfib_req_t *req, void *arg);
 
-/** Runs in a pool thread (or on the loop in inline mode). It may touch only
- * `ctx`; it should poll uvfib_work_cancelled() now and then if it runs long. */
+/** Frees a route's argument once the server no longer needs it (see uvfib_route_add_ex()). */
+typedef void (*uvfib_free_cb)(void *arg);
+
+/** Runs in a pool thread (or on the loop in inline mode). It may touch only `ctx`; it should
+ * poll uvfib_work_cancelled() now and then if it runs long. */
 typedef void (*uvfib_work_cb)(uvfib_work_t *work, void *ctx);
 
-/** Runs on the loop once the work is over, exactly once per successful
- * uvfib_req_offload(). `status` is 0 when the work function ran, UV_ECANCELED
- * when the client went away, or UV_ETIMEDOUT past cfg.compute_timeout_ms (in
- * both cases the work never ran, or was asked to stop early).
- * It must free `ctx` if `ctx` is owned, and should answer `req`; answering a
+/** Runs on the loop once the work is over, exactly once per successful uvfib_req_offload().
+ * `status` is 0 when the work function ran, UV_ECANCELED when the client went away, or
+ * UV_ETIMEDOUT past cfg.compute_timeout_ms (in both cases the work never ran, or was asked to
+ * stop early). It must free `ctx` if `ctx` is owned, and should answer `req`; answering a
  * request whose client has gone writes nothing and is not an error. */
 typedef void (*uvfib_done_cb)(uvfib_req_t *req, void *ctx, int status);
 
 /* ---------------------------------------------------------------- server */
 
-/** Fills `cfg` with the defaults. */
+/** Fills `cfg` with the defaults. Any thread. */
 UVFIB_EXTERN void uvfib_config_init(uvfib_config_t *cfg);
 
-/** Initialises `server` on `loop` with a copy of `cfg` (NULL: the defaults).
- * Nothing is bound yet. @return 0, or UV_EINVAL for a bad config, UV_ENOMEM. */
+/** Initialises `server` on `loop` with a copy of `cfg` (NULL: the defaults). Nothing is bound
+ * yet; the access log's writer thread starts when cfg.access_log_fd >= 0. Loop thread (the
+ * loop need not run yet). @return 0, or UV_EINVAL (a bad config), UV_ENOMEM, or an error from
+ * starting the writer thread. */
 UVFIB_EXTERN int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server,
                                    const uvfib_config_t *cfg);
 
-/** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD).
- * `pattern` is a path whose segments may be `:name` parameters, e.g.
- * "/fibonacci/:number". Routes match in the order added. `arg` is passed to
- * the handler. @return 0, UV_EINVAL (bad pattern), UV_ENOMEM, UV_EBUSY (after listen). */
+/** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD). `pattern` is a
+ * path whose segments may be `:name` parameters, e.g. "/fibonacci/:number". Routes match in
+ * the order added. `arg` is passed to the handler and stays the caller's. Loop thread, before
+ * uvfib_server_listen(). @return 0, UV_EINVAL (bad method or pattern), UV_ENOMEM, UV_EBUSY
+ * (listening, draining or closed). */
 UVFIB_EXTERN int uvfib_route_add(uvfib_server_t *server, const char *method,
                                  const char *pattern, uvfib_handler_cb handler, void *arg);
 
-/** Binds and listens. @return 0 or a libuv error (UV_EADDRINUSE, UV_EINVAL, ...). */
+/** As uvfib_route_add(), and the server owns `arg` from a successful call: `arg_free(arg)` runs
+ * once, when the server is freed (before its close callback). On failure `arg` is still the
+ * caller's and `arg_free` is not called. */
+UVFIB_EXTERN int uvfib_route_add_ex(uvfib_server_t *server, const char *method,
+                                    const char *pattern, uvfib_handler_cb handler, void *arg,
+                                    uvfib_free_cb arg_free);
+
+/** Binds and listens. Loop thread. @return 0, UV_EBUSY (listening already, draining or
+ * closed), UV_EINVAL (host is not an address), or a libuv error (UV_EADDRINUSE, ...). */
 UVFIB_EXTERN int uvfib_server_listen(uvfib_server_t *server);
 
-/** The port actually bound (useful with port 0), or a negative error. */
+/** The port actually bound (useful with port 0), or a negative error. Loop thread. */
 UVFIB_EXTERN int uvfib_server_port(const uvfib_server_t *server);
 
-/** Graceful shutdown: stops accepting, closes idle connections, answers new
- * requests on open connections with 503 and `Connection: close`, lets
- * in-flight requests finish and be written. Once the last connection is gone,
- * or `timeout_ms` has passed (0: no deadline), everything left is closed and
- * `cb` runs once. A second call forces the close now and returns UV_EALREADY
- * (its `cb` is not used). Works on a server that never listened too. */
+/** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open
+ * connections with 503 and `Connection: close`, lets in-flight requests finish and be
+ * written. Once the last connection is gone, or `timeout_ms` has passed (0: no deadline),
+ * everything left is closed and `cb` runs once. Works on a server that never listened too.
+ * Loop thread. @return 0; or UV_EALREADY when a shutdown or close was requested before: then
+ * this call forces the close now and `cb` is not used. */
 UVFIB_EXTERN int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms,
                                        uvfib_close_cb cb);
 
-/** Closes everything now: connections are closed, queued work is cancelled,
- * running work is asked to stop. `cb` runs once, when nothing is left; then the
- * caller may free `server` and uv_loop_close() succeeds. */
-UVFIB_EXTERN void uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb);
+/** Closes everything now: connections are closed, waiting work is dropped, running work is
+ * asked to stop. `cb` runs once, when nothing is left; then the caller may free `server` and
+ * uv_loop_close() succeeds. During a graceful shutdown it forces the close, and both
+ * callbacks run, the shutdown's first. Loop thread. @return 0; or UV_EALREADY when a close
+ * was requested before (or a shutdown has already ended in one): `cb` is not used. */
+UVFIB_EXTERN int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb);
 
-/** Copies the server's counters into `out`. */
+/** Copies the server's counters into `out`. Loop thread. */
 UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out);
 
-/** Registers `GET /metrics` (every counter, gauge and histogram of the server in the
- * Prometheus text format 0.0.4; see docs/observability.md) and `GET /readyz` (200
- * `{"status":"ready"}`, or 503 with Retry-After and the reason while the server is
- * overloaded or draining). Call before uvfib_server_listen(), like the other routes.
+/** Every counter, gauge and histogram of the server in the Prometheus text format 0.0.4 (see
+ * docs/observability.md), into *text (free it with uvfib_free()) of *len bytes. Loop thread.
+ * @return 0 or UV_ENOMEM. */
+UVFIB_EXTERN int uvfib_server_metrics(const uvfib_server_t *server, char **text, size_t *len);
+
+/** Whether the server should take traffic now: not while draining, nor while a new
+ * computation would be refused (see uvfib_server_overloaded()). Loop thread. */
+UVFIB_EXTERN void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out);
+
+/** Registers `GET /metrics` (uvfib_server_metrics()) and `GET /readyz` (200
+ * `{"status":"ready"}`, or 503 with Retry-After and the reason while not ready), two routes
+ * written on this API (src/ops.c). Loop thread, before uvfib_server_listen().
  * @return 0, UV_ENOMEM, UV_EBUSY (after listen). */
 UVFIB_EXTERN int uvfib_metrics_routes_add(uvfib_server_t *server);
 
-/** Whether the server is shedding load now: the recent event-loop delay is over
- * cfg.max_loop_delay_ms, or the wait a new computation can expect is over
- * cfg.max_queue_wait_ms. uvfib_req_offload() already refuses work then; a handler
- * can ask first to refuse early. When `reason` is not NULL, a one-line reason (or "")
- * is written into reason[cap]. @return 1 when overloaded, else 0. */
+/** Whether a new computation would be refused now: the recent event-loop delay is over
+ * cfg.max_loop_delay_ms, the wait it can expect is over cfg.max_queue_wait_ms, or max_queue
+ * jobs wait. uvfib_req_offload() already refuses work then; a handler can ask first to refuse
+ * early. When `reason` is not NULL, a one-line reason (or "") is written into reason[cap].
+ * Loop thread. @return 1 when overloaded, else 0. */
 UVFIB_EXTERN int uvfib_server_overloaded(const uvfib_server_t *server, char *reason, size_t cap);
 
 /* --------------------------------------------------------------- requests */
+
+/* Everything a request hands out is valid until the request is answered (or, after a
+ * successful uvfib_req_offload(), until its done callback returns). Loop thread. */
 
 /** The request method, e.g. "GET" (HEAD requests are routed as GET: see uvfib_req_is_head). */
 UVFIB_EXTERN const char *uvfib_req_method(const uvfib_req_t *req);
 /** 1 when the client sent HEAD: the body is counted in Content-Length but not sent. */
 UVFIB_EXTERN int uvfib_req_is_head(const uvfib_req_t *req);
-/** The decoded path, without the query string. Valid until the request is answered. */
+/** The path as sent, without the query string. */
 UVFIB_EXTERN const char *uvfib_req_path(const uvfib_req_t *req);
-/** The percent-decoded value of path parameter `name` (without ':'), or NULL.
- * Valid until the request is answered. */
+/** The percent-decoded value of path parameter `name` (without ':'), or NULL. */
 UVFIB_EXTERN const char *uvfib_req_param(const uvfib_req_t *req, const char *name);
+/** The value of request header `name` (matched in any case; the first of several), as sent
+ * without surrounding whitespace, or NULL. */
+UVFIB_EXTERN const char *uvfib_req_header(const uvfib_req_t *req, const char *name);
+/** The raw query string, without the '?' (e.g. "a=1&b=x%20y"), or "" when there is none;
+ * NULL without memory. */
+UVFIB_EXTERN const char *uvfib_req_query(uvfib_req_t *req);
+/** The decoded value of query parameter `name` (form encoding: '+' is a space, %XX escapes;
+ * the first of several; "" for a parameter without '='), or NULL when it is absent, malformed,
+ * or there is no memory. */
+UVFIB_EXTERN const char *uvfib_req_query_param(uvfib_req_t *req, const char *name);
+/** The request body (at most cfg.max_body_bytes: a longer one was refused with 413 before the
+ * handler ran) and its length in *len (when not NULL), or NULL and 0 when there is none. */
+UVFIB_EXTERN const void *uvfib_req_body(const uvfib_req_t *req, size_t *len);
 /** The server that received the request. */
 UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
 
 /* -------------------------------------------------------------- responses */
 
-/** Adds a response header (copied). Content-Length, Date and Connection are set
- * by uvfib; Content-Type is application/json unless a Content-Type is added here.
- * @return 0, UV_EINVAL (CR/LF in it), UV_ENOMEM. */
+/* A request is answered once. After a uvfib_res_send/json/error() call, whatever it returned,
+ * the request is finished: `req` must not be used again (outside a done callback, where it
+ * stays valid until the callback returns). Loop thread. */
+
+/** Adds a response header (copied), before answering. Content-Length, Date and Connection are
+ * set by uvfib; Content-Type is application/json unless a Content-Type is added here.
+ * @return 0, UV_EINVAL (answered already, NULL, CR/LF in it, a bad name), UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
 
-/** Answers with `status` and `body`, which must be JSON text (copied).
- * The request is finished: `req` must not be used after this call. @return 0
- * or UV_ENOMEM (then a 500 was sent instead, if possible). */
+/** Answers with `status` (100..999) and `body` of `len` bytes, JSON text unless a Content-Type
+ * header says otherwise (copied). @return 0; UV_EALREADY (answered before: nothing sent),
+ * UV_EINVAL (bad status, or a NULL body with len > 0: nothing sent, the request is still to
+ * be answered), UV_ENOMEM (no memory for the response: a 500 was sent instead, and the
+ * connection closes after it). */
 UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
 
-/** Answers with `status` and the JSON printed from `json` (borrowed: the
- * caller still owns and deletes the tree). As uvfib_res_send(). */
+/** Answers with `status` and the JSON printed from `json` (borrowed: the caller still owns and
+ * deletes the tree). As uvfib_res_send(). */
 UVFIB_EXTERN int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json);
 
 /** Answers `{"success":false,"error":message}` with `status`. As uvfib_res_send(). */
@@ -237,15 +296,18 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
 /** In UVFIB_MODE_AUTO, run this work on the loop: it costs less than the hand-off. */
 #define UVFIB_OFFLOAD_CHEAP 1u
 
-/** Hands `work(ctx)` to the thread pool (or runs it on the loop: see
- * uvfib_mode_t), then runs `done(req, ctx, status)` on the loop, exactly once.
- * At most `threads` jobs are in the pool at once; the rest wait in the
- * server's own FIFO, at most `max_queue` of them. If the client goes away, a
- * waiting job is dropped and a running one sees uvfib_work_cancelled() != 0.
- * While the server is overloaded (uvfib_server_overloaded()), nothing is queued or run.
- * @return 0; or UV_EBUSY when the queue is full or the server is overloaded,
- * or UV_ENOMEM: then the request has already been answered (503 with Retry-After,
- * or 500), `done` will not run, and `ctx` is still the caller's to free. */
+/** Hands `work(ctx)` to the thread pool (or runs it on the loop: see uvfib_mode_t), then runs
+ * `done(req, ctx, status)` on the loop, exactly once. At most `threads` jobs run at once; the
+ * rest wait in the server's own FIFO. If the client goes away, a waiting job is dropped and a
+ * running one sees uvfib_work_cancelled() != 0. Loop thread.
+ * @return 0: done will run. On any error the request's answer is settled (a 503 or 500 went
+ * out, or it had been answered already, or its client is gone: do not answer it), `done`
+ * will not run, and `ctx` is still the caller's to free:
+ *   UV_EBUSY      refused by admission: 503 with Retry-After and the reason was sent
+ *   UV_ENOMEM     no memory: 500 was sent
+ *   UV_ECANCELED  the client is gone: nothing can be sent
+ *   UV_EINVAL     answered or offloaded already (nothing sent), or work or done is NULL (500
+ *                 sent). */
 UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done,
                                    void *ctx, unsigned flags);
 
@@ -254,57 +316,23 @@ UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_d
  * runner in libuv's pool, the wake-up back to the loop), each started 1 ms after the last came
  * back, so that both threads are asleep as at a modest request rate. Each round trip in ns goes
  * to samples_ns[i], in order. It runs a private loop and blocks for about rounds ms: call it
- * before uv_run(), e.g. to choose what runs on the loop (see uvfib_fib_calibrate()). Any thread
- * that is not running a loop. @return 0, UV_EINVAL, UV_ENOMEM. */
+ * before uv_run(), e.g. to choose what runs on the loop. Any thread that is not running a
+ * loop. @return 0, UV_EINVAL, UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns);
 
-/** Non-zero once the job should stop (its client went away, its deadline
- * passed, or the server is closing). Any thread; a cheap relaxed atomic load. */
+/** Non-zero once the job should stop (its client went away, its deadline passed, or the server
+ * is closing). Any thread; a cheap relaxed atomic load. */
 UVFIB_EXTERN int uvfib_work_cancelled(const uvfib_work_t *work);
 
-/* ------------------------------------------------------- fibonacci routes */
-
-/** Options of the Fibonacci routes. */
-struct uvfib_fib_options_s {
-    unsigned max_n;        /**< largest n accepted; default 45; at most UVFIB_FIB_MAX_N */
-    unsigned inline_max_n; /**< in mode auto, n up to this runs on the loop; default 20 */
-};
-
-/** The largest n whose Fibonacci number fits in 64 bits: F(93). */
-#define UVFIB_FIB_MAX_N 93
-
-/** Fills `opt` with the defaults. */
-UVFIB_EXTERN void uvfib_fib_options_init(uvfib_fib_options_t *opt);
-
-/** Registers `GET /fibonacci/:number`, answering {"success":true,"result":N}
- * with the naive recursive kernel, offloaded as the server's mode says.
- * `opt` is copied (NULL: the defaults). @return 0, UV_EINVAL, UV_ENOMEM. */
-UVFIB_EXTERN int uvfib_fib_routes_add(uvfib_server_t *server, const uvfib_fib_options_t *opt);
-
-/** The largest n the search of uvfib_fib_calibrate() goes to: F(32) takes milliseconds, far
- * past any hand-off. */
-#define UVFIB_FIB_CALIBRATE_MAX_N 32
-
-/** Chooses mode auto's inline cut-off by measurement, as the article's "when not to use worker
- * threads" asks: the largest n (at most UVFIB_FIB_CALIBRATE_MAX_N) whose kernel, timed here
- * on this thread (best of several batches), costs no more than `handoff_ns`, what handing it
- * to the pool would cost (uvfib_measure_handoff()). 0 when even F(1) costs more. When `report`
- * is not NULL a one-line summary of the figures goes to report[cap]. Blocks for a few tens of
- * ms. Any thread. */
-UVFIB_EXTERN unsigned uvfib_fib_calibrate(uint64_t handoff_ns, char *report, size_t cap);
-
-/** The naive recursive Fibonacci kernel, as in the Node.js article: F(n) into
- * `*out`. It polls uvfib_work_cancelled(work) (NULL: never cancelled) and
- * returns UV_ECANCELED if told to stop, UV_ERANGE for n > UVFIB_FIB_MAX_N,
- * else 0. Any thread. */
-UVFIB_EXTERN int uvfib_fib(unsigned n, const uvfib_work_t *work, uint64_t *out);
-
 /* ----------------------------------------------------------------- misc */
+
+/** Frees memory the library handed over (uvfib_server_metrics()). Any thread. */
+UVFIB_EXTERN void uvfib_free(void *ptr);
 
 /** A message for a uvfib or libuv error code. Any thread. */
 UVFIB_EXTERN const char *uvfib_strerror(int err);
 
-/** "MAJOR.MINOR.PATCH". */
+/** "MAJOR.MINOR.PATCH". Any thread. */
 UVFIB_EXTERN const char *uvfib_version_string(void);
 
 #ifdef __cplusplus

@@ -1,8 +1,10 @@
 /* alloc.c - the library's allocator: malloc with a live-allocation counter and
  * a fault injector, so tests can prove nothing leaks and that out-of-memory
  * is handled. It is not a pool and does not cache anything. */
-#include "internal.h"
+#include "alloc.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

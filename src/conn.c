@@ -1,13 +1,17 @@
-/* conn.c - one client connection: reads into the server's shared buffer, feeds
- * the parser, keeps the FIFO of requests so responses leave in arrival order,
- * writes them, runs the header / keep-alive / write deadlines, and frees
- * itself once nothing points at it. Every callback runs on the loop thread. */
-#include "internal.h"
+/* conn.c - see conn.h. Every callback runs on the loop thread. */
+#include "conn.h"
 
 #include <assert.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include "account.h"
+#include "alloc.h"
+#include "dlist.h"
+#include "response.h"
+#include "server.h"
+#include "work.h"
+
+#define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void update_timer(struct uvfib__conn *c);
@@ -21,16 +25,6 @@ void uvfib__conn_ref(struct uvfib__conn *c)
     c->refs++;
 }
 
-static void req_free(uvfib_req_t *req)
-{
-    assert(req->job == NULL);
-    uvfib__free(req->msg.url);
-    uvfib__match_free(&req->match);
-    uvfib__header_free(req->headers);
-    uvfib__free(req->out);
-    uvfib__free(req);
-}
-
 /* The only place a connection is freed: when its last handle has closed, its
  * last write has finished and its last job has come back from the pool. */
 void uvfib__conn_unref(struct uvfib__conn *c)
@@ -41,21 +35,16 @@ void uvfib__conn_unref(struct uvfib__conn *c)
     struct uvfib__server *srv = c->srv;
     while (c->head != NULL) {
         uvfib_req_t *next = c->head->next;
-        uvfib__monitor_request_done(srv, c->head, UV_ECANCELED);
-        req_free(c->head);
+        uvfib__account_request(srv, c->head, UV_ECANCELED);
+        uvfib__request_free(c->head);
         c->head = next;
     }
     uvfib__http_free(&c->http);
     uvfib__free(c->pending);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    srv->stats.connections_open--;
+    UVFIB__DLIST_REMOVE_HEADONLY(srv->conns, c, prev, next);
+    srv->n_conns--;
     uvfib__free(c);
-    uvfib__server_maybe_closed(srv);
+    srv->conn_gone(srv);
 }
 
 static void on_close(uv_handle_t *handle)
@@ -106,7 +95,7 @@ void uvfib__conn_accept(struct uvfib__server *srv)
         } else {
             uvfib__free(tmp);
         }
-        srv->stats.connections_rejected++;
+        srv->metrics.count.connections_rejected++;
         return;
     }
     c->srv = srv;
@@ -120,17 +109,16 @@ void uvfib__conn_accept(struct uvfib__server *srv)
     if (srv->conns != NULL)
         srv->conns->prev = c;
     srv->conns = c;
-    srv->stats.connections_open++;
-    srv->stats.connections_total++;
+    srv->n_conns++;
+    srv->metrics.count.connections_total++;
 
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
         uvfib__conn_close(c);
         return;
     }
-    bool over = srv->cfg.max_connections > 0 &&
-                srv->stats.connections_open > srv->cfg.max_connections;
+    bool over = srv->cfg.max_connections > 0 && srv->n_conns > srv->cfg.max_connections;
     if (over || srv->draining) {
-        srv->stats.connections_rejected++;
+        srv->metrics.count.connections_rejected++;
         uvfib__conn_close(c);
         return;
     }
@@ -213,15 +201,15 @@ static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
         c->tail = NULL;
     c->n_reqs--;
     bool close_after = req->close_after;
-    uvfib__monitor_request_done(c->srv, req, status);
-    req_free(req);
+    uvfib__account_request(c->srv, req, status);
+    uvfib__request_free(req);
     if (c->closing)
         return;
     if (status < 0) {
         uvfib__conn_close(c); /* EPIPE, ECONNRESET: the client is gone */
         return;
     }
-    c->srv->stats.responses_total++;
+    c->srv->metrics.count.responses_total++;
     if (close_after)
         finish_and_close(c);
     else if (c->srv->draining)
@@ -235,7 +223,7 @@ static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
 
 static void on_write(uv_write_t *w, int status)
 {
-    uvfib_req_t *req = UVFIB__CONTAINER_OF(w, uvfib_req_t, write);
+    uvfib_req_t *req = CONTAINER_OF(w, uvfib_req_t, write);
     struct uvfib__conn *c = req->conn;
     c->n_writes--;
     complete(c, req, status);
@@ -286,11 +274,33 @@ static void flush(struct uvfib__conn *c)
     update_timer(c);
 }
 
+/* What goes out when there is no memory for a response: allocated nowhere, and the connection
+ * closes after it (the client should not count on more from a server in that state). */
+static const char oom_response[] = "HTTP/1.1 500 Internal Server Error\r\n"
+                                   "Content-Type: application/json\r\n"
+                                   "Content-Length: 41\r\n"
+                                   "Connection: close\r\n"
+                                   "\r\n"
+                                   "{\"success\":false,\"error\":\"out of memory\"}";
+
+/* req's response becomes the static 500; its connection closes after it. */
+static void answer_out_of_memory(uvfib_req_t *req)
+{
+    req->status = 500;
+    req->out = (char *)oom_response;
+    req->out_len = sizeof(oom_response) - 1;
+    req->out_static = true;
+    req->close_after = true;
+    req->conn->done_parsing = true; /* nothing after it */
+}
+
 int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t len)
 {
     struct uvfib__conn *c = req->conn;
     if (req->answered)
         return UV_EALREADY;
+    if (status < 100 || status > 999)
+        return UV_EINVAL;
     req->answered = true;
     req->status = status;
     if (c->closing)
@@ -309,24 +319,39 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
         .body_len = len,
     };
     int err = uvfib__response_serialize(&r, &req->out, &req->out_len);
-    if (err < 0) {
-        /* No memory for this response: close rather than answer out of order. */
-        uvfib__conn_close(c);
+    if (err < 0)
+        answer_out_of_memory(req);
+    flush(c);
+    return err;
+}
+
+int uvfib__conn_respond_error(uvfib_req_t *req, int status, const char *message)
+{
+    size_t len;
+    char *text = uvfib__json_error(message, &len);
+    if (text != NULL) {
+        int err = uvfib__conn_respond(req, status, text, len);
+        uvfib__free(text);
         return err;
     }
-    flush(c);
-    return 0;
+    if (req->answered)
+        return UV_EALREADY;
+    req->answered = true;
+    if (!req->conn->closing) {
+        answer_out_of_memory(req);
+        flush(req->conn);
+    }
+    return UV_ENOMEM;
 }
 
 /* ------------------------------------------------------ requests */
 
+/* A new request at the tail of c's FIFO, or NULL without memory. */
 static uvfib_req_t *req_new(struct uvfib__conn *c)
 {
-    uvfib_req_t *req = uvfib__calloc(1, sizeof(*req));
+    uvfib_req_t *req = uvfib__request_new(c);
     if (req == NULL)
         return NULL;
-    req->conn = c;
-    req->start_ns = uv_hrtime();
     if (c->tail != NULL)
         c->tail->next = req;
     else
@@ -342,7 +367,7 @@ static void answer_last(uvfib_req_t *req, int status, const char *message)
 {
     req->close_after = true;
     req->conn->done_parsing = true;
-    uvfib_res_error(req, status, message);
+    uvfib__conn_respond_error(req, status, message);
 }
 
 /* Answers a request the parser could not deliver (malformed, over a limit, or
@@ -356,7 +381,7 @@ static void fail_connection(struct uvfib__conn *c, int status, const char *messa
         uvfib__conn_close(c);
         return;
     }
-    c->srv->stats.parse_errors++;
+    c->srv->metrics.count.parse_errors++;
     answer_last(req, status, message);
 }
 
@@ -369,7 +394,7 @@ static void dispatch(struct uvfib__conn *c)
         return;
     }
     uvfib__http_take(&c->http, &req->msg);
-    srv->stats.requests_total++;
+    srv->metrics.count.requests_total++;
     if (!req->msg.keep_alive || req->msg.upgrade)
         c->done_parsing = true; /* the last request on this connection */
 
@@ -384,7 +409,7 @@ static void dispatch(struct uvfib__conn *c)
     const char *method = llhttp_method_name((llhttp_method_t)req->msg.method);
     if (uvfib__router_match(&srv->router, method, req->msg.url, req->msg.url_len, &req->match) <
         0) {
-        uvfib_res_error(req, 500, "out of memory");
+        uvfib__conn_respond_error(req, 500, "out of memory");
         return;
     }
     switch (req->match.status) {
@@ -392,10 +417,11 @@ static void dispatch(struct uvfib__conn *c)
         req->match.route->handler(req, req->match.route->arg);
         return;
     case 405:
-        uvfib_res_header(req, "Allow", req->match.allow);
+        /* Without memory for it the 405 still goes out, only without the list. */
+        uvfib__header_add(&req->headers, "Allow", req->match.allow);
         /* fall through */
     default:
-        uvfib_res_error(req, req->match.status, req->match.error);
+        uvfib__conn_respond_error(req, req->match.status, req->match.error);
         return;
     }
 }
@@ -448,7 +474,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (c->closing || nread == 0)
         return;
     if (nread > 0) {
-        uvfib__monitor_bytes_in(c->srv, (size_t)nread);
+        c->srv->metrics.count.bytes_in += (uint64_t)nread;
         process(c, buf->base, (size_t)nread);
     } else {
         /* EOF or an error: the client is gone. As Node's http server does
@@ -501,79 +527,4 @@ static void update_timer(struct uvfib__conn *c)
         uv_timer_start(&c->timer, on_timer, timeout, 0);
     else
         uv_timer_stop(&c->timer);
-}
-
-/* ------------------------------------------------------ public request API */
-
-const char *uvfib_req_method(const uvfib_req_t *req)
-{
-    if (req->msg.method == HTTP_HEAD)
-        return "GET";
-    return llhttp_method_name((llhttp_method_t)req->msg.method);
-}
-
-int uvfib_req_is_head(const uvfib_req_t *req)
-{
-    return req->msg.method == HTTP_HEAD;
-}
-
-const char *uvfib_req_path(const uvfib_req_t *req)
-{
-    return req->match.path;
-}
-
-const char *uvfib_req_param(const uvfib_req_t *req, const char *name)
-{
-    return uvfib__match_param(&req->match, name);
-}
-
-uvfib_server_t *uvfib_req_server(const uvfib_req_t *req)
-{
-    return req->conn->srv->pub;
-}
-
-int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value)
-{
-    if (req->answered || name == NULL || value == NULL)
-        return UV_EINVAL;
-    return uvfib__header_add(&req->headers, name, value);
-}
-
-int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len)
-{
-    if (status < 100 || status > 999 || (body == NULL && len > 0))
-        return UV_EINVAL;
-    return uvfib__conn_respond(req, status, body, len);
-}
-
-int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json)
-{
-    char *text = json == NULL ? NULL : cJSON_PrintUnformatted(json);
-    if (text == NULL) {
-        uvfib_res_error(req, 500, "out of memory");
-        return UV_ENOMEM;
-    }
-    int err = uvfib_res_send(req, status, text, strlen(text));
-    cJSON_free(text);
-    return err;
-}
-
-int uvfib_res_error(uvfib_req_t *req, int status, const char *message)
-{
-    static const char oom[] = "{\"success\":false,\"error\":\"out of memory\"}";
-    size_t len;
-    char *text = uvfib__json_error(message, &len);
-    if (text == NULL) {
-        uvfib_res_send(req, 500, oom, sizeof(oom) - 1);
-        return UV_ENOMEM;
-    }
-    int err = uvfib_res_send(req, status, text, len);
-    uvfib__free(text);
-    return err;
-}
-
-int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, void *ctx,
-                      unsigned flags)
-{
-    return uvfib__work_submit(req, work, done, ctx, flags);
 }

@@ -1,10 +1,12 @@
-/* http.c - llhttp glue: one request at a time out of a byte stream, with the
- * URL gathered across reads, the limits llhttp lacks (URL, header block,
- * header count, body), and pipelining by pausing after each message.
- * Pure: no loop, no sockets; the connection feeds it bytes. */
-#include "internal.h"
+/* http.c - see http.h. The target, headers and body of a message go into one buffer as they
+ * arrive (llhttp hands them in pieces that live only during execute); offsets while parsing,
+ * pointers once the message is taken, as the buffer moves when it grows. */
+#include "http.h"
 
 #include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
 
 static struct uvfib__http *from(llhttp_t *p)
 {
@@ -21,6 +23,37 @@ static int reject(llhttp_t *p, int status, const char *msg)
     return HPE_USER;
 }
 
+/* Appends data[0..len) to the message's buffer. @return 0, or HPE_USER (500) without memory. */
+static int append(llhttp_t *p, const char *data, size_t len)
+{
+    struct uvfib__http *h = from(p);
+    if (h->buf_len + len > h->buf_cap) {
+        size_t cap = h->buf_cap == 0 ? 64 : h->buf_cap;
+        while (cap < h->buf_len + len)
+            cap *= 2;
+        char *buf = uvfib__realloc(h->msg.url, cap);
+        if (buf == NULL)
+            return reject(p, 500, "out of memory");
+        h->msg.url = buf;
+        h->buf_cap = cap;
+    }
+    memcpy(h->msg.url + h->buf_len, data, len);
+    h->buf_len += len;
+    return 0;
+}
+
+/* Ends the target (NUL) where the headers start; a request may have neither headers nor a
+ * target callback, so every later step makes sure of it. */
+static int finish_url(llhttp_t *p)
+{
+    struct uvfib__http *h = from(p);
+    if (h->headers_off != 0)
+        return 0;
+    int rc = append(p, "", 1);
+    h->headers_off = h->buf_len;
+    return rc;
+}
+
 static int on_message_begin(llhttp_t *p)
 {
     struct uvfib__http *h = from(p);
@@ -28,8 +61,10 @@ static int on_message_begin(llhttp_t *p)
     h->header_bytes = 0;
     h->n_headers = 0;
     h->body_bytes = 0;
-    h->field_len = 0;
+    h->buf_len = 0;
+    h->headers_off = h->body_off = 0;
     h->msg.url_len = 0;
+    h->msg.n_headers = 0;
     h->msg.has_host = false;
     return 0;
 }
@@ -37,23 +72,10 @@ static int on_message_begin(llhttp_t *p)
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     struct uvfib__http *h = from(p);
-    size_t need = h->msg.url_len + len;
-    if (need > h->limits->max_url_bytes)
+    if (h->msg.url_len + len > h->limits->max_url_bytes)
         return reject(p, 414, "request target too long");
-    if (need + 1 > h->url_cap) {
-        size_t cap = h->url_cap == 0 ? 64 : h->url_cap;
-        while (cap < need + 1)
-            cap *= 2;
-        char *url = uvfib__realloc(h->msg.url, cap);
-        if (url == NULL)
-            return reject(p, 500, "out of memory");
-        h->msg.url = url;
-        h->url_cap = cap;
-    }
-    memcpy(h->msg.url + h->msg.url_len, at, len);
-    h->msg.url_len = need;
-    h->msg.url[need] = '\0';
-    return 0;
+    h->msg.url_len += len;
+    return append(p, at, len);
 }
 
 static int count_header_bytes(llhttp_t *p, size_t len)
@@ -68,13 +90,12 @@ static int count_header_bytes(llhttp_t *p, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct uvfib__http *h = from(p);
-    /* Keep only the start of the name, lower-cased: enough to recognise "host". */
-    for (size_t i = 0; i < len && h->field_len + i < sizeof(h->field); i++) {
-        char c = at[i];
-        h->field[h->field_len + i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
-    h->field_len += len;
-    return count_header_bytes(p, len);
+    int rc = count_header_bytes(p, len);
+    if (rc == 0)
+        rc = finish_url(p);
+    if (rc == 0 && h->field_off == 0)
+        h->field_off = h->buf_len; /* a name that arrives in pieces starts once */
+    return rc != 0 ? rc : append(p, at, len);
 }
 
 static int on_header_field_complete(llhttp_t *p)
@@ -82,7 +103,8 @@ static int on_header_field_complete(llhttp_t *p)
     struct uvfib__http *h = from(p);
     if (++h->n_headers > h->limits->max_headers)
         return reject(p, 431, "too many header fields");
-    if (h->field_len == 4 && memcmp(h->field, "host", 4) == 0) {
+    size_t name_len = h->buf_len - h->field_off;
+    if (name_len == 4 && strncasecmp(h->msg.url + h->field_off, "host", 4) == 0) {
         /* RFC 9112 3.2: two Host lines could make a proxy and this server
          * disagree on the target. */
         if (h->msg.has_host)
@@ -90,8 +112,9 @@ static int on_header_field_complete(llhttp_t *p)
         h->msg.has_host = true;
         h->in_host = true;
     }
-    h->field_len = 0;
-    return count_header_bytes(p, 4); /* ": " and CRLF */
+    h->field_off = 0;
+    int rc = count_header_bytes(p, 4); /* ": " and CRLF */
+    return rc != 0 ? rc : append(p, "", 1);
 }
 
 /* A Host value is uri-host [":" port]: no list, no path, no user info. */
@@ -110,7 +133,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
         else if (h->host_ws || !host_char(at[i]))
             return reject(p, 400, "invalid Host header value");
     }
-    return count_header_bytes(p, len);
+    int rc = count_header_bytes(p, len);
+    return rc != 0 ? rc : append(p, at, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -118,7 +142,8 @@ static int on_header_value_complete(llhttp_t *p)
     struct uvfib__http *h = from(p);
     h->in_host = false;
     h->host_ws = false;
-    return 0;
+    h->msg.n_headers++;
+    return append(p, "", 1);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -127,7 +152,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     h->body_bytes += len;
     if (h->body_bytes > h->limits->max_body_bytes)
         return reject(p, 413, "request body too large");
-    return 0;
+    return append(p, at, len);
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -136,6 +161,9 @@ static int on_headers_complete(llhttp_t *p)
     /* Refuse a declared body over the limit before reading any of it. */
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->limits->max_body_bytes)
         return reject(p, 413, "request body too large");
+    if (finish_url(p) != 0)
+        return HPE_USER;
+    h->body_off = h->buf_len;
     return 0;
 }
 
@@ -151,8 +179,10 @@ static int on_message_complete(llhttp_t *p)
     h->msg.http_minor = p->http_minor;
     h->msg.keep_alive = llhttp_should_keep_alive(p) != 0;
     h->msg.upgrade = p->upgrade != 0;
-    if (h->msg.url == NULL && on_url(p, "", 0) != 0)
+    if (finish_url(p) != 0)
         return HPE_USER;
+    if (h->body_off == 0)
+        h->body_off = h->buf_len;
     return HPE_PAUSED;
 }
 
@@ -182,7 +212,7 @@ void uvfib__http_free(struct uvfib__http *h)
 {
     uvfib__free(h->msg.url);
     h->msg.url = NULL;
-    h->url_cap = 0;
+    h->buf_len = h->buf_cap = 0;
 }
 
 /* An error our callbacks raised keeps its status (llhttp reports some of them
@@ -249,7 +279,22 @@ int uvfib__http_finish(struct uvfib__http *h)
 void uvfib__http_take(struct uvfib__http *h, struct uvfib__http_msg *out)
 {
     *out = h->msg;
+    out->headers = out->url + h->headers_off;
+    out->body_len = h->buf_len - h->body_off;
+    out->body = out->body_len > 0 ? out->url + h->body_off : NULL;
     h->msg.url = NULL;
     h->msg.url_len = 0;
-    h->url_cap = 0;
+    h->buf_len = h->buf_cap = 0;
+}
+
+const char *uvfib__http_msg_header(const struct uvfib__http_msg *msg, const char *name)
+{
+    const char *p = msg->headers;
+    for (unsigned i = 0; i < msg->n_headers; i++) {
+        const char *value = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
 }

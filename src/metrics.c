@@ -1,6 +1,5 @@
-/* metrics.c - the server's counters and histograms and their Prometheus text.
- * It records and formats; it never reads a clock, a loop or a socket (that is
- * monitor.c). Names follow prom-client's, with uvfib_ for nodejs_. */
+/* metrics.c - see metrics.h. It records and formats; it never reads a clock, a loop or a socket
+ * (that is monitor.c and stats.c). Names follow prom-client's, with uvfib_ for nodejs_. */
 #include "metrics.h"
 
 #include "alloc.h"
@@ -71,12 +70,12 @@ void uvfib__metrics_request(struct uvfib__metrics *m, const char *route, int cod
                             uint64_t duration_ns, uint64_t bytes_out)
 {
     uvfib__hist_record(&m->req_duration, duration_ns);
-    m->bytes_out += bytes_out;
+    m->count.bytes_out += bytes_out;
     struct uvfib__route_count *rc = route_find(m, route, code);
     if (rc == NULL) {
         rc = uvfib__malloc(sizeof(*rc));
         if (rc == NULL) {
-            m->oom++;
+            m->count.oom++;
             return;
         }
         *rc = (struct uvfib__route_count){.route = route, .code = code, .next = m->routes};
@@ -116,7 +115,7 @@ static void hist(uvfib__buf_t *out, const char *name, const char *help, const uv
 }
 
 static void event_loop(uvfib__buf_t *out, const struct uvfib__metrics *m,
-                       const struct uvfib__metrics_view *v)
+                       const struct uvfib__snapshot *v)
 {
     one(out, "uvfib_eventloop_lag_resolution_seconds", "gauge",
         "Period of the loop-delay monitor's timer (0: the monitor is off).", v->resolution_s);
@@ -173,45 +172,42 @@ static void event_loop(uvfib__buf_t *out, const struct uvfib__metrics *m,
     }
 }
 
-static void pool(uvfib__buf_t *out, const struct uvfib__metrics *m,
-                 const struct uvfib__metrics_view *v)
+/* Counters from the table, in its order; a name's header once, with its first sample (the
+ * entry that has the help). The access-log counters only while the log is on (nothing would
+ * ever count them). */
+static void counters(uvfib__buf_t *out, const struct uvfib__snapshot *s)
 {
-    one(out, "uvfib_pool_threads", "gauge",
-        "Computations handed to libuv's pool at once, at most (--threads).", v->threads);
-    one(out, "uvfib_pool_busy_threads", "gauge", "Computations running in the pool now.",
-        v->busy_threads);
-    one(out, "uvfib_pool_waiting_jobs", "gauge", "Computations waiting for a pool thread now.",
-        v->waiting_jobs);
-    uint64_t submitted = v->jobs_completed + v->jobs_cancelled + v->jobs_timed_out +
-                         v->busy_threads + v->waiting_jobs;
-    one(out, "uvfib_pool_jobs_submitted_total", "counter",
-        "Computations accepted into the queue.", (double)submitted);
-    one(out, "uvfib_pool_jobs_completed_total", "counter", "Computations that ran to the end.",
-        (double)v->jobs_completed);
-    one(out, "uvfib_pool_jobs_cancelled_total", "counter",
-        "Computations dropped or stopped because their client went away.",
-        (double)v->jobs_cancelled);
-    one(out, "uvfib_pool_jobs_timed_out_total", "counter",
-        "Computations stopped by --compute-timeout.", (double)v->jobs_timed_out);
-    one(out, "uvfib_pool_jobs_rejected_total", "counter",
-        "Computations refused because the queue was full (--max-queue).",
-        (double)v->jobs_rejected);
-    one(out, "uvfib_pool_jobs_inline_total", "counter",
-        "Computations run on the loop thread (mode inline, or cheap ones in mode auto).",
-        (double)v->jobs_inline);
+    const char *help;
+#define UVFIB__WRITE_COUNTER(field, name, labels, help_text)                                      \
+    if (s->log_enabled || strncmp(name, "uvfib_accesslog_", 16) != 0) {                          \
+        if ((help = help_text) != NULL)                                                           \
+            uvfib__prom_header(out, name, "counter", help);                                       \
+        uvfib__prom_sample(out, name, labels[0] != '\0' ? labels : NULL, (double)s->count.field); \
+    }
+    UVFIB__COUNTERS(UVFIB__WRITE_COUNTER)
+#undef UVFIB__WRITE_COUNTER
+}
+
+static void gauges(uvfib__buf_t *out, const struct uvfib__snapshot *s)
+{
+#define UVFIB__WRITE_GAUGE(field, name, help) one(out, name, "gauge", help, s->field);
+    UVFIB__GAUGES(UVFIB__WRITE_GAUGE)
+#undef UVFIB__WRITE_GAUGE
+}
+
+static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics *m,
+                                  const struct uvfib__snapshot *s)
+{
+    /* Every computation accepted: the ones over and the ones still in the pool. */
+    double submitted = (double)(s->count.jobs_completed + s->count.jobs_cancelled +
+                                s->count.jobs_timed_out) + s->busy_threads + s->waiting_jobs;
+    one(out, "uvfib_pool_jobs_submitted_total", "counter", "Computations accepted into the queue.",
+        submitted);
     hist(out, "uvfib_pool_queue_wait_seconds",
          "Time from queueing a computation to a pool thread starting it.", &m->job_wait,
          time_bounds, N_OF(time_bounds));
     hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread.",
          &m->job_compute, time_bounds, N_OF(time_bounds));
-    one(out, "uvfib_pool_expected_wait_seconds", "gauge",
-        "Wait a new computation can expect: waiting jobs / threads * recent compute time; "
-        "what --max-queue-wait is compared with.", v->expected_wait_s);
-}
-
-static void http(uvfib__buf_t *out, const struct uvfib__metrics *m,
-                 const struct uvfib__metrics_view *v)
-{
     uvfib__prom_header(out, "uvfib_http_requests_total", "counter",
                        "Requests finished, by route pattern and status code (499: the client "
                        "left before its response was written).");
@@ -231,53 +227,19 @@ static void http(uvfib__buf_t *out, const struct uvfib__metrics *m,
     hist(out, "uvfib_http_request_duration_seconds",
          "Time from a request's routing to its response written.", &m->req_duration,
          time_bounds, N_OF(time_bounds));
-    one(out, "uvfib_http_requests_parsed_total", "counter", "Requests parsed and routed.",
-        (double)v->requests_total);
-    one(out, "uvfib_http_parse_errors_total", "counter",
-        "Connections closed for a malformed request.", (double)v->parse_errors);
-    one(out, "uvfib_http_connections_open", "gauge", "Open client connections.",
-        (double)v->connections_open);
-    one(out, "uvfib_http_connections_total", "counter", "Connections accepted.",
-        (double)v->connections_total);
-    one(out, "uvfib_http_connections_rejected_total", "counter",
-        "Connections closed at once: over --max-connections or draining.",
-        (double)v->connections_rejected);
-    one(out, "uvfib_http_received_bytes_total", "counter", "Bytes read from clients.",
-        (double)m->bytes_in);
-    one(out, "uvfib_http_sent_bytes_total", "counter", "Response bytes written to clients.",
-        (double)m->bytes_out);
 }
 
 void uvfib__metrics_write(uvfib__buf_t *out, const struct uvfib__metrics *m,
-                          const struct uvfib__metrics_view *v)
+                          const struct uvfib__snapshot *s)
 {
     uvfib__prom_header(out, "uvfib_info", "gauge", "Version and offload mode of this server.");
     uvfib__buf_printf(out, "uvfib_info{version=\"");
-    uvfib__prom_label_escape(out, v->version);
+    uvfib__prom_label_escape(out, s->version);
     uvfib__buf_printf(out, "\",mode=\"");
-    uvfib__prom_label_escape(out, v->mode);
+    uvfib__prom_label_escape(out, s->mode);
     uvfib__buf_printf(out, "\"} 1\n");
-    event_loop(out, m, v);
-    pool(out, m, v);
-    http(out, m, v);
-
-    one(out, "uvfib_overloaded", "gauge",
-        "1 while computations are refused with 503 (--max-loop-delay, --max-queue-wait).",
-        v->overloaded ? 1 : 0);
-    one(out, "uvfib_draining", "gauge", "1 during a graceful shutdown.", v->draining ? 1 : 0);
-    uvfib__prom_header(out, "uvfib_shed_requests_total", "counter",
-                       "Computations refused with 503 while overloaded, by reason.");
-    uvfib__prom_sample(out, "uvfib_shed_requests_total", "reason=\"loop_delay\"",
-                       (double)m->shed_loop_delay);
-    uvfib__prom_sample(out, "uvfib_shed_requests_total", "reason=\"queue_wait\"",
-                       (double)m->shed_queue_wait);
-    if (v->log_enabled) {
-        one(out, "uvfib_accesslog_lines_total", "counter",
-            "Access-log lines handed to the writer thread.", (double)m->log_lines);
-        one(out, "uvfib_accesslog_dropped_lines_total", "counter",
-            "Access-log lines dropped because the writer's buffer was full.",
-            (double)m->log_dropped);
-    }
-    one(out, "uvfib_metrics_lost_total", "counter",
-        "Measurements lost for want of memory.", (double)m->oom);
+    event_loop(out, m, s);
+    gauges(out, s);
+    counters(out, s);
+    histograms_and_routes(out, m, s);
 }

@@ -1,6 +1,11 @@
-/* metrics.h - the server's measurements as plain numbers and histograms, and their
- * Prometheus text. Pure C: no libuv, no clock, no thread. The loop-facing side
- * (monitor.c) records into it and hands it the gauges it knows at scrape time.
+/* metrics.h - the server's measurements as plain numbers and histograms, and their Prometheus
+ * text. Pure C: no libuv, no clock, no thread.
+ *
+ * One definition per number: every counter and every plain gauge is one line of a table below
+ * (its field, its Prometheus name and labels, its help). The server counts a counter where it
+ * happens; /metrics, uvfib_server_stats() and the table in docs/observability.md (a test holds
+ * it to these tables) all read one snapshot. Adding a metric is one line here and its
+ * recording site.
  *
  * Threads: one struct belongs to the loop thread. Pool threads never touch it. */
 #ifndef UVFIB_METRICS_H
@@ -12,6 +17,59 @@
 #include "hist.h"
 #include "prom.h"
 
+/* X(field, prometheus name, labels, help) of every counter, in /metrics order. Counters
+ * sharing a name (labels differ) stand next to each other, the later ones with NULL help. */
+#define UVFIB__COUNTERS(X)                                                                        \
+    X(jobs_completed, "uvfib_pool_jobs_completed_total", "", "Computations that ran to the end.") \
+    X(jobs_cancelled, "uvfib_pool_jobs_cancelled_total", "",                                      \
+      "Computations dropped or stopped because their client went away.")                          \
+    X(jobs_timed_out, "uvfib_pool_jobs_timed_out_total", "",                                      \
+      "Computations stopped by --compute-timeout.")                                               \
+    X(jobs_rejected, "uvfib_pool_jobs_rejected_total", "",                                        \
+      "Computations refused because the queue was full (--max-queue).")                          \
+    X(jobs_inline, "uvfib_pool_jobs_inline_total", "",                                            \
+      "Computations run on the loop thread (mode inline, or cheap ones in mode auto).")           \
+    X(requests_total, "uvfib_http_requests_parsed_total", "", "Requests parsed and routed.")      \
+    X(responses_total, "uvfib_http_responses_total", "", "Responses written to the end.")         \
+    X(parse_errors, "uvfib_http_parse_errors_total", "",                                          \
+      "Connections closed for a malformed request.")                                              \
+    X(connections_total, "uvfib_http_connections_total", "", "Connections accepted.")             \
+    X(connections_rejected, "uvfib_http_connections_rejected_total", "",                          \
+      "Connections closed at once: over --max-connections or draining.")                          \
+    X(bytes_in, "uvfib_http_received_bytes_total", "", "Bytes read from clients.")                \
+    X(bytes_out, "uvfib_http_sent_bytes_total", "", "Response bytes written to clients.")         \
+    X(shed_loop_delay, "uvfib_shed_requests_total", "reason=\"loop_delay\"",                      \
+      "Computations refused with 503 while overloaded, by reason.")                               \
+    X(shed_queue_wait, "uvfib_shed_requests_total", "reason=\"queue_wait\"", NULL)              \
+    X(log_lines, "uvfib_accesslog_lines_total", "",                                               \
+      "Access-log lines handed to the writer thread (0 while the log is off).")                  \
+    X(log_dropped, "uvfib_accesslog_dropped_lines_total", "",                                     \
+      "Access-log lines dropped because the writer's buffer was full.")                           \
+    X(oom, "uvfib_metrics_lost_total", "", "Measurements lost for want of memory.")
+
+/* X(field, prometheus name, help) of every plain gauge: a number the snapshot reads now. */
+#define UVFIB__GAUGES(X)                                                                          \
+    X(threads, "uvfib_pool_threads", "Computations run in libuv's pool at once, at most "         \
+                                     "(--threads).")                                              \
+    X(busy_threads, "uvfib_pool_busy_threads",                                                    \
+      "Computations a pool thread has taken and the loop has not taken back yet.")                \
+    X(waiting_jobs, "uvfib_pool_waiting_jobs", "Computations waiting for a pool thread now.")     \
+    X(expected_wait_s, "uvfib_pool_expected_wait_seconds",                                        \
+      "Wait a new computation can expect: waiting jobs / threads * recent compute time; what "    \
+      "--max-queue-wait is compared with.")                                                       \
+    X(connections_open, "uvfib_http_connections_open", "Open client connections.")               \
+    X(overloaded, "uvfib_overloaded",                                                             \
+      "1 while a new computation would be refused with 503 (loop delay, full queue, expected "    \
+      "wait).")                                                                                   \
+    X(draining, "uvfib_draining", "1 during a graceful shutdown.")
+
+/* The counters, one field each. */
+struct uvfib__counters {
+#define UVFIB__COUNTER_FIELD(field, name, labels, help) uint64_t field;
+    UVFIB__COUNTERS(UVFIB__COUNTER_FIELD)
+#undef UVFIB__COUNTER_FIELD
+};
+
 /* Responses counted per route pattern and status code, a short list. */
 struct uvfib__route_count {
     const char *route;               /* borrowed: a route's pattern, or a static string */
@@ -21,6 +79,7 @@ struct uvfib__route_count {
 };
 
 struct uvfib__metrics {
+    struct uvfib__counters count;    /* every counter; incremented where it happens */
     uvfib__hist_t lag;               /* ns each monitor tick fired late, since start */
     uvfib__hist_t lag_win[2];        /* the same, per window: current and last completed */
     unsigned lag_cur;                /* index of the current window in lag_win */
@@ -30,17 +89,15 @@ struct uvfib__metrics {
     uvfib__hist_t job_compute;       /* ns a computation ran in the pool */
     double compute_recent_ns;        /* moving average of job_compute (weight 1/5 per job) */
     struct uvfib__route_count *routes; /* owned */
-    uint64_t bytes_in;               /* bytes read from clients */
-    uint64_t bytes_out;              /* response bytes written to clients */
-    uint64_t shed_loop_delay;        /* computations refused: loop delay over its limit */
-    uint64_t shed_queue_wait;        /* computations refused: expected wait over its limit */
-    uint64_t log_lines;              /* access-log lines handed to the writer */
-    uint64_t log_dropped;            /* access-log lines dropped: its buffer was full */
-    uint64_t oom;                    /* measurements lost for want of memory */
 };
 
-/* What the loop knows at scrape time. The metrics module reads it and nothing else. */
-struct uvfib__metrics_view {
+/* Everything /metrics and uvfib_server_stats() show, read at one moment: the counters (a
+ * copy), the gauges, and what the loop knows of itself. */
+struct uvfib__snapshot {
+    struct uvfib__counters count;
+#define UVFIB__GAUGE_FIELD(field, name, help) double field;
+    UVFIB__GAUGES(UVFIB__GAUGE_FIELD)
+#undef UVFIB__GAUGE_FIELD
     const char *version;             /* "0.1.0" */
     const char *mode;                /* "auto", "offload", "inline" */
     double resolution_s;             /* loop-delay monitor period; 0: the monitor is off */
@@ -49,14 +106,7 @@ struct uvfib__metrics_view {
     double elu;                      /* utilisation over the last window, 0..1 */
     double idle_s, active_s;         /* since the server started, when elu_available */
     double loop_delay_recent_s;      /* the figure --max-loop-delay is compared with */
-    double expected_wait_s;          /* the figure --max-queue-wait is compared with */
-    bool overloaded;                 /* shedding now */
-    bool draining;                   /* graceful shutdown in progress */
-    unsigned threads, busy_threads, waiting_jobs;
-    uint64_t jobs_completed, jobs_cancelled, jobs_timed_out, jobs_rejected, jobs_inline;
-    uint64_t connections_open, connections_total, connections_rejected;
-    uint64_t requests_total, parse_errors;
-    bool log_enabled;
+    bool log_enabled;                /* the access log is on */
 };
 
 /** Makes m empty (the same as zeroing it). */
@@ -81,8 +131,9 @@ void uvfib__metrics_request(struct uvfib__metrics *m, const char *route, int cod
 /** The responses counted for route and code so far. */
 uint64_t uvfib__metrics_requests(const struct uvfib__metrics *m, const char *route, int code);
 
-/** Appends every metric in the Prometheus text format (0.0.4) to out. Check out->oom. */
+/** Appends every metric in the Prometheus text format (0.0.4) to out: s for the numbers, m for
+ * the histograms and the per-route counts. Check out->oom. */
 void uvfib__metrics_write(uvfib__buf_t *out, const struct uvfib__metrics *m,
-                          const struct uvfib__metrics_view *v);
+                          const struct uvfib__snapshot *s);
 
 #endif /* UVFIB_METRICS_H */

@@ -1,26 +1,7 @@
 /* num.c - see num.h. */
 #include "num.h"
 
-#include <errno.h>
 #include <string.h>
-
-int uvfib__parse_u64(const char *s, uint64_t *out)
-{
-    size_t len = s == NULL ? 0 : strlen(s);
-    if (len == 0 || len > 20)
-        return len == 0 ? -EINVAL : (strspn(s, "0123456789") == len ? -ERANGE : -EINVAL);
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -EINVAL;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
 
 size_t uvfib__u64_to_dec(uint64_t v, char *buf)
 {

@@ -12,6 +12,7 @@
  * last act: the loop never waits for it. */
 #include "pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "dlist.h"
 
 #define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
@@ -61,12 +63,7 @@ static struct uvfib__pool_job *take(struct uvfib__pool *p)
     struct uvfib__pool_job *job = p->wait_head;
     if (job == NULL)
         return NULL;
-    p->wait_head = job->next;
-    if (p->wait_head != NULL)
-        p->wait_head->prev = NULL;
-    else
-        p->wait_tail = NULL;
-    job->next = job->prev = NULL;
+    UVFIB__DLIST_REMOVE(p->wait_head, p->wait_tail, job, prev, next);
     job->state = UVFIB__JOB_RUNNING;
     job->started_ns = uv_hrtime();
     p->n_waiting--;
@@ -97,8 +94,7 @@ static void on_runner_work(uv_work_t *req)
         job->finished_ns = uv_hrtime();
 
         uv_mutex_lock(&p->mu);
-        job->state = UVFIB__JOB_DONE;
-        p->n_running--;
+        job->state = UVFIB__JOB_DONE; /* still counted in n_running until the loop has it */
         bool wake = p->done_head == NULL; /* the loop is not already on its way */
         if (p->done_tail != NULL)
             p->done_tail->next = job;
@@ -150,13 +146,7 @@ static void on_runner_done(uv_work_t *req, int status)
         p->n_active--;
         uv_mutex_unlock(&p->mu);
     }
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        p->busy = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    r->prev = NULL;
+    UVFIB__DLIST_REMOVE_HEADONLY(p->busy, r, prev, next);
     r->next = p->spare;
     p->spare = r;
     p->n_submitted--;
@@ -185,6 +175,8 @@ static void on_wake(uv_poll_t *poll, int status, int events)
     uv_mutex_lock(&p->mu);
     struct uvfib__pool_job *job = p->done_head;
     p->done_head = p->done_tail = NULL;
+    for (struct uvfib__pool_job *j = job; j != NULL; j = j->next)
+        p->n_running--; /* back: counted as done by its owner from here */
     uv_mutex_unlock(&p->mu);
     /* Each done_cb may cancel other jobs or submit new ones; neither touches this list. */
     while (job != NULL) {
@@ -254,15 +246,7 @@ static bool unlink_waiting(struct uvfib__pool *p, struct uvfib__pool_job *job)
 {
     if (job->state != UVFIB__JOB_WAITING)
         return false;
-    if (job->prev != NULL)
-        job->prev->next = job->next;
-    else
-        p->wait_head = job->next;
-    if (job->next != NULL)
-        job->next->prev = job->prev;
-    else
-        p->wait_tail = job->prev;
-    job->next = job->prev = NULL;
+    UVFIB__DLIST_REMOVE(p->wait_head, p->wait_tail, job, prev, next);
     job->state = UVFIB__JOB_NEW;
     p->n_waiting--;
     return true;
@@ -319,12 +303,17 @@ bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
     return waiting;
 }
 
-uint64_t uvfib__pool_started_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job)
+uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job,
+                                uint64_t now_ns)
 {
     uv_mutex_lock(&pool->mu);
-    uint64_t started = job->state == UVFIB__JOB_WAITING ? 0 : job->started_ns;
+    uint64_t elapsed = 0;
+    if (job->state == UVFIB__JOB_RUNNING)
+        elapsed = now_ns > job->started_ns ? now_ns - job->started_ns : 0;
+    else if (job->state == UVFIB__JOB_DONE)
+        elapsed = job->finished_ns - job->started_ns;
     uv_mutex_unlock(&pool->mu);
-    return started;
+    return elapsed;
 }
 
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running)
@@ -407,11 +396,16 @@ int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns)
         m->gap.data = m;
         uv_timer_start(&m->gap, on_measure_gap, 1, 0);
         uv_run(&m->loop, UV_RUN_DEFAULT);
+        /* Whatever ended the rounds, nothing of ours may stay open on the private loop. */
+        if (!uv_is_closing((uv_handle_t *)&m->gap))
+            uv_close((uv_handle_t *)&m->gap, NULL);
         uvfib__pool_close(&m->pool, NULL);
         uv_run(&m->loop, UV_RUN_DEFAULT);
         err = m->done == rounds ? 0 : UV_ENOMEM;
     }
-    uv_loop_close(&m->loop);
+    int closed = uv_loop_close(&m->loop);
+    (void)closed;
+    assert(closed == 0);
     uvfib__free(m);
     return err;
 }

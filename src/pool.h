@@ -68,7 +68,8 @@ struct uvfib__pool {
     struct uvfib__pool_job *wait_head, *wait_tail; /* the FIFO; under mu */
     struct uvfib__pool_job *done_head, *done_tail; /* finished, not yet handed back; under mu */
     unsigned n_waiting;           /* jobs in the FIFO; under mu */
-    unsigned n_running;           /* jobs a runner has taken and not finished; under mu */
+    unsigned n_running;           /* jobs a runner has taken and the loop has not taken back
+                                     (running, or done and on their way); under mu */
     unsigned n_active;            /* runners that will look at the FIFO again; under mu */
     unsigned threads;             /* at most this many runners, so jobs running at once */
     struct uvfib__pool_priority priority;
@@ -92,9 +93,12 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job);
  * FIFO. @return true when it was taken out: it never runs, done_cb will not be called, and
  * the job is its owner's again. false: done_cb will be called as usual. */
 bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job);
-/* When a runner took job (hrtime), or 0 while it waits. */
-uint64_t uvfib__pool_started_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job);
-/* Jobs waiting in the FIFO and jobs running now. */
+/* How long job has computed by now_ns: 0 while it waits, the time so far while it runs, its
+ * whole run once finished (even before the loop has taken it back). */
+uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job,
+                                uint64_t now_ns);
+/* Jobs waiting in the FIFO, and jobs a runner has taken that the loop has not taken back yet
+ * (so that with its owner's counts of finished jobs they always add up). */
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
 /* Once every job has come back (the caller's business: nothing may be waiting or running),
  * takes back runners libuv has not started (uv_cancel), waits for the others, closes the

@@ -2,6 +2,8 @@
  * text: which metrics exist and when they are rendered is metrics.c's business. */
 #include "prom.h"
 
+#include "alloc.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,16 +18,17 @@
  * Buffer
  * ------------------------------------------------------------------------------------------ */
 
-/* Every allocation of this file goes through these two, so that they can be pointed at the
- * library's allocator (and the tests' counting allocator) later in one place. */
+/* Every allocation of this file goes through these two: the library's allocator, so that a
+ * buffer handed to a caller (uvfib_server_metrics) is freed with uvfib_free() and the tests'
+ * live-allocation counter sees it. */
 static void *buf_mem_realloc(void *ptr, size_t size)
 {
-    return realloc(ptr, size);
+    return uvfib__realloc(ptr, size);
 }
 
 static void buf_mem_free(void *ptr)
 {
-    free(ptr);
+    uvfib__free(ptr);
 }
 
 void uvfib__buf_init(uvfib__buf_t *buf)

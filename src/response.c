@@ -1,14 +1,17 @@
-/* response.c - everything about the bytes of a response: status line, headers,
- * the Date value, JSON bodies with exact integers, all in one buffer so a
- * response leaves in one write. Pure: no loop, no sockets. */
-#include "internal.h"
+/* response.c - see response.h. */
+#include "response.h"
 
-#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <uv.h> /* UV_E* codes only */
+
 #include <cjson/cJSON.h>
+
+#include "alloc.h"
+#include "num.h"
 
 const char *uvfib__status_reason(int status)
 {
@@ -75,6 +78,39 @@ void uvfib__header_free(struct uvfib__header *list)
     }
 }
 
+/* What r's head needs: counted once, so the bytes are written in one pass. */
+struct head {
+    bool json_type;               /* add Content-Type: application/json */
+    const char *reason;
+    size_t reason_len;
+    char status[21], length[21];
+    size_t length_len;
+    size_t total;                 /* bytes of the whole response */
+};
+
+static const char json_type[] = "Content-Type: application/json\r\n";
+
+static int measure(const struct uvfib__response *r, struct head *h)
+{
+    if (r->status < 100 || r->status > 999)
+        return UV_EINVAL;
+    /* JSON unless the handler set its own type (the Prometheus text of /metrics). */
+    h->json_type = true;
+    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
+        if (strcasecmp(hd->text, "content-type") == 0)
+            h->json_type = false;
+    h->reason = uvfib__status_reason(r->status);
+    h->reason_len = strlen(h->reason);
+    uvfib__u64_to_dec((uint64_t)r->status, h->status);
+    h->length_len = uvfib__u64_to_dec(r->body_len, h->length);
+    h->total = 9 + 3 + 1 + h->reason_len + 2 + (h->json_type ? sizeof(json_type) - 1 : 0) + 16 +
+               h->length_len + 2 + 6 + 29 + 2 + 12 + (r->keep_alive ? 10 : 5) + 2 + 2 +
+               (r->head ? 0 : r->body_len);
+    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
+        h->total += hd->name_len + 2 + hd->value_len + 2;
+    return 0;
+}
+
 /* Appends len bytes of text at p; returns the end. */
 static char *put(char *p, const char *text, size_t len)
 {
@@ -84,41 +120,18 @@ static char *put(char *p, const char *text, size_t len)
 
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len)
+/* Writes r into buf, which has room for h->total bytes. @return the length written. */
+static size_t write_out(const struct uvfib__response *r, const struct head *h, char *buf)
 {
-    if (r->status < 100 || r->status > 999)
-        return UV_EINVAL;
-    /* JSON unless the handler set its own type (the Prometheus text of /metrics). */
-    bool json_type = true;
-    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
-        if (strcasecmp(hd->text, "content-type") == 0)
-            json_type = false;
-    const char *reason = uvfib__status_reason(r->status);
-    size_t reason_len = strlen(reason);
-    char status[21], length[21];
-    uvfib__u64_to_dec((uint64_t)r->status, status);
-    size_t length_len = uvfib__u64_to_dec(r->body_len, length);
-
-    /* Every piece is counted first, then copied: one allocation, no formatting pass. */
-    static const char type[] = "Content-Type: application/json\r\n";
-    size_t total = 9 + 3 + 1 + reason_len + 2 + (json_type ? sizeof(type) - 1 : 0) + 16 +
-                   length_len + 2 + 6 + 29 + 2 + 12 + (r->keep_alive ? 10 : 5) + 2 + 2 +
-                   (r->head ? 0 : r->body_len);
-    for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
-        total += hd->name_len + 2 + hd->value_len + 2;
-
-    char *buf = uvfib__malloc(total);
-    if (buf == NULL)
-        return UV_ENOMEM;
     char *p = PUT_LIT(buf, "HTTP/1.1 ");
-    p = put(p, status, 3);
+    p = put(p, h->status, 3);
     p = PUT_LIT(p, " ");
-    p = put(p, reason, reason_len);
+    p = put(p, h->reason, h->reason_len);
     p = PUT_LIT(p, "\r\n");
-    if (json_type)
-        p = PUT_LIT(p, type);
+    if (h->json_type)
+        p = PUT_LIT(p, json_type);
     p = PUT_LIT(p, "Content-Length: ");
-    p = put(p, length, length_len);
+    p = put(p, h->length, h->length_len);
     p = PUT_LIT(p, "\r\nDate: ");
     p = put(p, r->date, 29);
     p = PUT_LIT(p, "\r\nConnection: ");
@@ -133,8 +146,20 @@ int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_
     p = PUT_LIT(p, "\r\n");
     if (!r->head && r->body_len > 0)
         p = put(p, r->body, r->body_len);
+    return (size_t)(p - buf);
+}
+
+int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len)
+{
+    struct head h;
+    int err = measure(r, &h);
+    if (err < 0)
+        return err;
+    char *buf = uvfib__malloc(h.total);
+    if (buf == NULL)
+        return UV_ENOMEM;
+    *out_len = write_out(r, &h, buf);
     *out = buf;
-    *out_len = (size_t)(p - buf);
     return 0;
 }
 
@@ -166,21 +191,6 @@ char *uvfib__json_error(const char *message, size_t *len)
     char *text = NULL;
     if (json != NULL && cJSON_AddFalseToObject(json, "success") != NULL &&
         cJSON_AddStringToObject(json, "error", message) != NULL)
-        text = print_owned(json, len);
-    cJSON_Delete(json);
-    return text;
-}
-
-char *uvfib__json_result(uint64_t result, size_t *len)
-{
-    /* cJSON keeps numbers as doubles, exact only up to 2^53 (F(78)); the
-     * digits go in raw so F(92) = 7540113804746346429 comes out exact. */
-    char digits[21];
-    uvfib__u64_to_dec(result, digits);
-    cJSON *json = cJSON_CreateObject();
-    char *text = NULL;
-    if (json != NULL && cJSON_AddTrueToObject(json, "success") != NULL &&
-        cJSON_AddRawToObject(json, "result", digits) != NULL)
         text = print_owned(json, len);
     cJSON_Delete(json);
     return text;

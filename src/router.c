@@ -1,10 +1,11 @@
-/* router.c - the route table: patterns with `:name` parameters, matching a
- * request target segment by segment after percent-decoding each one, and the
- * 400/404/405 decisions. Pure: no loop, no sockets. */
-#include "internal.h"
+/* router.c - see router.h. */
+#include "router.h"
 
 #include <string.h>
 #include <strings.h>
+
+#include "alloc.h"
+#include "url.h"
 
 void uvfib__router_init(struct uvfib__router *r)
 {
@@ -87,37 +88,6 @@ int uvfib__router_add(struct uvfib__router *r, const char *method, const char *p
         r->head = rt;
     r->tail = rt;
     return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-long uvfib__percent_decode(const char *src, size_t len, char *dst)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= len || hexval(src[i + 1]) < 0 || hexval(src[i + 2]) < 0)
-                return -1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0')
-            return -1;
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return (long)o;
 }
 
 static bool segment_matches(const struct uvfib__route *rt, const struct uvfib__match *m)

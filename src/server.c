@@ -1,10 +1,16 @@
-/* server.c - the listener: init from a config, bind, listen, accept, the
- * graceful drain and the asynchronous close. It owns the route table, the
- * shared read buffer and the list of connections (each of which frees itself). */
-#include "internal.h"
+/* server.c - the server's lifecycle: its configuration's defaults, init from a config, routes,
+ * bind, listen, accept, the graceful drain and the asynchronous close, and the access log's
+ * writer thread. It owns the route table, the pool, the monitor, the shared read buffer and the
+ * list of connections (each of which frees itself and says so through srv->conn_gone). */
+#include "server.h"
 
-#include <stdlib.h>
 #include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "work.h"
+
+#define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 static const char *const uvfib_version = "0.1.0";
 
@@ -18,6 +24,73 @@ const char *uvfib_strerror(int err)
     return uv_strerror(err);
 }
 
+void uvfib_config_init(uvfib_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->port = 3000;
+    cfg->backlog = 511;
+    cfg->mode = UVFIB_MODE_AUTO;
+    unsigned cpus = uv_available_parallelism();
+    cfg->threads = cpus > 0 ? cpus : 1;
+    cfg->max_queue = 10000;
+    cfg->max_queue_wait_ms = 5000;
+    cfg->max_connections = 20000;
+    cfg->max_pipeline = 16;
+    cfg->max_url_bytes = 8 * 1024;
+    cfg->max_header_bytes = 16 * 1024;
+    cfg->max_headers = 100;
+    cfg->max_body_bytes = 1024;
+    cfg->header_timeout_ms = 60 * 1000;
+    cfg->keepalive_timeout_ms = 5 * 1000;
+    cfg->write_timeout_ms = 30 * 1000;
+    cfg->compute_timeout_ms = 0;
+    cfg->compute_priority = UVFIB_PRIORITY_NORMAL;
+    cfg->compute_nice = 10;
+    cfg->loop_resolution_ms = 10;
+    cfg->monitor_window_ms = 1000;
+    cfg->access_log_fd = -1;
+    cfg->access_log_buffer_bytes = 1024 * 1024;
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void conn_gone(struct uvfib__server *srv);
+static void maybe_closed(struct uvfib__server *srv);
+
+/* Writer thread, its last act: wake the loop to join it. The server cannot be freed before
+ * log_exited is closed, which happens only after this. */
+static void on_log_exit(void *arg)
+{
+    struct uvfib__server *srv = arg;
+    uv_async_send(&srv->log_exited);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct uvfib__server *srv = handle->data;
+    srv->n_handles--;
+    maybe_closed(srv);
+}
+
+static void on_log_exited(uv_async_t *async)
+{
+    struct uvfib__server *srv = async->data;
+    if (srv->log == NULL || !srv->closing)
+        return;
+    uvfib__accesslog_free(srv->log); /* the thread has returned or is returning */
+    srv->log = NULL;
+    uv_close((uv_handle_t *)async, on_handle_closed);
+}
+
+static bool config_valid(const uvfib_config_t *cfg)
+{
+    return cfg->host != NULL && cfg->port >= 0 && cfg->port <= 65535 && cfg->threads > 0 &&
+           cfg->max_pipeline > 0 && (unsigned)cfg->mode <= UVFIB_MODE_INLINE &&
+           (unsigned)cfg->compute_priority <= UVFIB_PRIORITY_IDLE && cfg->monitor_window_ms > 0 &&
+           !(cfg->max_loop_delay_ms > 0 && cfg->loop_resolution_ms == 0);
+}
+
 int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_config_t *cfg)
 {
     uvfib_config_t defaults;
@@ -25,75 +98,84 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
         uvfib_config_init(&defaults);
         cfg = &defaults;
     }
-    if (loop == NULL || server == NULL || cfg->host == NULL || cfg->port < 0 ||
-        cfg->port > 65535 || cfg->threads == 0 || cfg->max_pipeline == 0 ||
-        (unsigned)cfg->mode > UVFIB_MODE_INLINE)
+    if (loop == NULL || server == NULL || !config_valid(cfg))
         return UV_EINVAL;
 
     struct uvfib__server *srv = uvfib__calloc(1, sizeof(*srv));
     if (srv == NULL)
         return UV_ENOMEM;
     srv->host = uvfib__strndup(cfg->host, strlen(cfg->host));
-    if (srv->host == NULL) {
+    int err = srv->host == NULL ? UV_ENOMEM : 0;
+    if (err == 0 && cfg->access_log_fd >= 0)
+        err = uvfib__accesslog_start(&srv->log, cfg->access_log_fd, cfg->access_log_buffer_bytes,
+                                     on_log_exit, srv);
+    struct uvfib__pool_priority prio = {cfg->compute_priority, cfg->compute_nice};
+    if (err == 0)
+        err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
+    if (err < 0) {
+        if (srv->log != NULL) {
+            uvfib__accesslog_stop(srv->log);
+            uvfib__accesslog_free(srv->log);
+        }
+        uvfib__free(srv->host);
         uvfib__free(srv);
-        return UV_ENOMEM;
+        return err;
     }
     srv->cfg = *cfg;
     srv->cfg.host = srv->host;
     srv->pub = server;
     srv->loop = loop;
+    srv->conn_gone = conn_gone;
     srv->limits = (struct uvfib__http_limits){
         .max_url_bytes = cfg->max_url_bytes,
         .max_header_bytes = cfg->max_header_bytes,
         .max_headers = cfg->max_headers,
         .max_body_bytes = cfg->max_body_bytes,
     };
-    int err = uvfib__monitor_init(srv);
-    if (err < 0) {
-        uvfib__free(srv->host);
-        uvfib__free(srv);
-        return err;
-    }
-    struct uvfib__pool_priority prio = {cfg->compute_priority, cfg->compute_nice};
-    err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
-    if (err < 0) {
-        uvfib__monitor_free(srv);
-        uvfib__free(srv->host);
-        uvfib__free(srv);
-        return err;
-    }
+    uvfib__metrics_init(&srv->metrics);
     uvfib__router_init(&srv->router);
     uv_tcp_init(loop, &srv->listener);
     uv_timer_init(loop, &srv->drain_timer);
     uv_timer_init(loop, &srv->compute_timer);
-    srv->listener.data = srv;
-    srv->drain_timer.data = srv;
-    srv->compute_timer.data = srv;
-    srv->n_handles = 4; /* the listener, the two timers and the pool */
-    /* The timers must not keep the loop alive on their own. */
+    uv_async_init(loop, &srv->log_exited, on_log_exited);
+    srv->listener.data = srv->drain_timer.data = srv->compute_timer.data = srv;
+    srv->log_exited.data = srv;
+    /* The timers and the writer's wake-up must not keep the loop alive on their own. */
     uv_unref((uv_handle_t *)&srv->drain_timer);
     uv_unref((uv_handle_t *)&srv->compute_timer);
-    uvfib__monitor_start(srv);
+    uv_unref((uv_handle_t *)&srv->log_exited);
+    uvfib__monitor_start(&srv->mon, loop, &srv->metrics, cfg->loop_resolution_ms,
+                         cfg->monitor_window_ms);
+    /* The listener, two timers and the async, plus the pool and the monitor as one each. */
+    srv->n_handles = 6;
 
     server->loop = loop;
     server->impl = srv;
     return 0;
 }
 
+int uvfib_route_add_ex(uvfib_server_t *server, const char *method, const char *pattern,
+                       uvfib_handler_cb handler, void *arg, uvfib_free_cb arg_free)
+{
+    struct uvfib__server *srv = server->impl;
+    if (srv->listening || srv->closing || srv->draining)
+        return UV_EBUSY;
+    return uvfib__router_add(&srv->router, method, pattern, handler, arg, arg_free);
+}
+
 int uvfib_route_add(uvfib_server_t *server, const char *method, const char *pattern,
                     uvfib_handler_cb handler, void *arg)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->listening || srv->closing)
-        return UV_EBUSY;
-    return uvfib__router_add(&srv->router, method, pattern, handler, arg, NULL);
+    return uvfib_route_add_ex(server, method, pattern, handler, arg, NULL);
 }
+
+/* ------------------------------------------------------------------ listen, accept */
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct uvfib__server *srv = listener->data;
-    /* EMFILE and friends: skip this wake-up and keep serving the others;
-     * the pending connection stays in the backlog for the next one. */
+    /* EMFILE and friends: skip this wake-up and keep serving the others; the pending
+     * connection stays in the backlog for the next one. */
     if (status < 0 || srv->closing)
         return;
     uvfib__conn_accept(srv);
@@ -131,71 +213,69 @@ int uvfib_server_port(const uvfib_server_t *server)
     return ntohs(((struct sockaddr_in *)&addr)->sin_port);
 }
 
-void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
-{
-    struct uvfib__server *srv = server->impl;
-    *out = srv->stats;
-    /* Gauges of the queue are its own counts, not copies kept in step. */
-    unsigned waiting, running;
-    uvfib__pool_counts(&srv->pool, &waiting, &running);
-    out->jobs_queued = waiting;
-    out->jobs_running = running;
-}
+/* ------------------------------------------------------------------ shutdown and close */
 
-const char *uvfib__server_date(struct uvfib__server *srv)
+static void on_part_closed(struct uvfib__server *srv)
 {
-    time_t now = time(NULL);
-    if (now != srv->date_sec) {
-        uvfib__http_date(now, srv->date);
-        srv->date_sec = now;
-    }
-    return srv->date;
-}
-
-/* ------------------------------------------------------ shutdown and close */
-
-static void on_handle_closed(uv_handle_t *handle)
-{
-    struct uvfib__server *srv = handle->data;
     srv->n_handles--;
-    uvfib__server_maybe_closed(srv);
+    maybe_closed(srv);
 }
 
 static void on_pool_closed(struct uvfib__pool *pool)
 {
-    struct uvfib__server *srv = UVFIB__CONTAINER_OF(pool, struct uvfib__server, pool);
-    srv->n_handles--;
-    uvfib__server_maybe_closed(srv);
+    on_part_closed(CONTAINER_OF(pool, struct uvfib__server, pool));
 }
 
-/* The last step of a close: once every connection has freed itself, close our
- * own handles; once those are closed, free and tell the caller. */
-void uvfib__server_maybe_closed(struct uvfib__server *srv)
+static void on_monitor_closed(struct uvfib__monitor *mon)
+{
+    on_part_closed(CONTAINER_OF(mon, struct uvfib__server, mon));
+}
+
+static void close_handle(struct uvfib__server *srv, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
+/* The last step of a close: once every connection has freed itself (and with it every job),
+ * close our own handles; once those are closed, free and tell the caller, each callback of a
+ * successful shutdown or close exactly once. */
+static void maybe_closed(struct uvfib__server *srv)
 {
     if (srv->draining && srv->conns == NULL)
         srv->closing = true; /* drained: the last connection is gone */
     if (!srv->closing || srv->conns != NULL)
         return;
-    if (!uv_is_closing((uv_handle_t *)&srv->listener))
-        uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
-        uv_close((uv_handle_t *)&srv->drain_timer, on_handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&srv->compute_timer))
-        uv_close((uv_handle_t *)&srv->compute_timer, on_handle_closed);
-    uvfib__monitor_close(srv);
-    /* Every job has come back: each holds its connection, and none is left. */
+    close_handle(srv, (uv_handle_t *)&srv->listener);
+    close_handle(srv, (uv_handle_t *)&srv->drain_timer);
+    close_handle(srv, (uv_handle_t *)&srv->compute_timer);
+    uvfib__monitor_close(&srv->mon, on_monitor_closed);
     uvfib__pool_close(&srv->pool, on_pool_closed);
+    if (srv->log != NULL && !uv_has_ref((uv_handle_t *)&srv->log_exited)) {
+        /* Let the writer finish its lines; keep the loop alive until it says so. */
+        uv_ref((uv_handle_t *)&srv->log_exited);
+        uvfib__accesslog_stop(srv->log);
+    } else if (srv->log == NULL) {
+        close_handle(srv, (uv_handle_t *)&srv->log_exited);
+    }
     if (srv->n_handles > 0)
         return;
     uvfib_server_t *server = srv->pub;
-    uvfib_close_cb cb = srv->close_cb;
+    uvfib_close_cb shutdown_cb = srv->shutdown_cb, close_cb = srv->close_cb;
     uvfib__router_free(&srv->router);
-    uvfib__monitor_free(srv);
+    uvfib__metrics_free(&srv->metrics);
     uvfib__free(srv->host);
     uvfib__free(srv);
     server->impl = NULL;
-    if (cb != NULL)
-        cb(server);
+    if (shutdown_cb != NULL)
+        shutdown_cb(server);
+    if (close_cb != NULL)
+        close_cb(server);
+}
+
+static void conn_gone(struct uvfib__server *srv)
+{
+    maybe_closed(srv);
 }
 
 static void close_now(struct uvfib__server *srv)
@@ -206,7 +286,7 @@ static void close_now(struct uvfib__server *srv)
         next = c->next;
         uvfib__conn_close(c);
     }
-    uvfib__server_maybe_closed(srv);
+    maybe_closed(srv);
 }
 
 static void on_drain_timeout(uv_timer_t *timer)
@@ -222,10 +302,10 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
             close_now(srv);
         return UV_EALREADY;
     }
-    srv->close_cb = cb;
+    srv->shutdown_cb = cb;
     srv->draining = true;
     /* Stop accepting: new connections are refused by the kernel from here. */
-    uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    close_handle(srv, (uv_handle_t *)&srv->listener);
     struct uvfib__conn *next;
     for (struct uvfib__conn *c = srv->conns; c != NULL; c = next) {
         next = c->next;
@@ -234,14 +314,16 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
     /* Without a deadline, in-flight requests take as long as they take. */
     if (timeout_ms > 0)
         uv_timer_start(&srv->drain_timer, on_drain_timeout, timeout_ms, 0);
-    uvfib__server_maybe_closed(srv);
+    maybe_closed(srv);
     return 0;
 }
 
-void uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb)
+int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb)
 {
     struct uvfib__server *srv = server->impl;
-    if (!srv->closing && !srv->draining)
-        srv->close_cb = cb;
+    if (srv->closing && (srv->close_cb != NULL || !srv->draining))
+        return UV_EALREADY; /* closed or closing already by a close (or a drain that ended) */
+    srv->close_cb = cb;
     close_now(srv);
+    return 0;
 }

@@ -1,41 +1,13 @@
-/* config.c - defaults for uvfib_config_t, and the executable's command line
- * (getopt_long) parsed and validated into them. It starts nothing: no loop,
- * no socket, no thread. */
-#include "internal.h"
+/* cli.c - see cli.h. */
+#include "cli.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-void uvfib_config_init(uvfib_config_t *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->host = "127.0.0.1";
-    cfg->port = 3000;
-    cfg->backlog = 511;
-    cfg->mode = UVFIB_MODE_AUTO;
-    unsigned cpus = uv_available_parallelism();
-    cfg->threads = cpus > 0 ? cpus : 1;
-    cfg->max_queue = 10000;
-    cfg->max_connections = 20000;
-    cfg->max_pipeline = 16;
-    cfg->max_url_bytes = 8 * 1024;
-    cfg->max_header_bytes = 16 * 1024;
-    cfg->max_headers = 100;
-    cfg->max_body_bytes = 1024;
-    cfg->header_timeout_ms = 60 * 1000;
-    cfg->keepalive_timeout_ms = 5 * 1000;
-    cfg->write_timeout_ms = 30 * 1000;
-    cfg->compute_timeout_ms = 0;
-    cfg->compute_priority = UVFIB_PRIORITY_NORMAL;
-    cfg->compute_nice = 10;
-    cfg->max_queue_wait_ms = 5000;
-    cfg->loop_resolution_ms = 10;
-    cfg->monitor_window_ms = 1000;
-    cfg->access_log_fd = -1;
-    cfg->access_log_buffer_bytes = 1024 * 1024;
-}
+#include <llhttp.h> /* for --version only */
+
+#include "decimal.h"
 
 /* Indexed by uvfib_mode_t: the names the flag takes and the logs and metrics show. */
 static const char *const mode_names[] = {"auto", "offload", "inline"};
@@ -51,21 +23,15 @@ static int name_index(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
-const char *uvfib__priority_name(uvfib_priority_t p)
+const char *cli_priority_name(uvfib_priority_t p)
 {
     return (unsigned)p < sizeof(priority_names) / sizeof(priority_names[0]) ? priority_names[p]
                                                                            : "?";
 }
 
-const char *uvfib__mode_name(uvfib_mode_t mode)
+const char *cli_mode_name(uvfib_mode_t mode)
 {
     return (unsigned)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : "?";
-}
-
-void uvfib_fib_options_init(uvfib_fib_options_t *opt)
-{
-    opt->max_n = 45;
-    opt->inline_max_n = 20;
 }
 
 static const char usage[] =
@@ -172,7 +138,7 @@ static const struct option options[] = {
 static bool number(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     uint64_t v;
-    if (uvfib__parse_u64(s, &v) != 0 || v < min || v > max)
+    if (decimal_parse_u64(s, &v) != 0 || v < min || v > max)
         return false;
     *out = v;
     return true;
@@ -181,13 +147,13 @@ static bool number(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static int bad(FILE *err, const char *name, const char *value, const char *want)
 {
     fprintf(err, "uvfib: invalid --%s '%s': %s (see --help)\n", name, value, want);
-    return UVFIB__CLI_USAGE;
+    return CLI_USAGE;
 }
 
-int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, FILE *err)
+int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
 {
     uvfib_config_init(&cli->cfg);
-    uvfib_fib_options_init(&cli->fib);
+    fib_options_init(&cli->fib);
     cli->drain_timeout_ms = 30 * 1000;
     cli->access_log = "-";
     cli->inline_max_n_given = false;
@@ -228,7 +194,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             cli->cfg.threads = (unsigned)v;
             break;
         case 'n':
-            if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
+            if (!number(optarg, 0, FIB_MAX_N, &v))
                 return bad(err, name, optarg, "expected 0-93 (F(93) is the last to fit 64 bits)");
             cli->fib.max_n = (unsigned)v;
             break;
@@ -248,7 +214,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             break;
         }
         case OPT_INLINE_MAX_N:
-            if (!number(optarg, 0, UVFIB_FIB_MAX_N, &v))
+            if (!number(optarg, 0, FIB_MAX_N, &v))
                 return bad(err, name, optarg, "expected 0-93");
             cli->fib.inline_max_n = (unsigned)v;
             cli->inline_max_n_given = true;
@@ -329,12 +295,12 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             break;
         case 'h':
             fputs(usage, out);
-            return UVFIB__CLI_EXIT;
+            return CLI_EXIT;
         case 'V':
             fprintf(out, "uvfib %s (libuv %s, llhttp %d.%d.%d)\n", uvfib_version_string(),
                     uv_version_string(), LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
                     LLHTTP_VERSION_PATCH);
-            return UVFIB__CLI_EXIT;
+            return CLI_EXIT;
         case ':':
         default:
             /* Name the culprit. getopt leaves optopt at 0 for an unknown long
@@ -349,12 +315,12 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
             else
                 fprintf(err, "uvfib: %s '%s' (see --help)\n",
                         opt == ':' ? "option needs a value:" : "unknown option", argv[optind - 1]);
-            return UVFIB__CLI_USAGE;
+            return CLI_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(err, "uvfib: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return UVFIB__CLI_USAGE;
+        return CLI_USAGE;
     }
     if (cli->cfg.compute_priority == UVFIB_PRIORITY_NICE && cli->cfg.compute_nice == 0)
         cli->cfg.compute_priority = UVFIB_PRIORITY_NORMAL;
@@ -363,7 +329,7 @@ int uvfib__cli_parse(struct uvfib__cli *cli, int argc, char **argv, FILE *out, F
     if (cli->cfg.max_loop_delay_ms > 0 && cli->cfg.loop_resolution_ms == 0) {
         fprintf(err, "uvfib: --max-loop-delay needs the loop monitor: --loop-resolution "
                      "must not be 0 (see --help)\n");
-        return UVFIB__CLI_USAGE;
+        return CLI_USAGE;
     }
-    return UVFIB__CLI_RUN;
+    return CLI_RUN;
 }

@@ -1,6 +1,9 @@
 /* fib.c - the naive recursive Fibonacci kernel of the Node.js article, made cancellable.
- * Pure: no loop, no allocation; any thread may call it. */
-#include "internal.h"
+ * Pure: no loop, no allocation; any thread may call it. meson compiles it alone at -O2 with
+ * -fno-ipa-pure-const (src/meson.build says why). */
+#include "fib.h"
+
+#include <stdbool.h>
 
 
 /* Below this n a subtree is small (F(24) ~ 75k calls, well under a
@@ -8,20 +11,18 @@
  * call polls the flag once: a relaxed load, rare next to the work under it. */
 #define CHECK_ABOVE_N 24
 
-/* The bare recursion. Not static on purpose: GCC 12 inlines a static recursive function into
- * itself several levels deep, spilling registers at every level, and it runs 20-30% slower
- * than this external one, which compiles like the reference (uvfib-fibtime, ref-O2). */
-uint64_t uvfib__fib_naive(unsigned n);
-
-uint64_t uvfib__fib_naive(unsigned n)
+/* Not static on purpose: GCC 12 inlines a static recursive function into itself several levels
+ * deep, spilling registers at every level, and it runs 20-30% slower than this external one,
+ * which compiles like the reference (uvfib-fibtime, ref-O2). */
+uint64_t fib_naive(unsigned n)
 {
-    return n < 2 ? n : uvfib__fib_naive(n - 1) + uvfib__fib_naive(n - 2);
+    return n < 2 ? n : fib_naive(n - 1) + fib_naive(n - 2);
 }
 
 static uint64_t fib_cancellable(unsigned n, const uvfib_work_t *work, bool *stopped)
 {
     if (n <= CHECK_ABOVE_N)
-        return uvfib__fib_naive(n);
+        return fib_naive(n);
     if (*stopped || uvfib_work_cancelled(work)) {
         *stopped = true;
         return 0;
@@ -29,12 +30,12 @@ static uint64_t fib_cancellable(unsigned n, const uvfib_work_t *work, bool *stop
     return fib_cancellable(n - 1, work, stopped) + fib_cancellable(n - 2, work, stopped);
 }
 
-int uvfib_fib(unsigned n, const uvfib_work_t *work, uint64_t *out)
+int fib_compute(unsigned n, const uvfib_work_t *work, uint64_t *out)
 {
-    if (n > UVFIB_FIB_MAX_N)
+    if (n > FIB_MAX_N)
         return UV_ERANGE;
     bool stopped = false;
-    uint64_t r = work == NULL ? uvfib__fib_naive(n) : fib_cancellable(n, work, &stopped);
+    uint64_t r = work == NULL ? fib_naive(n) : fib_cancellable(n, work, &stopped);
     if (stopped)
         return UV_ECANCELED;
     *out = r;

@@ -1,9 +1,12 @@
-/* fibroute.c - the routes of the Node.js article, GET /fibonacci/:number,
- * answered through the same request and offload API an embedder uses:
- * validate on the loop, compute in the pool, answer on the loop. */
-#include "internal.h"
+/* fibroute.c - the route of the Node.js article, GET /fibonacci/:number, on the public API as
+ * an embedder writes one: validate on the loop, compute in the pool, answer on the loop; and
+ * the measured choice of what runs on the loop. */
+#include "fib.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "decimal.h"
 
 /* One computation: owned by the route from submit to done, touched by one
  * thread at a time (the pool's hand-over orders the accesses). */
@@ -16,20 +19,19 @@ struct fib_job {
 static void on_fib_work(uvfib_work_t *work, void *ctx)
 {
     struct fib_job *job = ctx;
-    job->err = uvfib_fib(job->n, work, &job->result);
+    job->err = fib_compute(job->n, work, &job->result);
 }
 
 static void on_fib_done(uvfib_req_t *req, void *ctx, int status)
 {
     struct fib_job *job = ctx;
     if (status == 0 && job->err == 0) {
-        size_t len;
-        char *body = uvfib__json_result(job->result, &len);
-        if (body != NULL)
+        char body[64];
+        size_t len = fib_result_json(job->result, body, sizeof(body));
+        if (len > 0)
             uvfib_res_send(req, 200, body, len);
         else
             uvfib_res_error(req, 500, "out of memory");
-        uvfib__free(body);
     } else if (status == UV_ETIMEDOUT) {
         uvfib_res_error(req, 504, "computation timed out: it exceeded the server's "
                                   "--compute-timeout; try a smaller n");
@@ -41,15 +43,15 @@ static void on_fib_done(uvfib_req_t *req, void *ctx, int status)
                  uvfib_strerror(status < 0 ? status : job->err));
         uvfib_res_error(req, 500, msg);
     }
-    uvfib__free(job);
+    free(job);
 }
 
 static void on_fibonacci(uvfib_req_t *req, void *arg)
 {
-    const uvfib_fib_options_t *opt = arg;
+    const struct fib_options *opt = arg;
     const char *text = uvfib_req_param(req, "number");
     uint64_t n;
-    int err = uvfib__parse_u64(text, &n);
+    int err = decimal_parse_u64(text, &n);
     if (err < 0) {
         uvfib_res_error(req, 400,
                         "number must be a non-negative decimal integer (digits 0-9 only, "
@@ -63,7 +65,7 @@ static void on_fibonacci(uvfib_req_t *req, void *arg)
         uvfib_res_error(req, 422, msg);
         return;
     }
-    struct fib_job *job = uvfib__calloc(1, sizeof(*job));
+    struct fib_job *job = calloc(1, sizeof(*job));
     if (job == NULL) {
         uvfib_res_error(req, 500, "out of memory");
         return;
@@ -71,7 +73,7 @@ static void on_fibonacci(uvfib_req_t *req, void *arg)
     job->n = (unsigned)n;
     unsigned flags = n <= opt->inline_max_n ? UVFIB_OFFLOAD_CHEAP : 0;
     if (uvfib_req_offload(req, on_fib_work, on_fib_done, job, flags) < 0)
-        uvfib__free(job); /* already answered (503 or 500) */
+        free(job); /* its answer is settled (503, 500, or the client left): ctx is ours */
 }
 
 /* Written by every timed call, so that none can be optimised away. */
@@ -85,7 +87,7 @@ static double kernel_ns(unsigned n)
         uint64_t calls = 0, t0 = uv_hrtime(), t;
         do {
             uint64_t out = 0;
-            uvfib_fib(n, NULL, &out);
+            fib_compute(n, NULL, &out);
             calibrate_sink = out;
             calls++;
             t = uv_hrtime() - t0;
@@ -97,13 +99,13 @@ static double kernel_ns(unsigned n)
     return best;
 }
 
-unsigned uvfib_fib_calibrate(uint64_t handoff_ns, char *report, size_t cap)
+unsigned fib_calibrate(uint64_t handoff_ns, char *report, size_t cap)
 {
     unsigned n = 0;
-    double cost[UVFIB_FIB_CALIBRATE_MAX_N + 2] = {0};
-    for (unsigned k = 1; k <= UVFIB_FIB_CALIBRATE_MAX_N + 1; k++) {
+    double cost[FIB_CALIBRATE_MAX_N + 2] = {0};
+    for (unsigned k = 1; k <= FIB_CALIBRATE_MAX_N + 1; k++) {
         cost[k] = kernel_ns(k);
-        if (cost[k] > (double)handoff_ns || k > UVFIB_FIB_CALIBRATE_MAX_N)
+        if (cost[k] > (double)handoff_ns || k > FIB_CALIBRATE_MAX_N)
             break;
         n = k;
     }
@@ -112,7 +114,7 @@ unsigned uvfib_fib_calibrate(uint64_t handoff_ns, char *report, size_t cap)
         if (n == 0)
             snprintf(report, cap, "hand-off %.1f us, F(1) %.3f us: nothing inline",
                      (double)handoff_ns / 1e3, cost[1] / 1e3);
-        else if (n >= UVFIB_FIB_CALIBRATE_MAX_N)
+        else if (n >= FIB_CALIBRATE_MAX_N)
             snprintf(report, cap, "hand-off %.1f us, F(%u) %.1f us: inline up to n %u",
                      (double)handoff_ns / 1e3, n, cost[n] / 1e3, n);
         else
@@ -122,27 +124,25 @@ unsigned uvfib_fib_calibrate(uint64_t handoff_ns, char *report, size_t cap)
     return n;
 }
 
-int uvfib_fib_routes_add(uvfib_server_t *server, const uvfib_fib_options_t *opt)
+void fib_options_init(struct fib_options *opt)
 {
-    uvfib_fib_options_t *copy = uvfib__malloc(sizeof(*copy));
+    opt->max_n = 45;
+    opt->inline_max_n = 20;
+}
+
+int fib_routes_add(uvfib_server_t *server, const struct fib_options *opt)
+{
+    struct fib_options *copy = malloc(sizeof(*copy));
     if (copy == NULL)
         return UV_ENOMEM;
     if (opt != NULL)
         *copy = *opt;
     else
-        uvfib_fib_options_init(copy);
-    if (copy->max_n > UVFIB_FIB_MAX_N || copy->inline_max_n > UVFIB_FIB_MAX_N) {
-        uvfib__free(copy);
-        return UV_EINVAL;
-    }
-    struct uvfib__server *srv = server->impl;
-    if (srv->listening || srv->closing) {
-        uvfib__free(copy);
-        return UV_EBUSY;
-    }
-    int err = uvfib__router_add(&srv->router, "GET", "/fibonacci/:number", on_fibonacci, copy,
-                                uvfib__free);
+        fib_options_init(copy);
+    int err = UV_EINVAL;
+    if (copy->max_n <= FIB_MAX_N && copy->inline_max_n <= FIB_MAX_N)
+        err = uvfib_route_add_ex(server, "GET", "/fibonacci/:number", on_fibonacci, copy, free);
     if (err < 0)
-        uvfib__free(copy);
+        free(copy); /* a failed registration leaves the argument ours */
     return err;
 }

@@ -1,7 +1,13 @@
-/* main.c - the uvfib executable: flags, process-wide settings (thread pool
- * size, SIGPIPE, fd limit), signals, one loop, one server. The routes are
- * registered through the public API, as an embedder would. */
-#include "internal.h"
+/* main.c - the uvfib executable: flags, process-wide settings (thread pool size, compute
+ * threads' priority, SIGPIPE, fd limit), the inline cut-off measured at start, signals, one
+ * loop, one server. It uses libuvfib through uvfib.h only, as an embedder would. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uvfib.h>
+
+#include "cli.h"
+#include "fib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,11 +68,11 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-    struct uvfib__cli cli;
-    int rc = uvfib__cli_parse(&cli, argc, argv, stdout, stderr);
-    if (rc == UVFIB__CLI_EXIT)
+    struct cli cli;
+    int rc = cli_parse(&cli, argc, argv, stdout, stderr);
+    if (rc == CLI_EXIT)
         return 0;
-    if (rc != UVFIB__CLI_RUN)
+    if (rc != CLI_RUN)
         return 2;
 
     /* libuv reads UV_THREADPOOL_SIZE once, when the pool starts on the first
@@ -100,7 +106,7 @@ int main(int argc, char **argv)
         uint64_t samples[31];
         if (uvfib_measure_handoff(31, samples) == 0) {
             qsort(samples, 31, sizeof(samples[0]), cmp_u64);
-            unsigned n = uvfib_fib_calibrate(samples[15], calibration, sizeof(calibration));
+            unsigned n = fib_calibrate(samples[15], calibration, sizeof(calibration));
             cli.fib.inline_max_n = n < cli.fib.max_n ? n : cli.fib.max_n;
         }
     }
@@ -121,7 +127,7 @@ int main(int argc, char **argv)
     app.server.data = &app;
     err = uvfib_route_add(&app.server, "GET", "/healthz", on_healthz, NULL);
     if (err == 0)
-        err = uvfib_fib_routes_add(&app.server, &cli.fib);
+        err = fib_routes_add(&app.server, &cli.fib);
     if (err == 0)
         err = uvfib_metrics_routes_add(&app.server);
     if (err == 0)
@@ -144,7 +150,7 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "uvfib %s: %u compute threads (libuv pool %u, priority %s), mode %s, max n %u",
             uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1,
-            uvfib__priority_name(cli.cfg.compute_priority), uvfib__mode_name(cli.cfg.mode),
+            cli_priority_name(cli.cfg.compute_priority), cli_mode_name(cli.cfg.mode),
             cli.fib.max_n);
     if (cli.cfg.mode == UVFIB_MODE_AUTO)
         fprintf(stderr, ", inline up to n %u (%s)", cli.fib.inline_max_n,

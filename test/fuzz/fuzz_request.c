@@ -2,7 +2,7 @@
  * arbitrary bytes, split into reads at points the input chooses, go through
  * uvfib__http_feed (strict head check + llhttp + limits) one request at a
  * time; each message is routed (uvfib__router_match) and answered
- * (uvfib__json_error / uvfib__json_result, uvfib__response_serialize), and
+ * (uvfib__json_error / the app's fib_result_json, uvfib__response_serialize), and
  * everything is freed. Invariants are checked with abort(), and the library's
  * live-allocation counter must come back to where it was: no leak.
  *
@@ -14,7 +14,12 @@
  *   2 bytes each the split points, little-endian, modulo the payload length
  *   the rest     the bytes a client sent
  * Build: scripts/fuzz (clang, -Dfuzz=true). */
-#include "internal.h"
+#include "alloc.h"
+#include "decimal.h"
+#include "fib.h"
+#include "http.h"
+#include "response.h"
+#include "router.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,11 +97,13 @@ static void answer(const struct uvfib__http_msg *msg, const struct uvfib__http_l
         CHECK(m.n_segs <= UVFIB__MAX_SEGMENTS);
         const char *number = uvfib__match_param(&m, "number");
         uint64_t n;
-        if (number != NULL && uvfib__parse_u64(number, &n) == 0 && n <= UVFIB_FIB_MAX_N) {
+        if (number != NULL && decimal_parse_u64(number, &n) == 0 && n <= FIB_MAX_N) {
             uint64_t result;
-            CHECK(uvfib_fib(n < 20 ? (unsigned)n : 20, NULL, &result) == 0);
+            CHECK(fib_compute(n < 20 ? (unsigned)n : 20, NULL, &result) == 0);
             status = 200;
-            body = uvfib__json_result(result, &body_len);
+            char text[64];
+            body_len = fib_result_json(result, text, sizeof(text));
+            body = body_len > 0 ? uvfib__strndup(text, body_len) : NULL;
         } else {
             status = number != NULL ? 400 : 200;
             body = uvfib__json_error(number != NULL ? "bad number" : "ok", &body_len);

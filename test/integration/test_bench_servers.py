@@ -176,9 +176,11 @@ class UvfibServerTest(unittest.TestCase):
             self.assertEqual(r["probe"]["errors"]["total"], 0)
             self.assertGreater(r["load"]["requests"], 100)
         # Offloaded: three connections keep both pool threads computing; inline: the pool
-        # is idle and each computation holds the loop (about a millisecond for F(30)).
+        # is idle and each computation holds the loop (about a millisecond for F(30)). A
+        # scrape is a moment: under valgrind, which runs one thread at a time, the loop may
+        # answer it while no runner is mid-job, so one busy scrape in three is what holds.
         busy = series(offload, "uvfib_pool_busy_threads")
-        self.assertGreaterEqual(sum(1 for b in busy if b >= 1), 2, busy)
+        self.assertGreaterEqual(sum(1 for b in busy if b >= 1), 1, busy)
         self.assertEqual(series(inline, "uvfib_pool_busy_threads"), [0, 0, 0])
         lag_max = series(inline, "uvfib_eventloop_lag_max_seconds")
         self.assertGreaterEqual(sum(1 for v in lag_max if v >= 0.0005), 2, lag_max)

@@ -19,7 +19,8 @@
 
 #include "client.h"
 #include "harness.h"
-#include "internal.h"
+#include "alloc.h"
+#include "http.h"
 
 #define T_MS 10000 /* generous: sanitizers and valgrind are slow */
 #define MAX_FILES 256

@@ -23,7 +23,7 @@
 
 #include "client.h"
 #include "harness.h"
-#include "internal.h"
+#include "alloc.h"
 
 #define T_MS 10000 /* generous: sanitizers are slow */
 

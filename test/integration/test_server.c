@@ -19,7 +19,8 @@
 #include "client.h"
 #include "fib_ref.h"
 #include "harness.h"
-#include "internal.h"
+#include "alloc.h"
+#include "fib.h"
 
 #define T_MS 10000 /* generous: sanitizers and valgrind are slow */
 #define LIBUV_THREADS 3 /* UV_THREADPOOL_SIZE, set in main() */
@@ -371,7 +372,7 @@ static void failing_work(uvfib_work_t *w, void *ctx)
 {
     struct failing *f = ctx;
     uint64_t out;
-    f->err = uvfib_fib(UVFIB_FIB_MAX_N + 1, w, &out);
+    f->err = fib_compute(FIB_MAX_N + 1, w, &out);
 }
 
 static void failing_done(uvfib_req_t *req, void *ctx, int status)
@@ -603,6 +604,196 @@ static void test_shutdown_answers_every_queued_job(void **state)
     uv_sem_destroy(&gate);
 }
 
+/* ------------------------------------------------------------------ the request API */
+
+/* POST /echo: answers what the handler was given, as JSON: a header, the raw query, a decoded
+ * query parameter, the body. */
+static void on_echo(uvfib_req_t *req, void *arg)
+{
+    size_t len = 0;
+    const char *body = uvfib_req_body(req, &len);
+    const char *thing = uvfib_req_header(req, "x-thing");
+    const char *name = uvfib_req_query_param(req, "name");
+    char out[512];
+    snprintf(out, sizeof(out),
+             "{\"thing\":\"%s\",\"query\":\"%s\",\"name\":\"%s\",\"missing\":%s,"
+             "\"body\":\"%.*s\",\"len\":%zu}",
+             thing != NULL ? thing : "(none)", uvfib_req_query(req), name != NULL ? name : "(none)",
+             uvfib_req_query_param(req, "missing") == NULL ? "null" : "\"?\"", (int)len,
+             body != NULL ? body : "", len);
+    uvfib_res_send(req, 200, out, strlen(out));
+}
+
+static int arg_frees;
+static void free_counted(void *arg)
+{
+    arg_frees++;
+    free(arg);
+}
+
+static void echo_setup(uvfib_server_t *server)
+{
+    harness_default_routes(server);
+    /* The argument is the server's from here: freed once, when the server is. */
+    assert_int_equal(uvfib_route_add_ex(server, "POST", "/echo", on_echo, malloc(16),
+                                        free_counted), 0);
+    /* A failed registration leaves the argument to the caller, and never calls arg_free. */
+    void *mine = malloc(16);
+    assert_int_equal(uvfib_route_add_ex(server, "POST", "no-slash", on_echo, mine, free_counted),
+                     UV_EINVAL);
+    free(mine);
+}
+
+static void test_handler_reads_headers_query_and_body(void **state)
+{
+    long live = uvfib__alloc_live();
+    arg_frees = 0;
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, echo_setup), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "POST /echo?name=a+b%21&x=1 HTTP/1.1\r\nHost: x\r\n"
+                                     "X-Thing: hello\r\nContent-Length: 7\r\n\r\npayload"),
+                     0);
+    struct response r;
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"thing\":\"hello\",\"query\":\"name=a+b%21&x=1\","
+                                "\"name\":\"a b!\",\"missing\":null,\"body\":\"payload\","
+                                "\"len\":7}");
+    /* Without any of them: no header, an empty query, no body. */
+    assert_int_equal(client_send(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                     "Content-Length: 0\r\n\r\n"),
+                     0);
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_string_equal(r.body, "{\"thing\":\"(none)\",\"query\":\"\",\"name\":\"(none)\","
+                                "\"missing\":null,\"body\":\"\",\"len\":0}");
+    /* A body over max_body_bytes never reaches the handler. */
+    char big[1200 + 128];
+    int n = snprintf(big, sizeof(big), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                     1200);
+    memset(big + n, 'a', 1200);
+    assert_int_equal(client_send_bytes(fd, big, (size_t)n + 1200), 0);
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 413);
+    close(fd);
+    assert_int_equal(arg_frees, 0);
+    stop_and_check(&h, live);
+    assert_int_equal(arg_frees, 1);
+}
+
+/* Offloaded twice, or without a work function: the second call says so, the first answers. */
+static void on_echo_work(uvfib_work_t *work, void *ctx)
+{
+}
+
+static void on_echo_done(uvfib_req_t *req, void *ctx, int status)
+{
+    uvfib_res_send(req, 200, "{\"done\":true}", 13);
+}
+
+static void on_misuse(uvfib_req_t *req, void *arg)
+{
+    if (strcmp(uvfib_req_param(req, "how"), "nowork") == 0) {
+        /* The request is answered (500) by the failed call itself. */
+        assert_int_equal(uvfib_req_offload(req, NULL, on_echo_done, NULL, 0), UV_EINVAL);
+        return;
+    }
+    assert_int_equal(uvfib_req_offload(req, on_echo_work, on_echo_done, NULL, 0), 0);
+    assert_int_equal(uvfib_req_offload(req, on_echo_work, on_echo_done, NULL, 0), UV_EINVAL);
+}
+
+static void misuse_setup(uvfib_server_t *server)
+{
+    uvfib_route_add(server, "GET", "/misuse/:how", on_misuse, NULL);
+}
+
+static void test_failed_offload_leaves_the_request_answered(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    assert_int_equal(harness_start(&h, &cfg, misuse_setup), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/misuse/nowork", &r, T_MS), 0);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "without a work or done function"));
+    assert_int_equal(client_get(fd, "/misuse/twice", &r, T_MS), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"done\":true}");
+    close(fd);
+    stop_and_check(&h, live);
+}
+
+/* Shutdown, then close: both callbacks, once each, the shutdown's first; a second close is
+ * refused and its callback never runs. */
+static int close_order[4], n_closed;
+static void on_shutdown_closed(uvfib_server_t *server) { close_order[n_closed++] = 1; }
+static void on_close_closed(uvfib_server_t *server) { close_order[n_closed++] = 2; }
+static void on_second_close(uvfib_server_t *server) { close_order[n_closed++] = 3; }
+
+static void test_close_during_a_shutdown_runs_both_callbacks_once(void **state)
+{
+    long live = uvfib__alloc_live();
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uvfib_config_t cfg = config();
+    cfg.port = 0;
+    uvfib_server_t server;
+    n_closed = 0;
+    assert_int_equal(uvfib_server_init(&loop, &server, &cfg), 0);
+    assert_int_equal(uvfib_server_listen(&server), 0);
+    assert_int_equal(uvfib_server_shutdown(&server, 0, on_shutdown_closed), 0);
+    assert_int_equal(uvfib_server_close(&server, on_close_closed), 0);
+    assert_int_equal(uvfib_server_close(&server, on_second_close), UV_EALREADY);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 2);
+    assert_int_equal(close_order[0], 1);
+    assert_int_equal(close_order[1], 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+/* GET /oom: the next allocation, the response's own buffer, fails. */
+static void on_oom(uvfib_req_t *req, void *arg)
+{
+    uvfib__alloc_fail_after(1);
+    assert_int_equal(uvfib_res_send(req, 200, "{\"ok\":true}", 11), UV_ENOMEM);
+    uvfib__alloc_fail_after(0);
+}
+
+static void oom_setup(uvfib_server_t *server)
+{
+    harness_default_routes(server);
+    uvfib_route_add(server, "GET", "/oom", on_oom, NULL);
+}
+
+static void test_no_memory_for_a_response_sends_500_and_closes(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, oom_setup), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/oom", &r, T_MS), 0);
+    assert_int_equal(r.status, 500);
+    assert_string_equal(r.body, "{\"success\":false,\"error\":\"out of memory\"}");
+    char v[32];
+    assert_true(client_header(&r, "Connection", v, sizeof(v)));
+    assert_string_equal(v, "close");
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    /* The server goes on. */
+    fd = client_connect(h.port);
+    assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
+    assert_int_equal(r.status, 200);
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 /* 64 KiB responses fill the socket buffers after a few dozen requests, so the
  * test stalls the server quickly even under valgrind. */
 static void big_route(uvfib_req_t *req, void *arg)
@@ -773,6 +964,10 @@ int main(void)
         cmocka_unit_test(test_client_that_stops_reading_is_dropped_after_write_timeout),
         cmocka_unit_test(test_limits_answer_their_status_and_close),
         cmocka_unit_test(test_allocation_failures_never_crash_or_leak),
+        cmocka_unit_test(test_handler_reads_headers_query_and_body),
+        cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
+        cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
+        cmocka_unit_test(test_no_memory_for_a_response_sends_500_and_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@
 #include "client.h"
 #include "fib_ref.h"
 #include "harness.h"
-#include "internal.h"
+#include "alloc.h"
 
 #define T_MS 20000   /* per response: generous, for valgrind */
 #define N_CLIENTS 8

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "fib.h"
+
 enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE };
 
 static void on_closed(uvfib_server_t *server)
@@ -43,7 +45,7 @@ static void healthz(uvfib_req_t *req, void *arg)
 void harness_default_routes(uvfib_server_t *server)
 {
     uvfib_route_add(server, "GET", "/healthz", healthz, NULL);
-    uvfib_fib_routes_add(server, NULL);
+    fib_routes_add(server, NULL);
 }
 
 static void run(void *arg)

@@ -8,7 +8,9 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include <llhttp.h>
+
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,7 @@
 /* One parse: a private, writable copy of argv (getopt_long may permute it and
  * cli.cfg.host borrows from it) and what was printed to out and err. */
 struct run {
-    struct uvfib__cli cli;
+    struct cli cli;
     int rc;
     char *argv[MAX_ARGS + 1];
     int argc;
@@ -53,7 +55,7 @@ static void parse(struct run *r, ...)
     assert_non_null(out);
     assert_non_null(err);
     memset(&r->cli, 0xa5, sizeof(r->cli)); /* the parser must fill every field */
-    r->rc = uvfib__cli_parse(&r->cli, r->argc, r->argv, out, err);
+    r->rc = cli_parse(&r->cli, r->argc, r->argv, out, err);
     fclose(out);
     fclose(err);
 }
@@ -64,8 +66,8 @@ static void parse(struct run *r, ...)
     do {                                                                                       \
         struct run r_;                                                                         \
         parse(&r_, __VA_ARGS__, (const char *)NULL);                                           \
-        if (r_.rc != UVFIB__CLI_USAGE)                                                         \
-            fail_msg("rc %d, want UVFIB__CLI_USAGE (err: %s)", r_.rc, r_.err);                 \
+        if (r_.rc != CLI_USAGE)                                                         \
+            fail_msg("rc %d, want CLI_USAGE (err: %s)", r_.rc, r_.err);                 \
         assert_int_equal(r_.out_len, 0);                                                       \
         assert_one_line_error(r_.err, needle);                                                 \
         run_free(&r_);                                                                         \
@@ -102,7 +104,7 @@ static void test_no_arguments_give_defaults(void **state)
     (void)state;
     struct run r;
     parse(&r, (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.out_len, 0);
     assert_int_equal(r.err_len, 0);
     const uvfib_config_t *c = &r.cli.cfg;
@@ -138,24 +140,24 @@ static void test_port_env_is_used_and_overridden_by_flag(void **state)
     struct run r;
     assert_int_equal(setenv("PORT", "8080", 1), 0);
     parse(&r, (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 8080);
     run_free(&r);
 
     parse(&r, "--port", "9000", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 9000);
     run_free(&r);
 
     parse(&r, "-p", "0", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 0);
     run_free(&r);
 
     /* Empty means unset. */
     assert_int_equal(setenv("PORT", "", 1), 0);
     parse(&r, (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 3000);
     run_free(&r);
 }
@@ -179,7 +181,7 @@ static void test_each_flag_is_parsed(void **state)
     parse(&r, "--host", "::1", "--port", "8081", "--threads", "3", "--max-n", "50", "--mode",
           "offload", "--inline-max-n", "7", "--max-queue", "0", "--max-connections", "9",
           (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.err_len, 0);
     assert_string_equal(r.cli.cfg.host, "::1");
     assert_int_equal(r.cli.cfg.port, 8081);
@@ -193,7 +195,7 @@ static void test_each_flag_is_parsed(void **state)
 
     parse(&r, "--max-pipeline", "2", "--max-url-bytes", "100", "--max-header-bytes", "200",
           "--max-headers", "5", "--max-body-bytes", "0", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.max_pipeline, 2);
     assert_int_equal(r.cli.cfg.max_url_bytes, 100);
     assert_int_equal(r.cli.cfg.max_header_bytes, 200);
@@ -203,7 +205,7 @@ static void test_each_flag_is_parsed(void **state)
 
     parse(&r, "--header-timeout", "1", "--keepalive-timeout", "0", "--write-timeout", "3",
           "--drain-timeout", "86400000", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.header_timeout_ms, 1);
     assert_int_equal(r.cli.cfg.keepalive_timeout_ms, 0);
     assert_int_equal(r.cli.cfg.write_timeout_ms, 3);
@@ -217,7 +219,7 @@ static void test_short_and_inline_forms_are_parsed(void **state)
     struct run r;
     parse(&r, "-H", "0.0.0.0", "-p", "1", "-t", "1", "-n", "93", "-m", "inline",
           (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_string_equal(r.cli.cfg.host, "0.0.0.0");
     assert_int_equal(r.cli.cfg.port, 1);
     assert_int_equal(r.cli.cfg.threads, 1);
@@ -226,7 +228,7 @@ static void test_short_and_inline_forms_are_parsed(void **state)
     run_free(&r);
 
     parse(&r, "--port=65535", "-t8", "--mode=auto", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 65535);
     assert_int_equal(r.cli.cfg.threads, 8);
     assert_int_equal(r.cli.cfg.mode, UVFIB_MODE_AUTO);
@@ -239,7 +241,7 @@ static void test_last_of_repeated_flags_wins(void **state)
     struct run r;
     parse(&r, "--port", "1", "--port", "2", "-m", "inline", "-m", "offload",
           (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 2);
     assert_int_equal(r.cli.cfg.mode, UVFIB_MODE_OFFLOAD);
     run_free(&r);
@@ -254,7 +256,7 @@ static void test_help_prints_usage_and_exits(void **state)
     for (size_t i = 0; i < 2; i++) {
         struct run r;
         parse(&r, forms[i], (const char *)NULL);
-        assert_int_equal(r.rc, UVFIB__CLI_EXIT);
+        assert_int_equal(r.rc, CLI_EXIT);
         assert_int_equal(strncmp(r.out, "Usage:", 6), 0);
         /* Every long option is documented. */
         static const char *const flags[] = {
@@ -277,7 +279,7 @@ static void test_help_wins_over_later_bad_flags(void **state)
     (void)state;
     struct run r;
     parse(&r, "--help", "--port", "nope", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_EXIT);
+    assert_int_equal(r.rc, CLI_EXIT);
     assert_int_equal(r.err_len, 0);
     run_free(&r);
 }
@@ -293,7 +295,7 @@ static void test_version_prints_versions_and_exits(void **state)
     for (size_t i = 0; i < 2; i++) {
         struct run r;
         parse(&r, forms[i], (const char *)NULL);
-        assert_int_equal(r.rc, UVFIB__CLI_EXIT);
+        assert_int_equal(r.rc, CLI_EXIT);
         assert_string_equal(r.out, want);
         assert_int_equal(strncmp(r.out, "uvfib 0.1.0 (", 13), 0);
         assert_int_equal(r.err_len, 0);
@@ -372,23 +374,23 @@ static void test_inline_max_n_is_clamped_to_max_n(void **state)
     (void)state;
     struct run r;
     parse(&r, "--max-n", "10", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.fib.max_n, 10);
     assert_int_equal(r.cli.fib.inline_max_n, 10);
     run_free(&r);
 
     parse(&r, "--inline-max-n", "30", "--max-n", "25", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.fib.inline_max_n, 25);
     run_free(&r);
 
     parse(&r, "--max-n", "10", "--inline-max-n", "5", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.fib.inline_max_n, 5);
     run_free(&r);
 
     parse(&r, "--max-n", "0", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.fib.max_n, 0);
     assert_int_equal(r.cli.fib.inline_max_n, 0);
     run_free(&r);
@@ -401,21 +403,21 @@ static void test_repeated_parsing_starts_afresh(void **state)
     (void)state;
     struct run r;
     parse(&r, "--port", "1", "-t", "2", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 1);
     run_free(&r);
 
     /* Stopped inside a group of short options: getopt's state is mid-word. */
     parse(&r, "-Vh", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_EXIT);
+    assert_int_equal(r.rc, CLI_EXIT);
     run_free(&r);
 
     parse(&r, "--port", "bad", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_USAGE);
+    assert_int_equal(r.rc, CLI_USAGE);
     run_free(&r);
 
     parse(&r, "-p", "2", (const char *)NULL);
-    assert_int_equal(r.rc, UVFIB__CLI_RUN);
+    assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 2);
     assert_int_equal(r.cli.cfg.threads, uv_available_parallelism()); /* not 2 from before */
     assert_int_equal(r.err_len, 0);
@@ -423,7 +425,7 @@ static void test_repeated_parsing_starts_afresh(void **state)
 
     for (int i = 0; i < 3; i++) {
         parse(&r, (const char *)NULL);
-        assert_int_equal(r.rc, UVFIB__CLI_RUN);
+        assert_int_equal(r.rc, CLI_RUN);
         assert_int_equal(r.cli.cfg.port, 3000);
         run_free(&r);
     }

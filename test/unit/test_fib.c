@@ -10,7 +10,8 @@
 
 #include "fib_ref.h"
 
-#include "internal.h"
+#include "fib.h"
+#include "pool.h" /* struct uvfib_work_s: a cancel flag the tests raise */
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +40,7 @@ static void test_fib_matches_reference_for_0_to_40(void **state)
     (void)state;
     for (unsigned n = 0; n <= 40; n++) {
         uint64_t out = UINT64_MAX;
-        assert_int_equal(uvfib_fib(n, NULL, &out), 0);
+        assert_int_equal(fib_compute(n, NULL, &out), 0);
         assert_true(out == fib_ref(n));
     }
 }
@@ -53,7 +54,7 @@ static void test_fib_with_uncancelled_work_matches_reference(void **state)
     static const unsigned ns[] = {0, 1, 2, 20, 24, 25, 26, 30, 32};
     for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
         uint64_t out = UINT64_MAX;
-        assert_int_equal(uvfib_fib(ns[i], &w, &out), 0);
+        assert_int_equal(fib_compute(ns[i], &w, &out), 0);
         assert_true(out == fib_ref(ns[i]));
     }
 }
@@ -62,10 +63,10 @@ static void test_fib_rejects_94_with_erange(void **state)
 {
     (void)state;
     uint64_t out = 42;
-    assert_int_equal(uvfib_fib(94, NULL, &out), UV_ERANGE);
+    assert_int_equal(fib_compute(94, NULL, &out), UV_ERANGE);
     assert_true(out == 42); /* untouched on error */
-    assert_int_equal(uvfib_fib(1000, NULL, &out), UV_ERANGE);
-    assert_int_equal(uvfib_fib(UINT32_MAX, NULL, &out), UV_ERANGE);
+    assert_int_equal(fib_compute(1000, NULL, &out), UV_ERANGE);
+    assert_int_equal(fib_compute(UINT32_MAX, NULL, &out), UV_ERANGE);
     assert_true(out == 42);
 }
 
@@ -77,8 +78,8 @@ static void test_fib_accepts_93_as_in_range(void **state)
     uvfib_work_t w;
     atomic_init(&w.cancelled, true);
     uint64_t out = 42;
-    assert_int_equal(uvfib_fib(UVFIB_FIB_MAX_N, &w, &out), UV_ECANCELED);
-    assert_int_equal(uvfib_fib(UVFIB_FIB_MAX_N + 1, &w, &out), UV_ERANGE);
+    assert_int_equal(fib_compute(FIB_MAX_N, &w, &out), UV_ECANCELED);
+    assert_int_equal(fib_compute(FIB_MAX_N + 1, &w, &out), UV_ERANGE);
     assert_true(out == 42);
 }
 
@@ -96,8 +97,8 @@ static void test_fib_cancelled_before_start_returns_ecanceled_quickly(void **sta
     atomic_init(&w.cancelled, true);
     uint64_t out = 42;
     double t0 = now_s();
-    assert_int_equal(uvfib_fib(40, &w, &out), UV_ECANCELED);
-    assert_int_equal(uvfib_fib(60, &w, &out), UV_ECANCELED);
+    assert_int_equal(fib_compute(40, &w, &out), UV_ECANCELED);
+    assert_int_equal(fib_compute(60, &w, &out), UV_ECANCELED);
     /* Uncancelled, F(40) alone takes about a second; F(60) would take hours. */
     assert_true(now_s() - t0 < 0.5);
     assert_true(out == 42);
@@ -115,7 +116,7 @@ static void *run_fib_60(void *arg)
 {
     struct fib_thread *t = arg;
     atomic_store(&t->started, true);
-    t->rc = uvfib_fib(60, &t->w, &t->out);
+    t->rc = fib_compute(60, &t->w, &t->out);
     atomic_store(&t->finished, true);
     return NULL;
 }
@@ -139,7 +140,7 @@ static void test_fib_cancelled_while_running_stops_within_deadline(void **state)
     deadline.tv_sec += 10;
     int jr = pthread_timedjoin_np(th, NULL, &deadline);
     if (jr == ETIMEDOUT)
-        fail_msg("uvfib_fib(60) still running 10 s after its work was cancelled");
+        fail_msg("fib_compute(60) still running 10 s after its work was cancelled");
     assert_int_equal(jr, 0);
     assert_true(atomic_load(&t.finished));
     assert_int_equal(t.rc, UV_ECANCELED);
@@ -148,13 +149,39 @@ static void test_fib_cancelled_while_running_stops_within_deadline(void **state)
 
 /* ------------------------------------------------------------ parse_u64 */
 
+/* ------------------------------------------------------------------ the result body */
+
+static void test_json_result_is_exact_for_f92(void **state)
+{
+    (void)state;
+    char text[64];
+    size_t len = fib_result_json(UINT64_C(7540113804746346429), text, sizeof(text));
+    assert_true(len > 0);
+    assert_string_equal(text, "{\"success\":true,\"result\":7540113804746346429}");
+    assert_int_equal(len, strlen(text));
+}
+
+static void test_json_result_for_zero_and_uint64_max(void **state)
+{
+    (void)state;
+    char text[64];
+    size_t len = fib_result_json(0, text, sizeof(text));
+    assert_true(len > 0);
+    assert_string_equal(text, "{\"success\":true,\"result\":0}");
+    assert_int_equal(len, strlen("{\"success\":true,\"result\":0}"));
+    len = fib_result_json(UINT64_MAX, text, sizeof(text));
+    assert_true(len > 0);
+    assert_string_equal(text, "{\"success\":true,\"result\":18446744073709551615}");
+    assert_int_equal(len, strlen(text));
+}
+
 /* ------------------------------------------------------------------ calibration */
 
 static void test_calibrate_keeps_nothing_inline_below_the_cost_of_f1(void **state)
 {
     (void)state;
     char report[160];
-    assert_int_equal(uvfib_fib_calibrate(0, report, sizeof(report)), 0);
+    assert_int_equal(fib_calibrate(0, report, sizeof(report)), 0);
     assert_non_null(strstr(report, "nothing inline"));
 }
 
@@ -163,8 +190,8 @@ static void test_calibrate_stops_at_its_search_limit(void **state)
     (void)state;
     /* A hand-off of a whole second: every n up to the limit costs less. */
     char report[160];
-    assert_int_equal(uvfib_fib_calibrate(1000000000ull, report, sizeof(report)),
-                     UVFIB_FIB_CALIBRATE_MAX_N);
+    assert_int_equal(fib_calibrate(1000000000ull, report, sizeof(report)),
+                     FIB_CALIBRATE_MAX_N);
     assert_non_null(strstr(report, "inline up to n 32"));
 }
 
@@ -172,18 +199,19 @@ static void test_calibrate_grows_with_the_hand_off_and_reports_its_figures(void 
 {
     (void)state;
     char small[160], large[160];
-    /* F(n) costs grow by phi per n: 30 us and 300 us lie about five n apart on any machine,
-     * both far below F(32). */
-    unsigned a = uvfib_fib_calibrate(30000, small, sizeof(small));
-    unsigned b = uvfib_fib_calibrate(300000, large, sizeof(large));
+    /* F(n) costs grow by phi per n: 1 us and 1 ms lie about fifteen n apart on any machine
+     * (F(12) and F(27) here), wide enough for other tests running beside this one, and 1 ms
+     * is below F(32)'s cost on any CPU. */
+    unsigned a = fib_calibrate(1000, small, sizeof(small));
+    unsigned b = fib_calibrate(1000000, large, sizeof(large));
     assert_true(a < b);
-    assert_true(b < UVFIB_FIB_CALIBRATE_MAX_N);
+    assert_true(b < FIB_CALIBRATE_MAX_N);
     char want[64];
     snprintf(want, sizeof(want), ": inline up to n %u", b);
     assert_non_null(strstr(large, want));
-    assert_non_null(strstr(large, "hand-off 300.0 us"));
+    assert_non_null(strstr(large, "hand-off 1000.0 us"));
     /* NULL report: the same decision (give or take the machine's noise), nothing written. */
-    assert_true(uvfib_fib_calibrate(300000, NULL, 0) + 2 >= b);
+    assert_true(fib_calibrate(1000000, NULL, 0) + 3 >= b);
 }
 
 int main(void)
@@ -196,6 +224,8 @@ int main(void)
         cmocka_unit_test(test_fib_accepts_93_as_in_range),
         cmocka_unit_test(test_fib_cancelled_before_start_returns_ecanceled_quickly),
         cmocka_unit_test(test_fib_cancelled_while_running_stops_within_deadline),
+        cmocka_unit_test(test_json_result_is_exact_for_f92),
+        cmocka_unit_test(test_json_result_for_zero_and_uint64_max),
         cmocka_unit_test(test_calibrate_keeps_nothing_inline_below_the_cost_of_f1),
         cmocka_unit_test(test_calibrate_stops_at_its_search_limit),
         cmocka_unit_test(test_calibrate_grows_with_the_hand_off_and_reports_its_figures),

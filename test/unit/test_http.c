@@ -9,9 +9,11 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "alloc.h"
+#include "http.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define GET_FIB "GET /fibonacci/10 HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n"
@@ -789,10 +791,73 @@ static void test_free_releases_an_untaken_url(void **state)
     assert_null(h.msg.url);
 }
 
+/* --------------------------------------------------------- headers and body */
+
+/* Feeds data split at every point and checks the message it makes, each time. */
+static void assert_split_everywhere(const char *data, void (*check)(const struct uvfib__http_msg *))
+{
+    size_t len = strlen(data);
+    for (size_t cut = 1; cut < len; cut++) {
+        struct uvfib__http h;
+        uvfib__http_init(&h, &default_limits);
+        size_t used = 0;
+        assert_int_equal(uvfib__http_feed(&h, data, cut, &used), UVFIB__HTTP_MORE);
+        assert_int_equal(used, cut);
+        struct uvfib__http_msg msg;
+        feed_one_message(&h, data + cut, len - cut, &msg);
+        check(&msg);
+        uvfib__free(msg.url); /* frees the headers and body with it */
+        uvfib__http_free(&h);
+    }
+}
+
+static void check_headers(const struct uvfib__http_msg *msg)
+{
+    assert_string_equal(msg->url, "/echo?x=1");
+    assert_int_equal(msg->n_headers, 4);
+    assert_string_equal(uvfib__http_msg_header(msg, "host"), "example");
+    assert_string_equal(uvfib__http_msg_header(msg, "X-THING"), "hello world");
+    assert_string_equal(uvfib__http_msg_header(msg, "x-empty"), "");
+    assert_string_equal(uvfib__http_msg_header(msg, "x-twice"), "first");
+    assert_null(uvfib__http_msg_header(msg, "x-missing"));
+    assert_null(msg->body);
+    assert_int_equal(msg->body_len, 0);
+    /* In arrival order, as sent. */
+    assert_string_equal(msg->headers, "Host");
+}
+
+static void test_headers_are_kept_in_order_and_found_in_any_case(void **state)
+{
+    (void)state;
+    assert_split_everywhere("GET /echo?x=1 HTTP/1.1\r\nHost: example\r\n"
+                            "X-Thing: hello world\r\nX-Empty:\r\nX-Twice: first\r\n\r\n",
+                            check_headers);
+}
+
+static void check_body(const struct uvfib__http_msg *msg)
+{
+    assert_int_equal(msg->body_len, 11);
+    assert_memory_equal(msg->body, "hello world", 11);
+    assert_string_equal(uvfib__http_msg_header(msg, "host"), "h");
+}
+
+static void test_a_body_is_kept_across_reads(void **state)
+{
+    (void)state;
+    assert_split_everywhere("POST /hash HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n"
+                            "hello world",
+                            check_body);
+    assert_split_everywhere("POST /hash HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                            "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                            check_body);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_headers_are_kept_in_order_and_found_in_any_case),
+        cmocka_unit_test(test_a_body_is_kept_across_reads),
         T(test_one_get_is_one_message),
         T(test_request_without_host_has_no_host),
         T(test_host_header_name_is_case_insensitive),

@@ -15,14 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "metrics.h"
 
-long uvfib__alloc_live(void);
-void uvfib__alloc_fail_after(long n);
-
-static struct uvfib__metrics_view view(void)
+/* The gauges and what the loop knows, as the server's snapshot would hold them. */
+static struct uvfib__snapshot view(void)
 {
-    return (struct uvfib__metrics_view){
+    return (struct uvfib__snapshot){
         .version = "0.1.0",
         .mode = "auto",
         .resolution_s = 0.01,
@@ -30,20 +29,28 @@ static struct uvfib__metrics_view view(void)
         .threads = 4,
         .busy_threads = 2,
         .waiting_jobs = 3,
-        .jobs_completed = 10,
-        .jobs_cancelled = 1,
-        .jobs_timed_out = 1,
-        .jobs_rejected = 5,
-        .jobs_inline = 7,
         .connections_open = 2,
-        .connections_total = 9,
-        .requests_total = 20,
     };
 }
 
-/* The whole text, for one test; freed by the caller. */
-static char *write_all(const struct uvfib__metrics *m, const struct uvfib__metrics_view *v)
+/* The counters the tests' figures assume, counted on m as the server counts them. */
+static void count_some(struct uvfib__metrics *m)
 {
+    m->count.jobs_completed = 10;
+    m->count.jobs_cancelled = 1;
+    m->count.jobs_timed_out = 1;
+    m->count.jobs_rejected = 5;
+    m->count.jobs_inline = 7;
+    m->count.connections_total = 9;
+    m->count.requests_total = 20;
+}
+
+/* The whole text, for one test; freed by the caller. */
+static char *write_all(const struct uvfib__metrics *m, const struct uvfib__snapshot *v_in)
+{
+    struct uvfib__snapshot copy = *v_in;
+    copy.count = m->count; /* as uvfib__stats_snapshot() copies them */
+    const struct uvfib__snapshot *v = &copy;
     uvfib__buf_t out;
     uvfib__buf_init(&out);
     uvfib__metrics_write(&out, m, v);
@@ -149,7 +156,8 @@ static void test_empty_metrics_are_well_formed_with_zeros(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
-    struct uvfib__metrics_view v = view();
+    count_some(&m);
+    struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_well_formed(text);
     assert_true(has_line(text, "uvfib_info{version=\"0.1.0\",mode=\"auto\"} 1"));
@@ -167,7 +175,7 @@ static void test_empty_metrics_are_well_formed_with_zeros(void **state)
     assert_true(has_line(text, "uvfib_shed_requests_total{reason=\"loop_delay\"} 0"));
     /* No samples yet, but the family is declared. */
     assert_true(has_line(text, "# TYPE uvfib_http_requests_total counter"));
-    free(text);
+    uvfib__free(text);
     uvfib__metrics_free(&m);
 }
 
@@ -176,6 +184,7 @@ static void test_requests_counted_by_route_and_code_with_escaped_labels(void **s
     long live = uvfib__alloc_live();
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
+    count_some(&m);
     for (int i = 0; i < 3; i++)
         uvfib__metrics_request(&m, "/fibonacci/:number", 200, 1000000, 100);
     uvfib__metrics_request(&m, "/fibonacci/:number", 422, 2000000, 50);
@@ -184,9 +193,9 @@ static void test_requests_counted_by_route_and_code_with_escaped_labels(void **s
     assert_int_equal(uvfib__metrics_requests(&m, "/fibonacci/:number", 200), 3);
     assert_int_equal(uvfib__metrics_requests(&m, "/fibonacci/:number", 422), 1);
     assert_int_equal(uvfib__metrics_requests(&m, "/healthz", 200), 0);
-    assert_int_equal(m.bytes_out, 360);
+    assert_int_equal(m.count.bytes_out, 360);
 
-    struct uvfib__metrics_view v = view();
+    struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_well_formed(text);
     assert_true(has_line(text, "uvfib_http_requests_total{route=\"/fibonacci/:number\","
@@ -199,7 +208,7 @@ static void test_requests_counted_by_route_and_code_with_escaped_labels(void **s
     assert_true(has_line(text, "uvfib_http_request_duration_seconds_bucket{le=\"0.001\"} 3"));
     assert_true(has_line(text, "uvfib_http_request_duration_seconds_bucket{le=\"0.005\"} 6"));
     assert_true(has_line(text, "uvfib_http_sent_bytes_total 360"));
-    free(text);
+    uvfib__free(text);
     uvfib__metrics_free(&m);
     assert_int_equal(uvfib__alloc_live(), live);
 }
@@ -209,10 +218,11 @@ static void test_request_without_memory_is_counted_as_lost(void **state)
     long live = uvfib__alloc_live();
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
+    count_some(&m);
     uvfib__alloc_fail_after(1);
     uvfib__metrics_request(&m, "/x", 200, 1, 1);
     uvfib__alloc_fail_after(0);
-    assert_int_equal(m.oom, 1);
+    assert_int_equal(m.count.oom, 1);
     assert_int_equal(uvfib__metrics_requests(&m, "/x", 200), 0);
     assert_int_equal(uvfib__hist_count(&m.req_duration), 1); /* the rest still counts */
     uvfib__metrics_free(&m);
@@ -223,6 +233,7 @@ static void test_lag_gauges_cover_the_last_completed_window(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
+    count_some(&m);
     uvfib__metrics_lag(&m, 2000000);   /* window 1: 2 ms and 500 ms */
     uvfib__metrics_lag(&m, 500000000);
     uvfib__metrics_rotate(&m);
@@ -230,7 +241,7 @@ static void test_lag_gauges_cover_the_last_completed_window(void **state)
     assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, false)), 500000000);
     assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, true)), 1000000);
 
-    struct uvfib__metrics_view v = view();
+    struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_well_formed(text);
     assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.5"));
@@ -241,12 +252,12 @@ static void test_lag_gauges_cover_the_last_completed_window(void **state)
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.001\"} 1"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.25\"} 2"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.5\"} 3"));
-    free(text);
+    uvfib__free(text);
 
     uvfib__metrics_rotate(&m);          /* window 2 completes; window 3 is empty */
     text = write_all(&m, &v);
     assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.001"));
-    free(text);
+    uvfib__free(text);
     uvfib__metrics_free(&m);
 }
 
@@ -254,13 +265,14 @@ static void test_utilization_shown_only_when_the_loop_measures_idle_time(void **
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
+    count_some(&m);
     uvfib__metrics_iteration(&m, 30000);
-    struct uvfib__metrics_view v = view();
+    struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_true(has_line(text, "uvfib_eventloop_utilization_available 0"));
     assert_null(strstr(text, "uvfib_eventloop_utilization "));
     assert_null(strstr(text, "uvfib_eventloop_iteration_busy_seconds"));
-    free(text);
+    uvfib__free(text);
 
     v.elu_available = true;
     v.elu = 0.25;
@@ -274,7 +286,7 @@ static void test_utilization_shown_only_when_the_loop_measures_idle_time(void **
     assert_true(has_line(text, "uvfib_eventloop_active_seconds_total 1"));
     assert_true(has_line(text, "uvfib_eventloop_iteration_busy_seconds_count 1"));
     assert_true(has_line(text, "uvfib_eventloop_iteration_busy_seconds_bucket{le=\"5e-05\"} 1"));
-    free(text);
+    uvfib__free(text);
     uvfib__metrics_free(&m);
 }
 
@@ -282,11 +294,12 @@ static void test_jobs_feed_histograms_and_a_recent_average(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
+    count_some(&m);
     uvfib__metrics_job(&m, 1000, 100000000);  /* first job: the average is it */
     assert_true(m.compute_recent_ns == 100000000.0);
     uvfib__metrics_job(&m, 2000, 200000000);  /* then a fifth of the way to each new one */
     assert_true(m.compute_recent_ns == 120000000.0);
-    struct uvfib__metrics_view v = view();
+    struct uvfib__snapshot v = view();
     v.expected_wait_s = 0.09;
     char *text = write_all(&m, &v);
     assert_well_formed(text);
@@ -294,7 +307,7 @@ static void test_jobs_feed_histograms_and_a_recent_average(void **state)
     assert_true(has_line(text, "uvfib_pool_compute_seconds_sum 0.3"));
     assert_true(has_line(text, "uvfib_pool_queue_wait_seconds_bucket{le=\"0.0001\"} 2"));
     assert_true(has_line(text, "uvfib_pool_expected_wait_seconds 0.09"));
-    free(text);
+    uvfib__free(text);
     uvfib__metrics_free(&m);
 }
 
@@ -302,14 +315,15 @@ static void test_access_log_and_overload_metrics_follow_the_view(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
-    m.shed_queue_wait = 4;
-    m.log_lines = 12;
-    m.log_dropped = 2;
-    struct uvfib__metrics_view v = view();
+    count_some(&m);
+    m.count.shed_queue_wait = 4;
+    m.count.log_lines = 12;
+    m.count.log_dropped = 2;
+    struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_null(strstr(text, "uvfib_accesslog"));
     assert_true(has_line(text, "uvfib_overloaded 0"));
-    free(text);
+    uvfib__free(text);
     v.log_enabled = true;
     v.overloaded = true;
     v.draining = true;
@@ -320,7 +334,49 @@ static void test_access_log_and_overload_metrics_follow_the_view(void **state)
     assert_true(has_line(text, "uvfib_overloaded 1"));
     assert_true(has_line(text, "uvfib_draining 1"));
     assert_true(has_line(text, "uvfib_shed_requests_total{reason=\"queue_wait\"} 4"));
-    free(text);
+    uvfib__free(text);
+    uvfib__metrics_free(&m);
+}
+
+/* Every metric /metrics can show is in docs/observability.md's table, and every name the table
+ * lists is one /metrics shows: a new metric is one line in metrics.h, its recording site, and
+ * its row in the docs, or this fails. */
+static void test_docs_table_lists_exactly_the_metrics(void **state)
+{
+    const char *dir = getenv("UVFIB_DOCS_DIR");
+    assert_non_null(dir);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/observability.md", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char docs[256 * 1024];
+    size_t n = fread(docs, 1, sizeof(docs) - 1, f);
+    docs[n] = '\0';
+    fclose(f);
+
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    struct uvfib__snapshot v = view();
+    v.elu_available = true; /* every metric there is */
+    v.log_enabled = true;
+    char *text = write_all(&m, &v);
+    /* From the text: each "# TYPE name" must be a table row "| `name`". */
+    for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) {
+        char name[128], row[160];
+        sscanf(p + 7, "%127s", name);
+        snprintf(row, sizeof(row), "| `%s`", name);
+        if (strstr(docs, row) == NULL)
+            fail_msg("%s is exported but has no row in docs/observability.md", name);
+    }
+    /* From the docs: each row "| `uvfib_...`" must be exported. */
+    for (const char *p = docs; (p = strstr(p, "| `uvfib_")) != NULL; p++) {
+        char name[128], type[160];
+        sscanf(p + 3, "%127[a-z0-9_]", name);
+        snprintf(type, sizeof(type), "# TYPE %s ", name);
+        if (strstr(text, type) == NULL)
+            fail_msg("docs/observability.md lists %s, which /metrics never shows", name);
+    }
+    uvfib__free(text);
     uvfib__metrics_free(&m);
 }
 
@@ -334,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_utilization_shown_only_when_the_loop_measures_idle_time),
         cmocka_unit_test(test_jobs_feed_histograms_and_a_recent_average),
         cmocka_unit_test(test_access_log_and_overload_metrics_follow_the_view),
+        cmocka_unit_test(test_docs_table_lists_exactly_the_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fib_ref.h"
+#include "decimal.h"
 #include "num.h"
 
 #define UV_EINVAL (-EINVAL)
@@ -34,7 +35,7 @@ static void test_parse_u64_accepts_plain_decimals(void **state)
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         uint64_t v = 12345;
-        assert_int_equal(uvfib__parse_u64(ok[i].s, &v), 0);
+        assert_int_equal(decimal_parse_u64(ok[i].s, &v), 0);
         assert_true(v == ok[i].v);
     }
 }
@@ -48,13 +49,13 @@ static void test_parse_u64_rejects_non_plain_integers_with_einval(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t v = 12345;
-        int rc = uvfib__parse_u64(bad[i], &v);
+        int rc = decimal_parse_u64(bad[i], &v);
         if (rc != UV_EINVAL)
             fail_msg("parse_u64(\"%s\") = %d, want UV_EINVAL", bad[i], rc);
         assert_true(v == 12345); /* untouched on error */
     }
     uint64_t v = 12345;
-    assert_int_equal(uvfib__parse_u64(NULL, &v), UV_EINVAL);
+    assert_int_equal(decimal_parse_u64(NULL, &v), UV_EINVAL);
     assert_true(v == 12345);
 }
 
@@ -71,7 +72,7 @@ static void test_parse_u64_rejects_values_over_uint64_max_with_erange(void **sta
     };
     for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
         uint64_t v = 12345;
-        int rc = uvfib__parse_u64(big[i], &v);
+        int rc = decimal_parse_u64(big[i], &v);
         if (rc != UV_ERANGE)
             fail_msg("parse_u64(\"%s\") = %d, want UV_ERANGE", big[i], rc);
         assert_true(v == 12345);
@@ -84,10 +85,10 @@ static void test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros(v
     /* The contract allows 1 to 20 digits; the code calls any longer run of
      * digits out of range, whatever its value. */
     uint64_t v = 12345;
-    assert_int_equal(uvfib__parse_u64("000000000000000000001", &v), UV_ERANGE);
+    assert_int_equal(decimal_parse_u64("000000000000000000001", &v), UV_ERANGE);
     assert_true(v == 12345);
     /* A long string that is not all digits is not a number at all. */
-    assert_int_equal(uvfib__parse_u64("0000000000000000000001x", &v), UV_EINVAL);
+    assert_int_equal(decimal_parse_u64("0000000000000000000001x", &v), UV_EINVAL);
     assert_true(v == 12345);
 }
 
@@ -129,7 +130,7 @@ static void test_u64_to_dec_round_trips_through_parse_u64(void **state)
             char buf[21];
             uint64_t back = 0;
             uvfib__u64_to_dec(vals[j], buf);
-            assert_int_equal(uvfib__parse_u64(buf, &back), 0);
+            assert_int_equal(decimal_parse_u64(buf, &back), 0);
             assert_true(back == vals[j]);
         }
     }
@@ -137,7 +138,7 @@ static void test_u64_to_dec_round_trips_through_parse_u64(void **state)
         char buf[21];
         uint64_t back = 0;
         uvfib__u64_to_dec(fib_ref(n), buf);
-        assert_int_equal(uvfib__parse_u64(buf, &back), 0);
+        assert_int_equal(decimal_parse_u64(buf, &back), 0);
         assert_true(back == fib_ref(n));
     }
 }

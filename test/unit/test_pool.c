@@ -211,6 +211,7 @@ static void test_cancelled_waiting_job_never_runs_and_is_not_done(void **state)
     jobs[0].gate = &gate; /* holds the only thread */
     for (unsigned i = 0; i < 3; i++)
         assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    assert_int_equal(uvfib__pool_elapsed_ns(&fx.pool, &jobs[1].pj, uv_hrtime()), 0); /* waits */
     assert_true(uvfib__pool_cancel(&fx.pool, &jobs[1].pj));
     assert_int_equal(jobs[1].pj.state, UVFIB__JOB_NEW); /* its owner's again */
     /* A second cancel of the same job finds nothing to take back. */
@@ -242,7 +243,7 @@ static void test_cancelled_running_job_sees_the_flag_and_comes_back_once(void **
     uint64_t end = now_ns() + DEADLINE_NS;
     while (atomic_load(&jobs[0].runs) == 0 && now_ns() < end)
         uv_run(&fx.loop, UV_RUN_NOWAIT);
-    assert_true(uvfib__pool_started_ns(&fx.pool, &jobs[0].pj) != 0);
+    assert_true(uvfib__pool_elapsed_ns(&fx.pool, &jobs[0].pj, uv_hrtime() + 1) > 0);
     assert_false(uvfib__pool_cancel(&fx.pool, &jobs[0].pj)); /* running: not taken back */
     run_until(&fx.loop, &n_done, 1);
     assert_int_equal(jobs[0].dones, 1);
@@ -332,6 +333,34 @@ static void test_job_arriving_as_runners_leave_always_runs(void **state)
     free(jobs);
 }
 
+static void test_a_finished_job_counts_its_run_not_the_wait_for_the_loop(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    struct tjob *jobs = make_jobs(1);
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), 0);
+    /* The job runs and finishes; the loop, not running, has not taken it back: its elapsed
+     * time stops growing. */
+    uint64_t end = now_ns() + DEADLINE_NS, a = 0, b = 1;
+    while ((a == 0 || a != b) && now_ns() < end) {
+        uint64_t now = uv_hrtime();
+        a = uvfib__pool_elapsed_ns(&fx.pool, &jobs[0].pj, now);
+        b = uvfib__pool_elapsed_ns(&fx.pool, &jobs[0].pj, now + 1000000000ull);
+    }
+    assert_true(a > 0);
+    assert_true(a == b); /* its run, however long it then waits to be taken back */
+    /* Until the loop has it, it counts as running, so counts and outcomes add up. */
+    unsigned waiting, running;
+    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    assert_int_equal(waiting, 0);
+    assert_int_equal(running, 1);
+    assert_int_equal(n_done, 0);
+    run_until(&fx.loop, &n_done, 1);
+    fx_end(&fx);
+    free(jobs);
+}
+
 static void test_no_memory_for_a_runner_fails_the_submit_cleanly(void **state)
 {
     (void)state;
@@ -380,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_cancelled_running_job_sees_the_flag_and_comes_back_once),
         cmocka_unit_test(test_runner_queued_in_libuv_is_taken_back_at_close),
         cmocka_unit_test(test_job_arriving_as_runners_leave_always_runs),
+        cmocka_unit_test(test_a_finished_job_counts_its_run_not_the_wait_for_the_loop),
         cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
         cmocka_unit_test(test_measure_handoff_times_each_round_trip),
     };

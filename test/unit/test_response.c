@@ -8,7 +8,10 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "alloc.h"
+#include "response.h"
+
+#include <uv.h>
 
 #include <string.h>
 
@@ -230,42 +233,11 @@ static void test_header_add_out_of_memory_keeps_list(void **state)
 
 /* -------------------------------------------------------------- JSON */
 
-static void test_json_result_is_exact_for_f92(void **state)
-{
-    (void)state;
-    size_t len = 0;
-    char *text = uvfib__json_result(UINT64_C(7540113804746346429), &len);
-    assert_non_null(text);
-    assert_string_equal(text, "{\"success\":true,\"result\":7540113804746346429}");
-    assert_int_equal(len, strlen(text));
-    uvfib__free(text);
-}
-
-static void test_json_result_for_zero_and_uint64_max(void **state)
-{
-    (void)state;
-    size_t len = 0;
-    char *text = uvfib__json_result(0, &len);
-    assert_non_null(text);
-    assert_string_equal(text, "{\"success\":true,\"result\":0}");
-    assert_int_equal(len, strlen("{\"success\":true,\"result\":0}"));
-    uvfib__free(text);
-    text = uvfib__json_result(UINT64_MAX, &len);
-    assert_non_null(text);
-    assert_string_equal(text, "{\"success\":true,\"result\":18446744073709551615}");
-    assert_int_equal(len, strlen(text));
-    uvfib__free(text);
-}
-
-static void test_json_result_out_of_memory_is_null(void **state)
+static void test_json_error_out_of_memory_is_null(void **state)
 {
     (void)state;
     size_t len = 777;
     long live = uvfib__alloc_live();
-    uvfib__alloc_fail_after(1);
-    assert_null(uvfib__json_result(55, &len));
-    uvfib__alloc_fail_after(0);
-    assert_int_equal(uvfib__alloc_live(), live);
     uvfib__alloc_fail_after(1);
     assert_null(uvfib__json_error("x", &len));
     uvfib__alloc_fail_after(0);
@@ -392,9 +364,7 @@ int main(void)
         T(test_serialize_out_of_memory_is_enomem_without_leak),
         T(test_header_add_rejects_unsafe_names_and_values),
         T(test_header_add_out_of_memory_keeps_list),
-        T(test_json_result_is_exact_for_f92),
-        T(test_json_result_for_zero_and_uint64_max),
-        T(test_json_result_out_of_memory_is_null),
+        T(test_json_error_out_of_memory_is_null),
         T(test_json_error_plain_message_is_exact),
         T(test_json_error_escapes_quotes_backslashes_and_controls),
         T(test_http_date_is_imf_fixdate),

@@ -8,8 +8,11 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "alloc.h"
+#include "router.h"
+#include "url.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>

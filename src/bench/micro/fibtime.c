@@ -1,8 +1,8 @@
 /* fibtime.c - uvfib-fibtime: times the Fibonacci kernel alone, outside any server, for
  * scripts/bench. The physical limit of /fibonacci/N throughput is cores / (time per call) of
  * the fastest build of the same recursion, so it times three:
- *   uvfib          uvfib_fib() as the server runs it (a cancel flag polled above n = 24)
- *   uvfib-nocheck  uvfib_fib() with no flag: the same build without the check, its cost
+ *   uvfib          fib_compute() as the server runs it (a cancel flag polled above n = 24)
+ *   uvfib-nocheck  fib_compute() with no flag: the same build without the check, its cost
  *   ref-O2         the bare recursion compiled at -O2      ref-O3  the same at -O3
  *
  *   uvfib-fibtime N SECONDS THREADS [VARIANT]...
@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fib.h"
 #include "pool.h" /* struct uvfib_work_s: the cancel flag the server's kernel polls */
 
 uint64_t fibref_o2(unsigned n);
@@ -35,14 +36,14 @@ static uvfib_work_t never_cancelled; /* zeroed: a flag nobody raises */
 static uint64_t call_uvfib(unsigned n)
 {
     uint64_t out = 0;
-    uvfib_fib(n, &never_cancelled, &out);
+    fib_compute(n, &never_cancelled, &out);
     return out;
 }
 
 static uint64_t call_uvfib_nocheck(unsigned n)
 {
     uint64_t out = 0;
-    uvfib_fib(n, NULL, &out);
+    fib_compute(n, NULL, &out);
     return out;
 }
 

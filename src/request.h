@@ -1,0 +1,56 @@
+/* request.h - one request as the server holds it from routing to its response written: the
+ * parsed message, the route it matched, the response being built and its bytes. A record, with
+ * the small functions over its own fields; the connection (conn.c) owns the FIFO of them and
+ * writes them, the public calls (req.c) read and answer them.
+ *
+ * Threads: the loop thread only. A job in the pool never sees its request. */
+#ifndef UVFIB_REQUEST_H
+#define UVFIB_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http.h"
+#include "response.h"
+#include "router.h"
+#include "uvfib.h"
+
+struct uvfib__conn;
+struct uvfib__job;
+
+/* A string handed to the caller (the query, a decoded parameter), kept until the request is
+ * freed so that the caller may hold it until it answers. */
+struct uvfib__kept {
+    struct uvfib__kept *next;     /* owned */
+    char text[];
+};
+
+struct uvfib_req_s {
+    uv_write_t write;             /* embedded; for a response that does not go out at once */
+    struct uvfib__conn *conn;     /* borrowed: a connection outlives its requests */
+    uvfib_req_t *next;            /* the connection's FIFO */
+    struct uvfib__http_msg msg;   /* owned (msg.url's buffer: target, headers, body) */
+    struct uvfib__match match;    /* owned */
+    struct uvfib__header *headers;/* owned: extra response headers */
+    struct uvfib__kept *kept;     /* owned: strings handed to the caller */
+    struct uvfib__job *job;       /* in the pool or waiting for it, or NULL */
+    char *out;                    /* the serialised response, once answered: owned, or the
+                                     static out-of-memory 500 when out_static */
+    size_t out_len;
+    int status;                   /* the response status, once answered */
+    uint64_t start_ns;            /* when the request was routed */
+    uint64_t wait_ns, compute_ns; /* its computation's queue wait and run time */
+    bool answered;                /* a response exists (or the client is gone) */
+    bool writing;                 /* uv_write issued */
+    bool close_after;             /* close the connection once this response is out */
+    bool out_static;              /* out is the static out-of-memory response: not freed */
+};
+
+/* A new request for conn, zeroed, its clock started. NULL without memory. */
+uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn);
+/* Frees req and all it owns; it must have no job. */
+void uvfib__request_free(uvfib_req_t *req);
+
+#endif /* UVFIB_REQUEST_H */

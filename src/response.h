@@ -1,0 +1,39 @@
+/* response.h - the bytes of a response: status line, headers, the Date value and JSON error
+ * bodies, all in one buffer so a response leaves in one write. Pure: no loop, no sockets. */
+#ifndef UVFIB_RESPONSE_H
+#define UVFIB_RESPONSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+/* Extra response headers, a singly linked list in insertion order. */
+struct uvfib__header {
+    struct uvfib__header *next;   /* owned */
+    size_t name_len, value_len;
+    char text[];                  /* "name\0value\0" */
+};
+
+struct uvfib__response {
+    int status;                   /* 100..999 */
+    bool keep_alive;              /* "Connection: keep-alive" or "close" */
+    bool head;                    /* HEAD: headers only, Content-Length of the body */
+    const char *date;             /* borrowed: IMF-fixdate, 29 bytes */
+    const struct uvfib__header *headers; /* borrowed */
+    const char *body;             /* borrowed JSON text */
+    size_t body_len;
+};
+
+const char *uvfib__status_reason(int status);
+/* Serialises r into one buffer (*out, owned by the caller, freed with uvfib__free).
+ * @return 0, UV_EINVAL (status out of range) or UV_ENOMEM. */
+int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len);
+/* {"success":false,"error":message} as text owned by the caller (uvfib__free), or NULL. */
+char *uvfib__json_error(const char *message, size_t *len);
+/* Writes the IMF-fixdate of t ("Sun, 06 Nov 1994 08:49:37 GMT") into buf[30]. */
+void uvfib__http_date(time_t t, char *buf);
+/* Appends a header (copied). @return 0, UV_EINVAL (CR, LF, or a bad name), UV_ENOMEM. */
+int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value);
+void uvfib__header_free(struct uvfib__header *list);
+
+#endif /* UVFIB_RESPONSE_H */

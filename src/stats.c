@@ -1,0 +1,139 @@
+/* stats.c - see stats.h; and the public calls that read it: uvfib_server_stats(),
+ * uvfib_server_metrics(), uvfib_server_readiness() and uvfib_server_overloaded(). */
+#include "stats.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "prom.h"
+#include "server.h"
+#include "work.h"
+
+/* "auto", "offload" or "inline", as the flag spells it. */
+static const char *mode_name(uvfib_mode_t mode)
+{
+    static const char *const names[] = {"auto", "offload", "inline"};
+    return (unsigned)mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "?";
+}
+
+struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool pool,
+                                               struct uvfib__admission_limits *lim,
+                                               struct uvfib__admission_load *load)
+{
+    const uvfib_config_t *cfg = &srv->cfg;
+    *lim = (struct uvfib__admission_limits){
+        .threads = cfg->threads,
+        .max_queue = cfg->max_queue,
+        .max_queue_wait_ns = cfg->max_queue_wait_ms * 1000000,
+        .max_loop_delay_ns = cfg->max_loop_delay_ms * 1000000,
+        .window_ns = cfg->monitor_window_ms * 1000000,
+    };
+    *load = (struct uvfib__admission_load){
+        .compute_ns = srv->metrics.compute_recent_ns,
+        .loop_delay_ns = uvfib__monitor_recent_delay_ns(&srv->mon),
+    };
+    uvfib__pool_counts(&srv->pool, &load->waiting, &load->running);
+    if (load->compute_ns <= 0 && srv->oldest != NULL) {
+        /* No job has come back yet: what the oldest has computed is what we know (its whole
+         * run if it has finished and waits for the loop to take it back). */
+        load->oldest_running_ns = uvfib__pool_elapsed_ns(&srv->pool, &srv->oldest->pj, uv_hrtime());
+    }
+    return uvfib__admission_decide(lim, load, pool);
+}
+
+void uvfib__stats_snapshot(struct uvfib__server *srv, struct uvfib__snapshot *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->count = srv->metrics.count;
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__stats_admission(srv, true, &lim, &load);
+    s->threads = srv->cfg.threads;
+    s->busy_threads = load.running;
+    s->waiting_jobs = load.waiting;
+    s->expected_wait_s = d.expected_wait_ns / 1e9;
+    s->connections_open = srv->n_conns;
+    s->overloaded = d.verdict != UVFIB__ADMIT;
+    s->draining = srv->draining;
+    s->version = uvfib_version_string();
+    s->mode = mode_name(srv->cfg.mode);
+    s->log_enabled = srv->log != NULL;
+    uvfib__monitor_read(&srv->mon, s);
+}
+
+/* ------------------------------------------------------------------ public calls */
+
+void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
+{
+    struct uvfib__snapshot s;
+    uvfib__stats_snapshot(server->impl, &s);
+    memset(out, 0, sizeof(*out));
+    out->connections_open = (uint64_t)s.connections_open;
+    out->connections_total = s.count.connections_total;
+    out->connections_rejected = s.count.connections_rejected;
+    out->requests_total = s.count.requests_total;
+    out->responses_total = s.count.responses_total;
+    out->parse_errors = s.count.parse_errors;
+    out->jobs_queued = (uint64_t)s.waiting_jobs;
+    out->jobs_running = (uint64_t)s.busy_threads;
+    out->jobs_completed = s.count.jobs_completed;
+    out->jobs_cancelled = s.count.jobs_cancelled;
+    out->jobs_timed_out = s.count.jobs_timed_out;
+    out->jobs_rejected = s.count.jobs_rejected;
+    out->jobs_inline = s.count.jobs_inline;
+}
+
+int uvfib_server_metrics(const uvfib_server_t *server, char **text, size_t *len)
+{
+    struct uvfib__server *srv = server->impl;
+    struct uvfib__snapshot s;
+    uvfib__stats_snapshot(srv, &s);
+    uvfib__buf_t out;
+    uvfib__buf_init(&out);
+    uvfib__metrics_write(&out, &srv->metrics, &s);
+    if (out.oom) {
+        uvfib__buf_free(&out);
+        return UV_ENOMEM;
+    }
+    *text = out.data;
+    *len = out.len;
+    return 0;
+}
+
+void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out)
+{
+    struct uvfib__server *srv = server->impl;
+    memset(out, 0, sizeof(*out));
+    if (srv->draining || srv->closing) {
+        out->draining = 1;
+        out->retry_after_s = (unsigned)((srv->cfg.monitor_window_ms + 999) / 1000);
+        strcpy(out->reason, "draining (shutting down)");
+        return;
+    }
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__stats_admission(srv, true, &lim, &load);
+    if (d.verdict == UVFIB__ADMIT) {
+        out->ready = 1;
+        return;
+    }
+    out->retry_after_s = d.retry_after_s;
+    char why[160];
+    snprintf(out->reason, sizeof(out->reason), "overloaded: %s",
+             uvfib__admission_reason(&d, &lim, &load, why, sizeof(why)));
+}
+
+int uvfib_server_overloaded(const uvfib_server_t *server, char *reason, size_t cap)
+{
+    struct uvfib__admission_limits lim;
+    struct uvfib__admission_load load;
+    struct uvfib__admission d = uvfib__stats_admission(server->impl, true, &lim, &load);
+    if (reason != NULL)
+        uvfib__admission_reason(&d, &lim, &load, reason, cap);
+    return d.verdict != UVFIB__ADMIT;
+}
+
+void uvfib_free(void *ptr)
+{
+    uvfib__free(ptr);
+}
