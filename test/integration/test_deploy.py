@@ -759,6 +759,54 @@ class DeployFilesTest(Harness):
         self.assertIn("EXPOSE %s" % flags["--port"], instr)
         self.assertEqual((int(flags["--drain-delay"]), int(flags["--drain-timeout"])), drain_ms())
 
+    def test_containerfile_build_stage_runs_here(self):
+        """The build stage's COPY lines and its meson RUN line, run on this
+        machine in a scratch /src: what it copies is enough to build, and the
+        binary lands where the runtime stage copies it from. cmocka is hidden
+        (pkg-config sees only libuv and cJSON, cmake is a stub that fails), as
+        in the image, which does not install it. About 15 s of compiling."""
+        text = re.sub(r"\\\n", " ", read(os.path.join(DEPLOY, "Containerfile")))
+        instr = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
+        build_stage = instr[:[i for i, l in enumerate(instr) if l.startswith("FROM ")][1]]
+        src = os.path.join(self.tmp, "src")
+        out = os.path.join(self.tmp, "out")
+        workdir = next(l.split()[1] for l in build_stage if l.startswith("WORKDIR "))
+        self.assertEqual(workdir, "/src")
+        for l in build_stage:
+            if l.startswith("COPY "):
+                *sources, dest = l.split()[1:]
+                dest = os.path.join(src, dest)
+                for f in sources:
+                    path = os.path.join(ROOT, f)
+                    if os.path.isdir(path):        # a directory's contents, as COPY does
+                        shutil.copytree(path, dest, dirs_exist_ok=True)
+                    else:
+                        os.makedirs(dest, exist_ok=True)
+                        shutil.copy(path, dest)
+        run = next(l for l in build_stage if l.startswith("RUN meson setup"))[len("RUN "):]
+        self.assertIn("--destdir /out ", run)
+        run = run.replace("--destdir /out ", "--destdir %s " % shlex.quote(out))
+        fake = os.path.join(self.tmp, "bin")
+        pc = os.path.join(self.tmp, "pkgconfig")
+        os.makedirs(fake)
+        os.makedirs(pc)
+        with open(os.path.join(fake, "cmake"), "w") as f:
+            f.write("#!/bin/sh\nexit 1\n")
+        os.chmod(os.path.join(fake, "cmake"), 0o755)
+        for lib in ("libuv", "libcjson"):
+            rc, where = self.run_tool(["pkg-config", "--variable=pcfiledir", lib])
+            self.assertEqual(rc, 0, where)
+            os.symlink(os.path.join(where.strip(), lib + ".pc"), os.path.join(pc, lib + ".pc"))
+        env = dict(os.environ, PATH=fake + os.pathsep + os.environ["PATH"], PKG_CONFIG_LIBDIR=pc)
+        r = subprocess.run(["sh", "-c", run], cwd=src, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+        self.assertIn("cmocka not found", r.stdout)
+        copy_from = next(l for l in instr if l.startswith("COPY --from=build ")).split()[2]
+        built = os.path.join(out, copy_from[len("/out/"):])
+        rc, help_text = self.run_tool([built, "--help"])
+        self.assertEqual(rc, 0, help_text)
+
     def k8s_docs(self):
         if yaml is None:
             self.fail("python3-yaml and python3-kubernetes not importable (scripts/setup)")
