@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import shutil
 import shlex
 import signal
 import socket
@@ -368,3 +369,52 @@ def parse_header_block(data):
         name, value = line.split(":", 1)
         headers[name.lower()] = value.strip()
     return status, headers
+
+
+# ---------------------------------------------------------------- /metrics
+
+METRIC_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+
+
+def parse_metrics(text):
+    """Prometheus text as {(name, ((label, value), ...)): float}."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = METRIC_RE.match(line)
+        assert m, line
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+        samples[(m.group(1), labels)] = float(m.group(3))
+    return samples
+
+
+# ---------------------------------------------------------------- Node.js packages
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+def ensure_node_modules():
+    """Installs node/node_modules with `npm ci` (bounded in time) unless every
+    dependency of node/package.json is there at its pinned version. Raises with
+    a reason when it cannot (node or npm missing: scripts/setup installs them)."""
+    with open(os.path.join(NODE_DIR, "package.json")) as f:
+        pinned = json.load(f)["dependencies"]
+
+    def installed(name):
+        try:
+            with open(os.path.join(NODE_DIR, "node_modules", name, "package.json")) as f:
+                return json.load(f).get("version")
+        except OSError:
+            return None
+
+    if all(installed(name) == version for name, version in pinned.items()):
+        return
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise RuntimeError("%s is not installed: run scripts/setup (nodejs, npm)" % tool)
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError("npm ci in %s failed: %s" % (NODE_DIR, p.stderr[-2000:]))
+
