@@ -71,18 +71,23 @@ SERVER_ARGS = ("--port", "0", "--threads", "2", "--inline-max-n", str(INLINE_MAX
 # A mix for the clients that cycle through n: offloaded (> 20) and inline
 # (<= 20) alternate, and -1 stands for GET /healthz.
 MIX = [27, 0, -1, 10, 25, 20, 21, 1, 30, 2]
-# RSS a slow-client attack may leave above the baseline: glibc's malloc keeps
-# the freed chunks of the 500 connections in its arena (it trims the heap top
-# only past M_TRIM_THRESHOLD, 128 KiB, and never below a chunk still in use),
-# so most of the peak stays mapped without being a leak. Here the whole peak
-# is about 400 KiB above the baseline (under 1 KiB per held connection), and
-# nothing comes back; the slack of 1 MiB catches a gross leak (a 16 KiB buffer
-# per connection would be 8 MiB). The byte-exact leak check of these same runs
-# is LeakSanitizer's in the ASan build: the server must exit 0 at SIGTERM.
-RSS_SLACK_KIB = 1024
+# RSS the server may keep above its baseline after an attack (plain builds; the
+# byte-exact leak check of these same runs is LeakSanitizer's in the ASan build
+# and memcheck's under valgrind, where the server must exit 0 at SIGTERM).
+# glibc's malloc keeps freed chunks in its arena: it trims the heap top only past
+# M_TRIM_THRESHOLD (128 KiB) and never below a chunk still in use, so memory
+# that served the peak stays mapped without being a leak.
+# - slowhttptest: the peak with 500 connections held is about +400 KiB (under
+#   1 KiB a connection) and none of it comes back; 1 MiB of slack.
+# - the vanish flood: 3200 requests read at once; RSS climbs over the first
+#   floods to a plateau about +1.8 MiB above the baseline (2.9 -> 4.6 MiB over
+#   six floods here, flat from the second on); 4 MiB of slack.
+SLOW_RSS_SLACK_KIB = 1024
+FLOOD_RSS_SLACK_KIB = 4096
 
-heavy = unittest.skipIf(WRAP, "a load-tool run: under valgrind the server is ~50x slower, so the "
-                              "run would measure valgrind; the light clients run scaled instead")
+heavy = unittest.skipIf(WRAP, "a load-tool run: under valgrind the server runs many times slower, "
+                              "so the run would measure valgrind; the light clients and the "
+                              "slow-client attacks run scaled down instead")
 
 
 def body_of(n):
@@ -108,6 +113,18 @@ def need(tool, package):
         raise AssertionError("%s not found: scripts/setup installs the Debian package %s"
                              % (tool, package))
     return path
+
+
+def socket_fds(pid):
+    """How many of the process's descriptors are sockets."""
+    fd_dir = "/proc/%d/fd" % pid
+    count = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            count += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+        except FileNotFoundError:                # closed since the listing
+            pass
+    return count
 
 
 def percentiles(values):
@@ -155,10 +172,8 @@ class Counters:
 class RealClientTest(ClientTest):
     def serve(self, *extra):
         server = self.start(*(SERVER_ARGS + extra))
-        fd_dir = "/proc/%d/fd" % server.proc.pid
         # Before any client: the listening socket(s), under valgrind too.
-        server.listen_sockets = sum(1 for fd in os.listdir(fd_dir)
-                                    if os.readlink(os.path.join(fd_dir, fd)).startswith("socket:"))
+        server.listen_sockets = socket_fds(server.proc.pid)
         return server
 
     def metrics(self, server):
@@ -195,13 +210,8 @@ class RealClientTest(ClientTest):
             self.assertEqual(c.read_response().body, body_of(n))
             c.close()
         before = self.metrics(server)
-
-        def sockets():
-            fd_dir = "/proc/%d/fd" % server.proc.pid
-            return sum(1 for fd in os.listdir(fd_dir)
-                       if os.readlink(os.path.join(fd_dir, fd)).startswith("socket:"))
-        self.wait_until("no client socket left open", lambda: sockets() == server.listen_sockets,
-                        D(5))
+        self.wait_until("no client socket left open",
+                        lambda: socket_fds(server.proc.pid) == server.listen_sockets, D(5))
         rss, _, fds = self.usage(server)
         return before, before[("uvfib_http_connections_open", ())], rss, fds
 
@@ -536,7 +546,7 @@ class SlowClients(RealClientTest):
     in seconds: --header-timeout 2000 (a request head, or a body, still
     arriving after 2 s gets 408), --keepalive-timeout 1000, --write-timeout 2000."""
 
-    CONNECTIONS = 500
+    CONNECTIONS = int(500 * SCALE_COUNT)
 
     def _attack(self, mode, path, *extra):
         tool = need("slowhttptest", "slowhttptest")
@@ -554,7 +564,8 @@ class SlowClients(RealClientTest):
         with open(os.path.join(tmp, "run.csv")) as f:
             rows = [line.split(",") for line in f.read().split("\n")[1:] if line]
         held = max(int(r[3]) for r in rows)
-        self.assertGreaterEqual(held, 300, "slowhttptest held only %d connections at once" % held)
+        self.assertGreaterEqual(held, self.CONNECTIONS * 0.6,
+                                "slowhttptest held only %d connections at once" % held)
         attack = counters.new_connections() - len(probe.results)
         self.assertGreaterEqual(attack, held)
 
@@ -568,7 +579,7 @@ class SlowClients(RealClientTest):
         took = self.back_to_baseline(server, open_before, fds0, D(15))
         rss1, hwm1, fds1 = self.usage(server)
         if SANITIZE == "none" and not WRAP:
-            self.assertLessEqual(rss1, rss0 + RSS_SLACK_KIB,
+            self.assertLessEqual(rss1, rss0 + SLOW_RSS_SLACK_KIB,
                                  "RSS %d KiB after, %d before (peak %d)" % (rss1, rss0, hwm1))
         codes = counters.requests_by_route_code()
         self.assertEqual(codes.pop(("/healthz", "200")), len(probe.results))
@@ -582,7 +593,6 @@ class SlowClients(RealClientTest):
                   "" if SANITIZE == "none" else " (not compared: %s build)" % SANITIZE))
         return attack, codes
 
-    @heavy
     def test_slowloris_healthz_answers_and_resources_return(self):
         # Headers dribbled, one line a second: every attack connection gets 408 at 2 s.
         self._all_408(*self._attack("-H", "/fibonacci/27", "-i", "1"))
@@ -593,13 +603,11 @@ class SlowClients(RealClientTest):
         probes = codes.pop(("/fibonacci/:number", "200"), 0)
         self.assertEqual(codes, {("unmatched", "408"): attack - probes})
 
-    @heavy
     def test_slow_body_healthz_answers_and_resources_return(self):
         # POST, Content-Length 1000 (under --max-body-bytes 1024), the body dribbled a
         # line a second: the head deadline covers the body too, so 408 at 2 s.
         self._all_408(*self._attack("-B", "/fibonacci/27", "-i", "1", "-s", "1000"))
 
-    @heavy
     def test_slow_read_healthz_answers_and_resources_return(self):
         # 10 requests per connection (-k), read 4 bytes a second through a window of 1-16
         # bytes: every request answered (inline n, no pool queue), none refused.
@@ -612,11 +620,14 @@ class SlowClients(RealClientTest):
 
 
 class VanishingClients(RealClientTest):
-    def test_pipelining_clients_that_vanish_leave_the_pool_idle_within_a_second(self):
-        server = self.serve()
-        clients, depth, n = int(200 * SCALE_COUNT), 16, 30
-        self.assertGreater(n, INLINE_MAX_N)
-        before, open_before, rss0, fds0 = self.baseline(server, (n,))
+    CLIENTS, DEPTH, N = int(200 * SCALE_COUNT), 16, 30
+
+    def _flood(self, server, before, open_before):
+        """CLIENTS connections that each write DEPTH pipelined GET /fibonacci/N in
+        one write and close at once; waits until every connection is closed, every
+        request read is finished and the pool is idle. Returns (seconds from the
+        last close, figures)."""
+        clients, depth, n = self.CLIENTS, self.DEPTH, self.N
         burst = request("GET", path_of(n)) * depth
         start = time.monotonic()
         for _ in range(clients):
@@ -624,37 +635,69 @@ class VanishingClients(RealClientTest):
             s.sendall(burst)
             s.close()
         last_close = time.monotonic()
-        total = clients * depth
         state = {}
 
         def idle():
             m = self.metrics(server)
-            state["m"] = m
-            finished = sum(v - before.get(k, 0.0) for k, v in m.items()
-                           if k[0] == "uvfib_http_requests_total"
-                           and dict(k[1])["route"] == "/fibonacci/:number")
-            return (finished == total and m[("uvfib_pool_busy_threads", ())] == 0
+            c = Counters(before, m)
+            codes = c.requests_by_route_code()
+            # Routed (parsed) since the baseline, less the scrapes': the baseline's own
+            # was parsed before it and finished after, this one the other way round.
+            parsed = (c.delta("uvfib_http_requests_parsed_total")
+                      - c.delta("uvfib_http_requests_total", route="/metrics", code="200"))
+            finished = sum(k for (route, _), k in codes.items() if route == "/fibonacci/:number")
+            state.update(counters=c, codes=codes, parsed=parsed)
+            return (c.new_connections() == clients
+                    and m[("uvfib_http_connections_open", ())] == open_before
+                    and finished == parsed
+                    and m[("uvfib_pool_busy_threads", ())] == 0
                     and m[("uvfib_pool_waiting_jobs", ())] == 0)
 
-        took = self.wait_until("every request finished and the pool idle", idle, D(10))
-        counters = Counters(before, state["m"])
+        took = self.wait_until(
+            "every connection closed, every request read finished, the pool idle",
+            idle, D(10))
+        counters, codes, parsed = state["counters"], state["codes"], state["parsed"]
         submitted = counters.delta("uvfib_pool_jobs_submitted_total")
         completed = counters.delta("uvfib_pool_jobs_completed_total")
         cancelled = counters.delta("uvfib_pool_jobs_cancelled_total")
-        self.assertEqual(submitted + counters.delta("uvfib_pool_jobs_rejected_total"), total)
+        shed = sum(counters.delta("uvfib_shed_requests_total", reason=r)
+                   for r in ("loop_delay", "queue_wait"))
+        rejected = counters.delta("uvfib_pool_jobs_rejected_total")
+        # Every request read went to the pool or was refused (admission, --max-queue);
+        # every job ran to its end or was cancelled.
+        self.assertEqual(submitted + shed + rejected, parsed)
         self.assertEqual(completed + cancelled, submitted, "jobs neither completed nor cancelled")
-        self.assertEqual(counters.new_connections(), clients)
-        figure("vanish flood: %d clients x %d pipelined GET /fibonacci/%d, written and closed "
-               "in %.3fs; pool idle and all %d requests finished %.3fs after the last close "
-               "(%d jobs submitted, %d cancelled, %d completed; requests by code: %s)"
-               % (clients, depth, n, last_close - start, total, took, submitted, cancelled,
-                  completed, sorted(counters.requests_by_route_code().items())))
-        self.assertLess(took, D(1.0), "the pool was busy %.3fs after the last client left" % took)
-        self.back_to_baseline(server, open_before, fds0, D(5))
-        rss1, hwm1, _ = self.usage(server)
-        figure("vanish flood: fds back to %d; RSS %d KiB -> peak %d -> %d KiB" % (fds0, rss0, hwm1, rss1))
+        self.assertLessEqual(set(code for _, code in codes), {"200", "499", "503"}, codes)
+        if "503" not in (code for _, code in codes):
+            # A refusal closes its connection, and what followed on it is never read;
+            # without one, the server read all DEPTH requests of every client.
+            self.assertEqual(parsed, clients * depth)
+        return took, ("%d clients x %d pipelined GET /fibonacci/%d, written and closed in "
+                      "%.3fs; %d requests read, all finished, connections closed and the pool "
+                      "idle %.3fs after the last close (%d jobs submitted, %d cancelled, %d "
+                      "completed, %d refused by admission; requests by code: %s)"
+                      % (clients, depth, n, last_close - start, parsed, took, submitted,
+                         cancelled, completed, shed + rejected, sorted(codes.items())))
+
+    def test_pipelining_clients_that_vanish_leave_the_pool_idle_within_a_second(self):
+        # Two floods, each held to the same bounds; memory against the baseline
+        # with FLOOD_RSS_SLACK_KIB (see there).
+        self.assertGreater(self.N, INLINE_MAX_N)
+        server = self.serve()
+        _, open_before, rss0, fds0 = self.baseline(server, (self.N,))
+        rss = []
+        for flood in (1, 2):
+            before = self.metrics(server)
+            took, text = self._flood(server, before, open_before)
+            figure("vanish flood %d: %s" % (flood, text))
+            self.assertLess(took, D(1.0), "the pool was busy %.3fs after the last client left"
+                            % took)
+            self.back_to_baseline(server, open_before, fds0, D(5))
+            rss.append(self.usage(server)[0])
+        figure("vanish floods: descriptors back to %d after each; RSS %d KiB before, %d after "
+               "the first, %d after the second" % (fds0, rss0, rss[0], rss[1]))
         if SANITIZE == "none" and not WRAP:
-            self.assertLessEqual(rss1, rss0 + RSS_SLACK_KIB)
+            self.assertLessEqual(rss[1], rss0 + FLOOD_RSS_SLACK_KIB)
 
 
 # ---------------------------------------------------------------- half-closed clients
