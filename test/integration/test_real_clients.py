@@ -598,10 +598,12 @@ class SlowClients(RealClientTest):
         self._all_408(*self._attack("-H", "/fibonacci/27", "-i", "1"))
 
     def _all_408(self, attack, codes):
-        # slowhttptest probes the URL with plain requests on connections of their
-        # own (-p): those are the 200s; every other connection got 408.
+        # Every one of the -c slow connections got 408. slowhttptest also probes the
+        # URL with plain requests on connections of their own (-p), once a second:
+        # those are the 200s (a probe cut short by the tool's end gets nothing).
         probes = codes.pop(("/fibonacci/:number", "200"), 0)
-        self.assertEqual(codes, {("unmatched", "408"): attack - probes})
+        self.assertEqual(codes, {("unmatched", "408"): self.CONNECTIONS})
+        self.assertLessEqual(probes, attack - self.CONNECTIONS)
 
     def test_slow_body_healthz_answers_and_resources_return(self):
         # POST, Content-Length 1000 (under --max-body-bytes 1024), the body dribbled a
