@@ -381,7 +381,13 @@ class ApacheBench(RealClientTest):
         self.assertEqual(out.count("LOG: Response code = 200"), requests_)
         self.assertEqual(out.count(body_of(n).decode()), requests_)
         self.assert_counted(counters, {n: requests_}, "ab")
-        self.assertEqual(counters.new_connections(), concurrency if keepalive else requests_)
+        if keepalive:
+            self.assertEqual(counters.new_connections(), concurrency)
+        else:
+            # One per request; ab sometimes opens one more and closes it unused, the
+            # server then sees a connection without a request (1001 for 1000, once).
+            self.assertGreaterEqual(counters.new_connections(), requests_)
+            self.assertLess(counters.new_connections(), requests_ + concurrency)
         pct = dict(re.findall(r"^\s+(\d+)%\s+(\d+)", out, re.M))
         figure("ab %s-n %d -c %d %s: %s complete, 0 failed, %s; mean %s ms per request, "
                "p50 %s ms p99 %s ms max %s ms; %d connections"
