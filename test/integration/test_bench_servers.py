@@ -16,7 +16,6 @@ import json
 import os
 import selectors
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,29 +23,13 @@ import time
 import unittest
 
 import tap
+from uvfibtest import NODE_DIR, ensure_node_modules
 
-NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
-PROM_CLIENT_VERSION = "15.1.3"     # as pinned in node/package.json
 DELAY_MS = 50                      # node/server.js /delay
 BLOCK_MS = 30                      # node/server.js /block: how long it holds the loop
 
 BENCH = None                       # path of uvfib-bench, set in main()
 UVFIB = None                       # path of uvfib
-
-
-def ensure_prom_client():
-    """Installs node/node_modules with npm ci (bounded in time) unless prom-client is there
-    at the pinned version. Raises with a reason when it cannot."""
-    pkg = os.path.join(NODE_DIR, "node_modules", "prom-client", "package.json")
-    if os.path.exists(pkg) and json.load(open(pkg)).get("version") == PROM_CLIENT_VERSION:
-        return
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            raise RuntimeError("%s is not installed: run scripts/setup (nodejs, npm)" % tool)
-    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        raise RuntimeError("npm ci in %s failed: %s" % (NODE_DIR, p.stderr[-2000:]))
 
 
 class Server:
@@ -106,7 +89,7 @@ class NodeServerTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        ensure_prom_client()
+        ensure_node_modules()
 
     def setUp(self):
         env = dict(os.environ, PORT="0", DELAY_MS=str(DELAY_MS), BLOCK_MS=str(BLOCK_MS))

@@ -28,6 +28,7 @@ import time
 import unittest
 
 import tap
+from uvfibtest import parse_metrics
 
 BIN = os.environ.get("UVFIB_BIN", "build/src/uvfib")
 PROMTOOL = os.environ.get("PROMTOOL", "promtool")
@@ -149,15 +150,7 @@ def scrape(port):
     status, headers, body = get(port, "/metrics")
     assert status == 200, status
     text = body.decode()
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$", line)
-        assert m, line
-        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
-        samples[(m.group(1), labels)] = float(m.group(3))
-    return samples, text, headers
+    return parse_metrics(text), text, headers
 
 
 def metric(samples, name, **labels):
