@@ -198,7 +198,8 @@ UVFIB_EXTERN int uvfib_server_port(const uvfib_server_t *server);
 
 /** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open
  * connections with 503 and `Connection: close`, lets in-flight requests finish and be
- * written. Once the last connection is gone, or `timeout_ms` has passed (0: no deadline),
+ * written (the requests of a pipeline already received are all answered, the last one with
+ * `Connection: close`). Once the last connection is gone, or `timeout_ms` has passed (0: no deadline),
  * everything left is closed and `cb` runs once. Works on a server that never listened too.
  * Loop thread. @return 0; or UV_EALREADY when a shutdown or close was requested before: then
  * this call forces the close now and `cb` is not used. */
