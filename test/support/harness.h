@@ -24,6 +24,7 @@ struct harness {
     uint64_t shutdown_timeout_ms;
     uvfib_stats_t stats;         /* snapshot taken on the loop thread */
     bool closed;                 /* the close callback ran */
+    uvfib_stats_t final_stats;   /* read in the close callback */
     int loop_close_rc;           /* uv_loop_close() at the end */
 };
 
