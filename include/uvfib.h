@@ -74,7 +74,9 @@ struct uvfib_config_s {
     unsigned max_headers;         /**< header count; beyond: 431; default 100 */
     size_t max_body_bytes;        /**< request body, kept for uvfib_req_body(); beyond: 413;
                                        default 1 KiB */
-    uint64_t header_timeout_ms;   /**< first byte of a request to its last header; 408 */
+    uint64_t header_timeout_ms;   /**< first byte of a request to its last byte (head and
+                                       body), not extended by trickling; 408 and close;
+                                       default 60000 */
     uint64_t keepalive_timeout_ms;/**< idle keep-alive connection; closed quietly; default 5000 */
     uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
     uint64_t compute_timeout_ms;  /**< a computation not done this long after it was queued
@@ -100,6 +102,13 @@ struct uvfib_config_s {
                                        off (the executable's default is stderr) */
     size_t access_log_buffer_bytes; /**< access-log lines waiting for the writer thread;
                                        beyond, lines are dropped and counted; default 1 MiB */
+    int half_close_answer;        /**< what the end of a client's stream (EOF: it closed, or
+                                       shut down its sending side) means while its requests
+                                       are unanswered. 0 (default), as Node's and Go's
+                                       servers: the client left, its work is cancelled and
+                                       nothing more is written. 1, as nginx serving a file:
+                                       the requests it sent are answered, then the connection
+                                       closes; work stops only when a write fails. */
     int reuseport;                /**< 1: uvfib_server_listen() binds with SO_REUSEPORT, so
                                        that several processes (or servers) listening on the
                                        same host and port share it and the kernel spreads new
@@ -124,7 +133,11 @@ struct uvfib_stats_s {
     uint64_t jobs_timed_out;       /**< cancelled by compute_timeout_ms */
     uint64_t jobs_rejected;        /**< refused because the queue was full (503) */
     uint64_t jobs_inline;          /**< run on the loop (mode inline, or cheap in mode auto) */
-    uint64_t reserved[8];          /**< zero; for counters of later versions */
+    uint64_t request_timeouts;     /**< connections closed with 408: a request did not arrive
+                                        within header_timeout_ms */
+    uint64_t access_log_dropped;   /**< access-log lines never written: the writer's buffer was
+                                        full, the descriptor failed, or a close gave up on it */
+    uint64_t reserved[6];          /**< zero; for counters of later versions */
 };
 
 /** Whether the server should take traffic now (see uvfib_server_readiness()). */
@@ -145,7 +158,9 @@ struct uvfib_server_s {
     struct uvfib__server *impl;
 };
 
-/** Runs once the server is fully closed: no handle of uvfib is left on the loop. */
+/** Runs once the server is fully closed: no handle of uvfib is left on the loop. Inside it,
+ * uvfib_server_stats() still gives the final figures; it may free `server`. After it returns,
+ * no uvfib call may use `server` until uvfib_server_init() again. */
 typedef void (*uvfib_close_cb)(uvfib_server_t *server);
 
 /** A route handler: runs on the loop for each matching request. It must answer the request
@@ -234,27 +249,33 @@ UVFIB_EXTERN int uvfib_server_unready(uvfib_server_t *server, const char *reason
 /** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open
  * connections with 503 and `Connection: close`, lets in-flight requests finish and be
  * written (the requests of a pipeline already received are all answered, the last one with
- * `Connection: close`). Once the last connection is gone, or `timeout_ms` has passed (0: no deadline),
- * everything left is closed and `cb` runs once. Works on a server that never listened too.
+ * `Connection: close`). Once the last connection is gone, or `timeout_ms` has passed (0: no
+ * deadline), everything left is closed and `cb` runs once. The access log's writer has until
+ * the same deadline for its last lines, and gives up sooner on a descriptor that takes nothing
+ * for a second (a pipe nobody reads); lines not written count in access_log_dropped. Works on
+ * a server that never listened too.
  * Loop thread. @return 0; or UV_EALREADY when a shutdown or close was requested before: then
  * this call forces the close now and `cb` is not used. */
 UVFIB_EXTERN int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms,
                                        uvfib_close_cb cb);
 
 /** Closes everything now: connections are closed, waiting work is dropped, running work is
- * asked to stop. `cb` runs once, when nothing is left; then the caller may free `server` and
- * uv_loop_close() succeeds. During a graceful shutdown it forces the close, and both
+ * asked to stop, the access log's writer gets at most a second for its last lines. `cb` runs
+ * once, when nothing is left; then the caller may free `server` and uv_loop_close() succeeds. During a graceful shutdown it forces the close, and both
  * callbacks run, the shutdown's first. Loop thread. @return 0; or UV_EALREADY when a close
  * was requested before (or a shutdown has already ended in one): `cb` is not used. */
 UVFIB_EXTERN int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb);
 
-/** Copies the server's counters into `out`. Loop thread. */
+/** Copies the server's counters into `out`. Loop thread; also inside the close callbacks,
+ * where it gives the final figures. */
 UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out);
 
 /** Every counter, gauge and histogram of the server in the Prometheus text format 0.0.4 (see
- * docs/observability.md), into *text (free it with uvfib_free()) of *len bytes. Loop thread.
+ * docs/observability.md), into *text (free it with uvfib_free()) of *len bytes. The gauges of
+ * loop delay, utilization and longest queue wait cover the time since the previous successful
+ * call (as prom-client's collect), which this call ends. Loop thread.
  * @return 0 or UV_ENOMEM. */
-UVFIB_EXTERN int uvfib_server_metrics(const uvfib_server_t *server, char **text, size_t *len);
+UVFIB_EXTERN int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len);
 
 /** Whether the server should take traffic now: not after uvfib_server_unready() (`reason` is
  * the one it was given, `draining` still 0: it serves and accepts as before), not while

@@ -1,16 +1,22 @@
 /* accesslog.c - see accesslog.h. Two buffers: the loop appends to `front` under a mutex held
  * only for a memcpy; the writer swaps front and back under the same mutex and writes `back`
- * without it. A full front drops the line. Lines are written in batches (GATHER_NS). */
+ * without it. A full front drops the line. Lines are written in batches (GATHER_NS). The
+ * writer never blocks in write(2), so a stop with a deadline is kept even when nobody reads
+ * the descriptor: it gives up, and counts the lines it could not write. */
 #include "accesslog.h"
 
 #include "alloc.h"
 #include "num.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,9 +26,15 @@ struct uvfib__accesslog {
     pthread_mutex_t mu;
     pthread_cond_t cv;            /* signalled when front gets data or stop is set */
     int fd;                       /* borrowed */
+    bool is_socket;               /* written with send(MSG_DONTWAIT) */
+    bool careful;                 /* blocking pipe or terminal: poll first, PIPE_BUF at most */
     char *front, *back;           /* owned, cap bytes each; front under mu, back: writer's */
     size_t front_len, cap;
     bool stop;                    /* under mu */
+    uint64_t give_up_ns;          /* under mu: once stopped, give up at this CLOCK_MONOTONIC
+                                     time (0: wait as long as the descriptor takes lines) */
+    bool gave_up;                 /* under mu: lines left were counted in unwritten */
+    uint64_t unwritten;           /* under mu: lines accepted that never reached fd */
     void (*on_exit)(void *arg);
     void *arg;
 };
@@ -135,24 +147,86 @@ size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__access
 
 /* ------------------------------------------------------------------ writer */
 
-/* Writes all of data, waiting while the descriptor is full (a non-blocking
- * pipe). Gives up on a real error: the log is best effort. */
-static void write_all(int fd, const char *data, size_t len)
+/* How long the writer waits in one poll(2) for room on the descriptor before looking again at
+ * whether it has been told to give up. */
+#define POLL_SLICE_MS 100
+
+/* While stopping, a descriptor that has taken nothing for this long is given up on: nobody
+ * reads it (a pipe whose reader hangs), and the server must not wait for it. */
+#define STALL_NS (1000ull * 1000000ull)
+
+static uint64_t mono_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t count_lines(const char *data, size_t len)
+{
+    uint64_t n = 0;
+    for (const char *p = data, *end = data + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    return n;
+}
+
+/* One write that never waits for the reader: a socket through send(MSG_DONTWAIT); a
+ * descriptor in blocking mode (a pipe or terminal we must not switch to non-blocking, as that
+ * would change it for everyone who shares it) only after poll(2) says it has room, and then no
+ * more than PIPE_BUF bytes, which a pipe with room takes at once. */
+static ssize_t write_some(const struct uvfib__accesslog *log, const char *data, size_t len)
+{
+    if (log->is_socket)
+        return send(log->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (log->careful) {
+        struct pollfd p = {.fd = log->fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        len = len < PIPE_BUF ? len : PIPE_BUF;
+    }
+    return write(log->fd, data, len);
+}
+
+/* Whether to go on waiting for room on the descriptor: not once the writer has been stopped
+ * and its deadline has passed, or the descriptor has taken nothing for STALL_NS. */
+static bool keep_waiting(struct uvfib__accesslog *log, uint64_t last_progress_ns)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t now = mono_ns();
+    if (log->stop && ((log->give_up_ns != 0 && now >= log->give_up_ns) ||
+                      now - last_progress_ns >= STALL_NS))
+        log->gave_up = true;
+    bool wait = !log->gave_up;
+    pthread_mutex_unlock(&log->mu);
+    return wait;
+}
+
+/* Writes data[0..len), waiting while the descriptor is full. @return the bytes not written:
+ * 0, or what was left when the writer gave up or the descriptor failed (the log is best
+ * effort). */
+static size_t write_all(struct uvfib__accesslog *log, const char *data, size_t len)
+{
+    uint64_t last_progress = mono_ns();
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = write_some(log, data, len);
         if (n > 0) {
             data += n;
             len -= (size_t)n;
+            last_progress = mono_ns();
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            poll(&p, 1, 1000);
+            if (!keep_waiting(log, last_progress))
+                break;
+            struct pollfd p = {.fd = log->fd, .events = POLLOUT};
+            poll(&p, 1, POLL_SLICE_MS);
         } else {
-            return;
+            break;
         }
     }
+    return len;
 }
 
 /* Lines gather for this long after the first of a batch, unless a quarter of the buffer fills
@@ -182,8 +256,15 @@ static void *writer(void *arg)
         log->front_len = 0;
         log->back = full;
         pthread_mutex_unlock(&log->mu);
-        write_all(log->fd, full, len);
+        size_t left = write_all(log, full, len);
+        uint64_t lost = count_lines(full + (len - left), left);
         pthread_mutex_lock(&log->mu);
+        log->unwritten += lost;
+        if (log->gave_up) {
+            log->unwritten += count_lines(log->front, log->front_len);
+            log->front_len = 0;
+            break;
+        }
     }
     pthread_mutex_unlock(&log->mu);
     if (log->on_exit != NULL)
@@ -199,6 +280,13 @@ int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_
         return -ENOMEM;
     memset(log, 0, sizeof(*log));
     log->fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        int flags = fcntl(fd, F_GETFL);
+        log->is_socket = S_ISSOCK(st.st_mode);
+        log->careful = !log->is_socket && !S_ISREG(st.st_mode) && flags >= 0 &&
+                       !(flags & O_NONBLOCK);
+    }
     log->cap = buffer_bytes > 0 ? buffer_bytes : 1;
     log->on_exit = on_exit;
     log->arg = arg;
@@ -246,20 +334,35 @@ bool uvfib__accesslog_write(struct uvfib__accesslog *log, const char *line, size
     return ok;
 }
 
-void uvfib__accesslog_stop(struct uvfib__accesslog *log)
+void uvfib__accesslog_stop(struct uvfib__accesslog *log, uint64_t timeout_ns)
 {
     pthread_mutex_lock(&log->mu);
     log->stop = true;
+    if (timeout_ns != UVFIB__ACCESSLOG_NO_TIMEOUT) {
+        uint64_t at = mono_ns() + timeout_ns;
+        if (log->give_up_ns == 0 || at < log->give_up_ns)
+            log->give_up_ns = at;
+    }
     pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
 }
 
-void uvfib__accesslog_free(struct uvfib__accesslog *log)
+uint64_t uvfib__accesslog_unwritten(struct uvfib__accesslog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t n = log->unwritten;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+uint64_t uvfib__accesslog_free(struct uvfib__accesslog *log)
 {
     pthread_join(log->thread, NULL);
+    uint64_t unwritten = log->unwritten;
     pthread_cond_destroy(&log->cv);
     pthread_mutex_destroy(&log->mu);
     uvfib__free(log->front);
     uvfib__free(log->back);
     uvfib__free(log);
+    return unwritten;
 }

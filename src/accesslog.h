@@ -1,7 +1,8 @@
 /* accesslog.h - the access log: one JSON line per request, formatted on the loop
  * thread and written by a thread of its own from a bounded buffer, so a slow
  * disk or a full pipe never blocks the loop and never takes a pool thread
- * (uv_fs_* would queue behind the computations). Pure C and pthreads, no libuv.
+ * (uv_fs_* would queue behind the computations), and a descriptor nobody reads cannot hold up
+ * a stop beyond its deadline. Pure C and pthreads, no libuv.
  *
  * Threads: format, write and stop are called by the owner (the loop thread);
  * the writer thread only drains the buffer. */
@@ -43,11 +44,22 @@ int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_
  * the line is dropped (count it). Never blocks on the writer's I/O. */
 bool uvfib__accesslog_write(struct uvfib__accesslog *log, const char *line, size_t len);
 
-/* Asks the writer to write what is queued and exit; returns at once. */
-void uvfib__accesslog_stop(struct uvfib__accesslog *log);
+/* A stop without a deadline (the stall rule still applies). */
+#define UVFIB__ACCESSLOG_NO_TIMEOUT UINT64_MAX
 
-/* Joins the writer (after on_exit ran, or after stop when on_exit is NULL:
- * then this waits for its last write) and frees log. */
-void uvfib__accesslog_free(struct uvfib__accesslog *log);
+/* Asks the writer to write what is queued and exit; returns at once. The writer gives up, and
+ * counts what it could not write, timeout_ns from now (UVFIB__ACCESSLOG_NO_TIMEOUT: no such
+ * deadline), or as soon as the descriptor has taken nothing for a second: nobody reads it. A
+ * second call may only bring the deadline nearer. */
+void uvfib__accesslog_stop(struct uvfib__accesslog *log, uint64_t timeout_ns);
+
+/* Lines accepted by uvfib__accesslog_write() that never reached the descriptor: it failed, or
+ * the writer gave up at its deadline. Any thread but the writer. */
+uint64_t uvfib__accesslog_unwritten(struct uvfib__accesslog *log);
+
+/* Joins the writer (after on_exit ran, or after stop when on_exit is NULL: then this waits for
+ * its last write, or until it gives up) and frees log. @return the lines it never wrote, as
+ * uvfib__accesslog_unwritten(). */
+uint64_t uvfib__accesslog_free(struct uvfib__accesslog *log);
 
 #endif /* UVFIB_ACCESSLOG_H */

@@ -386,7 +386,10 @@ static void fail_connection(struct uvfib__conn *c, int status, const char *messa
         uvfib__conn_close(c);
         return;
     }
-    c->srv->metrics.count.parse_errors++;
+    if (status == 408)
+        c->srv->metrics.count.request_timeouts++;
+    else
+        c->srv->metrics.count.parse_errors++;
     answer_last(req, status, message);
 }
 
@@ -481,10 +484,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         c->srv->metrics.count.bytes_in += (uint64_t)nread;
         process(c, buf->base, (size_t)nread);
+    } else if (nread == UV_EOF && c->srv->cfg.half_close_answer && c->n_reqs > 0) {
+        /* The client has sent all it will; answer what it sent, then close. */
+        c->done_parsing = true;
+        stop_reading(c);
+        if (c->tail->answered && !c->tail->close_after)
+            c->tail->close_after = true; /* serialised already: close once it is out */
     } else {
-        /* EOF or an error: the client is gone. As Node's http server does
-         * by default (allowHalfOpen off), a half-close counts as a close, so
-         * its computations are cancelled rather than run for nobody. */
+        /* EOF or an error: the client is gone. As Node's and Go's servers do, the end of its
+         * stream counts as leaving (a half-close as a close), so its computations are
+         * cancelled rather than run for nobody (cfg.half_close_answer says otherwise). */
         uvfib__conn_close(c);
         return;
     }

@@ -26,18 +26,27 @@ void uvfib__metrics_free(struct uvfib__metrics *m)
 void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns)
 {
     uvfib__hist_record(&m->lag, lag_ns);
-    uvfib__hist_record(&m->lag_win[m->lag_cur], lag_ns);
+    uvfib__hist_record(&m->lag_scrape, lag_ns);
+    if (lag_ns > m->lag_win_max[m->lag_cur])
+        m->lag_win_max[m->lag_cur] = lag_ns;
 }
 
 void uvfib__metrics_rotate(struct uvfib__metrics *m)
 {
     m->lag_cur ^= 1;
-    uvfib__hist_reset(&m->lag_win[m->lag_cur]);
+    m->lag_win_max[m->lag_cur] = 0;
 }
 
-const uvfib__hist_t *uvfib__metrics_window(const struct uvfib__metrics *m, bool current)
+uint64_t uvfib__metrics_recent_lag(const struct uvfib__metrics *m)
 {
-    return &m->lag_win[current ? m->lag_cur : m->lag_cur ^ 1];
+    uint64_t a = m->lag_win_max[0], b = m->lag_win_max[1];
+    return a > b ? a : b;
+}
+
+void uvfib__metrics_scrape_reset(struct uvfib__metrics *m)
+{
+    uvfib__hist_reset(&m->lag_scrape);
+    m->job_wait_scrape_max = 0;
 }
 
 void uvfib__metrics_iteration(struct uvfib__metrics *m, uint64_t busy_ns)
@@ -49,6 +58,8 @@ void uvfib__metrics_job(struct uvfib__metrics *m, uint64_t wait_ns, uint64_t com
 {
     uvfib__hist_record(&m->job_wait, wait_ns);
     uvfib__hist_record(&m->job_compute, compute_ns);
+    if (wait_ns > m->job_wait_scrape_max)
+        m->job_wait_scrape_max = wait_ns;
     /* An exponential moving average: recent jobs count most, so the queue-wait
      * estimate follows a change of workload within a few jobs. */
     if (m->compute_recent_ns == 0.0)
@@ -124,44 +135,51 @@ static void event_loop(uvfib__buf_t *out, const struct uvfib__metrics *m,
          "(Node's monitorEventLoopDelay minus the resolution).",
          &m->lag, lag_bounds, N_OF(lag_bounds));
 
-    /* prom-client's nodejs_eventloop_lag_*_seconds, over the last completed window. */
+    /* prom-client's nodejs_eventloop_lag_*_seconds, and as prom-client since the previous
+     * read: whatever stall happened since, the next scrape shows it. */
     static const struct {
         const char *name, *help;
         double pct; /* < 0: min, max, mean, stddev by code below */
     } stats[] = {
-        {"uvfib_eventloop_lag_min_seconds", "Smallest loop delay in the last window.", -1},
-        {"uvfib_eventloop_lag_max_seconds", "Largest loop delay in the last window.", -2},
-        {"uvfib_eventloop_lag_mean_seconds", "Mean loop delay in the last window.", -3},
-        {"uvfib_eventloop_lag_stddev_seconds", "Standard deviation of loop delay in the last "
-                                               "window.", -4},
-        {"uvfib_eventloop_lag_p50_seconds", "Median loop delay in the last window.", 50},
-        {"uvfib_eventloop_lag_p90_seconds", "90th percentile loop delay in the last window.", 90},
-        {"uvfib_eventloop_lag_p99_seconds", "99th percentile loop delay in the last window.", 99},
-        {"uvfib_eventloop_lag_p999_seconds", "99.9th percentile loop delay in the last window.",
-         99.9},
+        {"uvfib_eventloop_lag_min_seconds", "Smallest loop delay since the previous scrape.", -1},
+        {"uvfib_eventloop_lag_max_seconds", "Largest loop delay since the previous scrape, a "
+                                            "tick late right now included.", -2},
+        {"uvfib_eventloop_lag_mean_seconds", "Mean loop delay since the previous scrape.", -3},
+        {"uvfib_eventloop_lag_stddev_seconds", "Standard deviation of loop delay since the "
+                                               "previous scrape.", -4},
+        {"uvfib_eventloop_lag_p50_seconds", "Median loop delay since the previous scrape.", 50},
+        {"uvfib_eventloop_lag_p90_seconds", "90th percentile loop delay since the previous "
+                                            "scrape.", 90},
+        {"uvfib_eventloop_lag_p99_seconds", "99th percentile loop delay since the previous "
+                                            "scrape.", 99},
+        {"uvfib_eventloop_lag_p999_seconds", "99.9th percentile loop delay since the previous "
+                                             "scrape.", 99.9},
     };
-    const uvfib__hist_t *w = uvfib__metrics_window(m, false);
+    const uvfib__hist_t *w = &m->lag_scrape;
     for (size_t i = 0; i < N_OF(stats); i++) {
         double ns = stats[i].pct == -1   ? (double)uvfib__hist_min(w)
                     : stats[i].pct == -2 ? (double)uvfib__hist_max(w)
                     : stats[i].pct == -3 ? uvfib__hist_mean(w)
                     : stats[i].pct == -4 ? uvfib__hist_stddev(w)
                                          : (double)uvfib__hist_percentile(w, stats[i].pct);
+        if (stats[i].pct == -2 && v->lag_pending_s * 1e9 > ns)
+            ns = v->lag_pending_s * 1e9;
         one(out, stats[i].name, "gauge", stats[i].help, ns / 1e9);
     }
     one(out, "uvfib_eventloop_lag_window_seconds", "gauge",
-        "Length of the window the uvfib_eventloop_lag_*_seconds gauges cover.", v->window_s);
+        "Time the since-the-previous-scrape gauges cover (loop delay, utilization, longest "
+        "queue wait).", v->scrape_window_s);
     one(out, "uvfib_eventloop_lag_recent_seconds", "gauge",
-        "Largest loop delay in the current and the last window: what --max-loop-delay is "
-        "compared with.", v->loop_delay_recent_s);
+        "Largest loop delay in the current and the last --monitor-window: what "
+        "--max-loop-delay is compared with.", v->loop_delay_recent_s);
 
     one(out, "uvfib_eventloop_utilization_available", "gauge",
         "1 when the loop measures its idle time (UV_METRICS_IDLE_TIME), so the utilization "
         "and iteration metrics are meaningful.", v->elu_available ? 1 : 0);
     if (v->elu_available) {
         one(out, "uvfib_eventloop_utilization", "gauge",
-            "Event-loop utilization over the last window, 0 to 1: active / (idle + active), "
-            "as Node's performance.eventLoopUtilization().", v->elu);
+            "Event-loop utilization since the previous scrape, 0 to 1: active / (idle + "
+            "active), as Node's performance.eventLoopUtilization(previous).", v->elu);
         one(out, "uvfib_eventloop_idle_seconds_total", "counter",
             "Time the loop spent waiting for events (in epoll_wait) since start.", v->idle_s);
         one(out, "uvfib_eventloop_active_seconds_total", "counter",
@@ -206,6 +224,9 @@ static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics
     hist(out, "uvfib_pool_queue_wait_seconds",
          "Time from queueing a computation to a pool thread starting it.", &m->job_wait,
          time_bounds, N_OF(time_bounds));
+    one(out, "uvfib_pool_queue_wait_max_seconds", "gauge",
+        "Longest a computation waited for a pool thread, of those that started since the "
+        "previous scrape.", (double)m->job_wait_scrape_max / 1e9);
     hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread.",
          &m->job_compute, time_bounds, N_OF(time_bounds));
     uvfib__prom_header(out, "uvfib_http_requests_total", "counter",

@@ -33,6 +33,8 @@
     X(responses_total, "uvfib_http_responses_total", "", "Responses written to the end.")         \
     X(parse_errors, "uvfib_http_parse_errors_total", "",                                          \
       "Connections closed for a malformed request.")                                              \
+    X(request_timeouts, "uvfib_http_request_timeouts_total", "",                                  \
+      "Connections closed with 408: a request did not arrive within --header-timeout.")           \
     X(connections_total, "uvfib_http_connections_total", "", "Connections accepted.")             \
     X(connections_rejected, "uvfib_http_connections_rejected_total", "",                          \
       "Connections closed at once: over --max-connections or draining.")                          \
@@ -44,7 +46,8 @@
     X(log_lines, "uvfib_accesslog_lines_total", "",                                               \
       "Access-log lines handed to the writer thread (0 while the log is off).")                  \
     X(log_dropped, "uvfib_accesslog_dropped_lines_total", "",                                     \
-      "Access-log lines dropped because the writer's buffer was full.")                           \
+      "Access-log lines never written: the writer's buffer was full, the descriptor failed, or "  \
+      "a shutdown gave up on it.")                                                                \
     X(oom, "uvfib_metrics_lost_total", "", "Measurements lost for want of memory.")
 
 /* X(field, prometheus name, help) of every plain gauge: a number the snapshot reads now. */
@@ -81,11 +84,15 @@ struct uvfib__route_count {
 struct uvfib__metrics {
     struct uvfib__counters count;    /* every counter; incremented where it happens */
     uvfib__hist_t lag;               /* ns each monitor tick fired late, since start */
-    uvfib__hist_t lag_win[2];        /* the same, per window: current and last completed */
-    unsigned lag_cur;                /* index of the current window in lag_win */
+    uvfib__hist_t lag_scrape;        /* the same, since the previous read of /metrics */
+    uint64_t lag_win_max[2];         /* the largest of them per shedding window: current and
+                                        last completed */
+    unsigned lag_cur;                /* index of the current window in lag_win_max */
     uvfib__hist_t iter_busy;         /* ns each loop iteration spent outside the poll wait */
     uvfib__hist_t req_duration;      /* ns from routing a request to its response written */
     uvfib__hist_t job_wait;          /* ns a computation waited for a pool thread */
+    uint64_t job_wait_scrape_max;    /* the longest of them since the previous read of
+                                        /metrics */
     uvfib__hist_t job_compute;       /* ns a computation ran in the pool */
     double compute_recent_ns;        /* moving average of job_compute (weight 1/5 per job) */
     struct uvfib__route_count *routes; /* owned */
@@ -101,9 +108,12 @@ struct uvfib__snapshot {
     const char *version;             /* "0.1.0" */
     const char *mode;                /* "auto", "offload", "inline" */
     double resolution_s;             /* loop-delay monitor period; 0: the monitor is off */
-    double window_s;                 /* window of the *_p99_seconds style gauges */
+    double scrape_window_s;          /* time since the previous read of /metrics: what the
+                                        *_p99_seconds style gauges and elu cover */
+    double lag_pending_s;            /* how late the monitor's timer is right now (a stall
+                                        its next tick will record); 0 when on time */
     bool elu_available;              /* the loop measures its idle time */
-    double elu;                      /* utilisation over the last window, 0..1 */
+    double elu;                      /* utilisation since the previous read of /metrics */
     double idle_s, active_s;         /* since the server started, when elu_available */
     double loop_delay_recent_s;      /* the figure --max-loop-delay is compared with */
     bool log_enabled;                /* the access log is on */
@@ -116,10 +126,13 @@ void uvfib__metrics_free(struct uvfib__metrics *m);
 
 /** One monitor tick fired lag_ns late. */
 void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns);
-/** Ends the current window: it becomes the last completed one, and a new one starts. */
+/** Ends the current shedding window: it becomes the last completed one, and a new one
+ * starts. */
 void uvfib__metrics_rotate(struct uvfib__metrics *m);
-/** The current window, or the last completed one. */
-const uvfib__hist_t *uvfib__metrics_window(const struct uvfib__metrics *m, bool current);
+/** The largest loop delay of the current shedding window and the last completed one. */
+uint64_t uvfib__metrics_recent_lag(const struct uvfib__metrics *m);
+/** A read of /metrics is over: the since-the-previous-read figures start again. */
+void uvfib__metrics_scrape_reset(struct uvfib__metrics *m);
 /** One loop iteration ran callbacks for busy_ns. */
 void uvfib__metrics_iteration(struct uvfib__metrics *m, uint64_t busy_ns);
 /** A computation that reached a pool thread waited wait_ns, then ran compute_ns. */

@@ -3,23 +3,14 @@
 
 #include <string.h>
 
-/* Ends the window once it is window_ns old: its loop-delay histogram becomes the "last window"
- * one, and its utilisation is worked out as Node's eventLoopUtilization(prev) does:
- * (elapsed - idle) / elapsed. */
+/* Ends the shedding window once it is window_ns old: its largest loop delay becomes the "last
+ * window" one. */
 static void maybe_rotate(struct uvfib__monitor *mon, uint64_t now_ns)
 {
     if (now_ns - mon->window_start_ns < mon->window_ns)
         return;
-    uint64_t idle = uv_metrics_idle_time(mon->loop);
-    if (idle > 0)
-        mon->elu_available = true;
-    double elapsed = (double)(now_ns - mon->window_start_ns);
-    double idle_d = (double)(idle - mon->window_idle_ns);
-    double elu = elapsed > 0 ? (elapsed - idle_d) / elapsed : 0;
-    mon->elu = elu < 0 ? 0 : elu > 1 ? 1 : elu;
     uvfib__metrics_rotate(mon->m);
     mon->window_start_ns = now_ns;
-    mon->window_idle_ns = idle;
 }
 
 /* The timer repeats every resolution; whatever it fires beyond that is time the loop was busy
@@ -74,8 +65,8 @@ void uvfib__monitor_start(struct uvfib__monitor *mon, uv_loop_t *loop, struct uv
     mon->n_open = 2;
     uint64_t now = uv_hrtime();
     uint64_t idle = uv_metrics_idle_time(loop);
-    mon->start_ns = mon->window_start_ns = mon->last_tick_ns = now;
-    mon->start_idle_ns = mon->window_idle_ns = idle;
+    mon->start_ns = mon->window_start_ns = mon->scrape_ns = mon->last_tick_ns = now;
+    mon->start_idle_ns = mon->scrape_idle_ns = idle;
     if (resolution_ms > 0)
         uv_timer_start(&mon->lag_timer, on_lag_tick, resolution_ms, resolution_ms);
     uv_check_start(&mon->check, on_check);
@@ -99,9 +90,16 @@ void uvfib__monitor_close(struct uvfib__monitor *mon, void (*cb)(struct uvfib__m
 
 uint64_t uvfib__monitor_recent_delay_ns(const struct uvfib__monitor *mon)
 {
-    uint64_t cur = uvfib__hist_max(uvfib__metrics_window(mon->m, true));
-    uint64_t last = uvfib__hist_max(uvfib__metrics_window(mon->m, false));
-    return cur > last ? cur : last;
+    return uvfib__metrics_recent_lag(mon->m);
+}
+
+/* Utilisation from t0 (with idle0 idle then) to now, as Node's eventLoopUtilization(prev):
+ * (elapsed - idle) / elapsed. */
+static double utilisation(uint64_t t0, uint64_t idle0, uint64_t now, uint64_t idle)
+{
+    double elapsed = (double)(now - t0), idle_d = (double)(idle - idle0);
+    double elu = elapsed > 0 ? (elapsed - idle_d) / elapsed : 0;
+    return elu < 0 ? 0 : elu > 1 ? 1 : elu;
 }
 
 void uvfib__monitor_read(const struct uvfib__monitor *mon, struct uvfib__snapshot *s)
@@ -111,10 +109,21 @@ void uvfib__monitor_read(const struct uvfib__monitor *mon, struct uvfib__snapsho
     double idle_s = (double)(idle - mon->start_idle_ns) / 1e9;
     double elapsed_s = (double)(now - mon->start_ns) / 1e9;
     s->resolution_s = (double)mon->resolution_ns / 1e9;
-    s->window_s = (double)mon->window_ns / 1e9;
-    s->elu_available = mon->elu_available;
-    s->elu = mon->elu;
+    s->scrape_window_s = (double)(now - mon->scrape_ns) / 1e9;
+    /* A tick overdue now: the loop was held since it was due (in this very iteration, before
+     * the timers could run), and the tick that records it has not fired yet. */
+    uint64_t due = mon->last_tick_ns + mon->resolution_ns;
+    s->lag_pending_s = mon->resolution_ns > 0 && now > due ? (double)(now - due) / 1e9 : 0;
+    s->elu_available = mon->elu_available || idle > 0;
+    s->elu = utilisation(mon->scrape_ns, mon->scrape_idle_ns, now, idle);
     s->idle_s = idle_s;
     s->active_s = elapsed_s > idle_s ? elapsed_s - idle_s : 0;
     s->loop_delay_recent_s = (double)uvfib__monitor_recent_delay_ns(mon) / 1e9;
+}
+
+void uvfib__monitor_scrape_reset(struct uvfib__monitor *mon)
+{
+    mon->scrape_ns = uv_hrtime();
+    mon->scrape_idle_ns = uv_metrics_idle_time(mon->loop);
+    uvfib__metrics_scrape_reset(mon->m);
 }

@@ -125,6 +125,7 @@ static void on_pool_closed(uv_handle_t *handle)
         p->spare = next;
     }
     uv_mutex_destroy(&p->mu);
+    p->closed = true;
     if (p->close_cb != NULL)
         p->close_cb(p);
 }
@@ -318,6 +319,10 @@ uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__po
 
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running)
 {
+    if (pool->closed) { /* nothing waits or runs; the lock is gone with the threads */
+        *waiting = *running = 0;
+        return;
+    }
     uv_mutex_lock(&pool->mu);
     *waiting = pool->n_waiting;
     *running = pool->n_running;

@@ -80,6 +80,7 @@ struct uvfib__pool {
     unsigned n_jobs;              /* loop: jobs submitted and not yet handed back; while any
                                      is out, the wake-up handle keeps the loop alive */
     bool closing;                 /* loop: uvfib__pool_close ran */
+    bool closed;                  /* loop: closed; no runner is left and mu is gone */
     void (*close_cb)(struct uvfib__pool *pool); /* loop: runs once everything is back */
 };
 

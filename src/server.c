@@ -20,6 +20,9 @@
 
 #define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
+/* How long a close leaves the access-log writer for the lines it has not written yet. */
+#define UVFIB__CLOSE_LOG_GRACE_NS (1000ull * 1000000ull)
+
 static const char *const uvfib_version = "0.1.0";
 
 const char *uvfib_version_string(void)
@@ -31,6 +34,12 @@ const char *uvfib_strerror(int err)
 {
     return uv_strerror(err);
 }
+
+/* Fields of later versions come out of `reserved` and must fill exactly the word they took, so
+ * that the struct keeps its size for callers built against an older header. */
+_Static_assert(offsetof(uvfib_config_t, reserved) ==
+                   offsetof(uvfib_config_t, half_close_answer) + sizeof(uint64_t),
+               "half_close_answer and reuseport share what was reserved[0]");
 
 void uvfib_config_init(uvfib_config_t *cfg)
 {
@@ -86,7 +95,8 @@ static void on_log_exited(uv_async_t *async)
     struct uvfib__server *srv = async->data;
     if (srv->log == NULL || !srv->closing)
         return;
-    uvfib__accesslog_free(srv->log); /* the thread has returned or is returning */
+    /* The thread has returned or is returning. Lines it gave up on count as dropped. */
+    srv->metrics.count.log_dropped += uvfib__accesslog_free(srv->log);
     srv->log = NULL;
     uv_close((uv_handle_t *)async, on_handle_closed);
 }
@@ -122,7 +132,7 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
         err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
     if (err < 0) {
         if (srv->log != NULL) {
-            uvfib__accesslog_stop(srv->log);
+            uvfib__accesslog_stop(srv->log, 0);
             uvfib__accesslog_free(srv->log);
         }
         uvfib__free(srv->host);
@@ -381,26 +391,29 @@ static void maybe_closed(struct uvfib__server *srv)
     close_handle(srv, (uv_handle_t *)&srv->compute_timer);
     uvfib__monitor_close(&srv->mon, on_monitor_closed);
     uvfib__pool_close(&srv->pool, on_pool_closed);
-    if (srv->log != NULL && !uv_has_ref((uv_handle_t *)&srv->log_exited)) {
-        /* Let the writer finish its lines; keep the loop alive until it says so. */
+    if (srv->log != NULL) {
+        /* Let the writer finish its lines, by the deadline at the latest; keep the loop alive
+         * until it says it has. */
         uv_ref((uv_handle_t *)&srv->log_exited);
-        uvfib__accesslog_stop(srv->log);
-    } else if (srv->log == NULL) {
+        uint64_t now = uv_hrtime(), at = srv->log_deadline_ns;
+        uvfib__accesslog_stop(srv->log, at == 0 ? UVFIB__ACCESSLOG_NO_TIMEOUT
+                                        : at > now ? at - now : 0);
+    } else {
         close_handle(srv, (uv_handle_t *)&srv->log_exited);
     }
     if (srv->n_handles > 0)
         return;
+    /* The callbacks may still read the final figures (uvfib_server_stats()). They may also free
+     * `server`, so it is not touched after them. */
     uvfib_server_t *server = srv->pub;
-    uvfib_close_cb shutdown_cb = srv->shutdown_cb, close_cb = srv->close_cb;
+    if (srv->shutdown_cb != NULL)
+        srv->shutdown_cb(server);
+    if (srv->close_cb != NULL)
+        srv->close_cb(server);
     uvfib__router_free(&srv->router);
     uvfib__metrics_free(&srv->metrics);
     uvfib__free(srv->host);
     uvfib__free(srv);
-    server->impl = NULL;
-    if (shutdown_cb != NULL)
-        shutdown_cb(server);
-    if (close_cb != NULL)
-        close_cb(server);
 }
 
 static void conn_gone(struct uvfib__server *srv)
@@ -434,6 +447,8 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
     }
     srv->shutdown_cb = cb;
     srv->draining = true;
+    if (timeout_ms > 0)
+        srv->log_deadline_ns = uv_hrtime() + timeout_ms * 1000000;
     /* Stop accepting: new connections are refused by the kernel from here. */
     close_handle(srv, (uv_handle_t *)&srv->listener);
     struct uvfib__conn *next;
@@ -454,6 +469,9 @@ int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb)
     if (srv->closing && (srv->close_cb != NULL || !srv->draining))
         return UV_EALREADY; /* closed or closing already by a close (or a drain that ended) */
     srv->close_cb = cb;
+    uint64_t at = uv_hrtime() + UVFIB__CLOSE_LOG_GRACE_NS;
+    if (srv->log_deadline_ns == 0 || at < srv->log_deadline_ns)
+        srv->log_deadline_ns = at;
     close_now(srv);
     return 0;
 }

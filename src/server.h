@@ -44,6 +44,8 @@ struct uvfib__server {
     struct uvfib__monitor mon;    /* embedded: watches the loop, records into metrics */
     struct uvfib__accesslog *log; /* owned; NULL when the access log is off */
     uv_async_t log_exited;        /* embedded; the access-log writer has finished */
+    uint64_t log_deadline_ns;     /* hrtime by which the writer gives up lines it cannot
+                                     write, once stopped; 0: none (see server.c) */
     time_t date_sec;              /* second that date was made for */
     char date[32];                /* cached IMF-fixdate */
     unsigned n_handles;           /* our own handles still open, the pool and monitor counted

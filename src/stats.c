@@ -58,6 +58,8 @@ void uvfib__stats_snapshot(struct uvfib__server *srv, struct uvfib__snapshot *s)
     s->version = uvfib_version_string();
     s->mode = mode_name(srv->cfg.mode);
     s->log_enabled = srv->log != NULL;
+    if (srv->log != NULL)
+        s->count.log_dropped += uvfib__accesslog_unwritten(srv->log);
     uvfib__monitor_read(&srv->mon, s);
 }
 
@@ -81,9 +83,11 @@ void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
     out->jobs_timed_out = s.count.jobs_timed_out;
     out->jobs_rejected = s.count.jobs_rejected;
     out->jobs_inline = s.count.jobs_inline;
+    out->request_timeouts = s.count.request_timeouts;
+    out->access_log_dropped = s.count.log_dropped;
 }
 
-int uvfib_server_metrics(const uvfib_server_t *server, char **text, size_t *len)
+int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
 {
     struct uvfib__server *srv = server->impl;
     struct uvfib__snapshot s;
@@ -95,6 +99,7 @@ int uvfib_server_metrics(const uvfib_server_t *server, char **text, size_t *len)
         uvfib__buf_free(&out);
         return UV_ENOMEM;
     }
+    uvfib__monitor_scrape_reset(&srv->mon);
     *text = out.data;
     *len = out.len;
     return 0;

@@ -13,6 +13,8 @@
 static const char *const mode_names[] = {"auto", "offload", "inline"};
 /* Indexed by uvfib_priority_t. */
 static const char *const priority_names[] = {"normal", "nice", "batch", "idle"};
+/* Indexed by cfg.half_close_answer. */
+static const char *const half_close_names[] = {"cancel", "answer"};
 
 /* The index of name in names[n], or -1. */
 static int name_index(const char *const *names, size_t n, const char *name)
@@ -55,7 +57,8 @@ static const char usage[] =
     "      --max-header-bytes N   header block limit, 431 beyond (default 16384)\n"
     "      --max-headers N        header count limit, 431 beyond (default 100)\n"
     "      --max-body-bytes N     request body limit, 413 beyond (default 1024)\n"
-    "      --header-timeout MS    time for a request head to arrive, 408 after (60000)\n"
+    "      --header-timeout MS    time for a whole request (head and body) to arrive,\n"
+    "                             counted from its first byte; 408 after (60000)\n"
     "      --keepalive-timeout MS idle keep-alive connections are closed after (5000)\n"
     "      --write-timeout MS     a client that does not read its response is dropped (30000)\n"
     "      --reuseport            bind with SO_REUSEPORT: several uvfib processes share\n"
@@ -81,6 +84,9 @@ static const char usage[] =
     "      --max-queue-wait MS    admission: answer computations 503 + Retry-After while\n"
     "                             the wait a new one can expect (waiting / threads x recent\n"
     "                             compute time) is over MS (default 5000; 0: never)\n"
+    "      --half-close WHAT      a client that ends its stream (EOF) with requests still\n"
+    "                             unanswered: cancel (default; it left, as Node and Go\n"
+    "                             see it) or answer (them first, as nginx; nc -N)\n"
     "      --access-log FILE|off  one JSON line per request, appended to FILE (default -:\n"
     "                             stderr); written by a thread of its own, never blocking\n"
     "  -h, --help                 show this help and exit\n"
@@ -117,6 +123,7 @@ enum {
     OPT_MAX_LOOP_DELAY,
     OPT_MAX_QUEUE_WAIT,
     OPT_ACCESS_LOG,
+    OPT_HALF_CLOSE,
 };
 
 static const struct option options[] = {
@@ -147,6 +154,7 @@ static const struct option options[] = {
     {"max-loop-delay", required_argument, NULL, OPT_MAX_LOOP_DELAY},
     {"max-queue-wait", required_argument, NULL, OPT_MAX_QUEUE_WAIT},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+    {"half-close", required_argument, NULL, OPT_HALF_CLOSE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -230,6 +238,14 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
             if (p < 0)
                 return bad(err, name, optarg, "expected normal, nice, batch or idle");
             cli->cfg.compute_priority = (uvfib_priority_t)p;
+            break;
+        }
+        case OPT_HALF_CLOSE: {
+            int h = name_index(half_close_names,
+                               sizeof(half_close_names) / sizeof(half_close_names[0]), optarg);
+            if (h < 0)
+                return bad(err, name, optarg, "expected cancel or answer");
+            cli->cfg.half_close_answer = h;
             break;
         }
         case OPT_INLINE_MAX_N:

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "fib.h"
+#include "notice.h"
 #include "systemd.h"
 
 #include <errno.h>
@@ -44,6 +45,11 @@ static void on_healthz(uvfib_req_t *req, void *arg)
 static void on_server_closed(uvfib_server_t *server)
 {
     struct app *app = server->data;
+    uvfib_stats_t st;
+    uvfib_server_stats(server, &st);
+    if (st.access_log_dropped > 0)
+        notice("uvfib: %llu access-log lines were not written (buffer full, or nobody read "
+               "the log)", (unsigned long long)st.access_log_dropped);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->drain_delay, NULL);
@@ -66,8 +72,8 @@ static void notify(struct app *app, const char *fmt, ...)
     int err = systemd_notify(app->notify_socket, state);
     if (err < 0 && !app->notify_failed) {
         app->notify_failed = true;
-        fprintf(stderr, "uvfib: cannot notify $NOTIFY_SOCKET %s: %s\n", app->notify_socket,
-                strerror(-err));
+        notice("uvfib: cannot notify $NOTIFY_SOCKET %s: %s", app->notify_socket,
+               strerror(-err));
     }
 }
 
@@ -135,7 +141,7 @@ static void stop_accepting(struct app *app)
 
 static void on_drain_delay_over(uv_timer_t *timer)
 {
-    fprintf(stderr, "uvfib: drain delay over, no longer accepting\n");
+    notice("uvfib: drain delay over, no longer accepting");
     stop_accepting(timer->data);
 }
 
@@ -160,10 +166,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 {
     struct app *app = handle->data;
     if (++app->signals > 1) {
-        fprintf(stderr, "uvfib: second %s, exiting now\n", strsignal(signum));
+        notice("uvfib: second %s, exiting now", strsignal(signum));
         _exit(128 + signum);
     }
-    fprintf(stderr, "uvfib: %s, draining (again to exit at once)\n", strsignal(signum));
+    notice("uvfib: %s, draining (again to exit at once)", strsignal(signum));
     begin_drain(app);
 }
 
@@ -216,10 +222,12 @@ int main(int argc, char **argv)
     raise_fd_limit();
 
     /* The access log is process-wide output, so its descriptor is ours: the
-     * library borrows it and writes from a thread of its own. */
+     * library borrows it and writes from a thread of its own. On stderr it shares the
+     * notices' descriptor, non-blocking where stderr is a pipe or terminal. */
+    int err_fd = notice_open();
     int log_fd = -1;
     if (strcmp(cli.access_log, "-") == 0) {
-        log_fd = STDERR_FILENO;
+        log_fd = err_fd;
     } else if (strcmp(cli.access_log, "off") != 0) {
         log_fd = open(cli.access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (log_fd < 0) {
@@ -274,26 +282,25 @@ int main(int argc, char **argv)
 
     start_signals(&app);
 
-    fprintf(stderr,
-            "uvfib %s: %u compute threads (libuv pool %u, priority %s), mode %s, max n %u",
-            uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1,
-            cli_priority_name(cli.cfg.compute_priority), cli_mode_name(cli.cfg.mode),
-            cli.fib.max_n);
+    char inline_note[224] = "";
     if (cli.cfg.mode == UVFIB_MODE_AUTO)
-        fprintf(stderr, ", inline up to n %u (%s)", cli.fib.inline_max_n,
-                calibration[0] != '\0' ? calibration : "--inline-max-n");
-    fputc('\n', stderr);
+        snprintf(inline_note, sizeof(inline_note), ", inline up to n %u (%s)",
+                 cli.fib.inline_max_n, calibration[0] != '\0' ? calibration : "--inline-max-n");
+    notice("uvfib %s: %u compute threads (libuv pool %u, priority %s), mode %s, max n %u%s",
+           uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1,
+           cli_priority_name(cli.cfg.compute_priority), cli_mode_name(cli.cfg.mode),
+           cli.fib.max_n, inline_note);
     print_listening(&app);
     notify(&app, "READY=1\nSTATUS=serving %s with %u compute threads", app.url, cli.cfg.threads);
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     err = uv_loop_close(&app.loop);
-    if (log_fd > STDERR_FILENO)
+    if (log_fd > STDERR_FILENO && log_fd != err_fd)
         close(log_fd);
-    if (err < 0) {
-        fprintf(stderr, "uvfib: loop still busy at exit: %s\n", uvfib_strerror(err));
-        return 1;
-    }
-    fprintf(stderr, "uvfib: drained, bye\n");
-    return 0;
+    if (err < 0)
+        notice("uvfib: loop still busy at exit: %s", uvfib_strerror(err));
+    else
+        notice("uvfib: drained, bye");
+    notice_close();
+    return err < 0 ? 1 : 0;
 }

@@ -25,6 +25,7 @@ that needs one times the server on growing n and extrapolates with F(n+1)/F(n)
 """
 import datetime
 import email.utils
+import fcntl
 import http.client
 import json
 import math
@@ -34,8 +35,10 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -488,6 +491,79 @@ class Signals(ClientTest):
         self.assertGreater(rc, 0, "exit status %d" % rc)
         if not WRAP:
             self.assertEqual(rc, 128 + signal.SIGTERM)
+
+
+# ---------------------------------------------------------------- a stderr nobody reads
+
+
+class BlockedStderr(ClientTest):
+    """stderr is a pipe nobody reads, as under a supervisor that captures it and never
+    looks. The access log goes there by default and fills it after a few hundred
+    requests: serving goes on, the loop never blocks on it, and a SIGTERM still ends in
+    an exit, by the drain's deadline at the latest."""
+
+    PIPE_BYTES = 65536  # Linux's default pipe capacity
+
+    def fill_stderr(self, server, requests=3000):
+        """Sends requests /healthz (pipelined 16 at a time) until the pipe is full."""
+        c = self.raw(server)
+        for start in range(0, requests, 16):
+            batch = min(16, requests - start)
+            c.send(request("GET", "/healthz") * batch)
+            for _ in range(batch):
+                self.assertEqual(c.read_response().status, 200)
+        fd = server.proc.stderr.fileno()
+
+        def queued():
+            return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        deadline = time.monotonic() + D(5)
+        # The writer writes its batches every 50 ms; a full pipe's last page may have room
+        # for less than a line.
+        while queued() < self.PIPE_BYTES - 4096:
+            self.assertLess(time.monotonic(), deadline, "stderr never filled: %d bytes"
+                            % queued())
+            time.sleep(0.01)
+        return c
+
+    def _exit_after_sigterm(self, server):
+        t0 = time.monotonic()
+        server.signal(signal.SIGTERM)
+        rc = server.wait(D(10))
+        return rc, time.monotonic() - t0
+
+    def test_sigterm_exits_although_nobody_reads_the_log(self):
+        server = self.start("--port", "0", unread_stderr=True)
+        self.fill_stderr(server)
+        rc, took = self._exit_after_sigterm(server)
+        self.assertEqual(rc, 0)
+        # The writer gives up on a descriptor that took nothing for a second.
+        self.assertLess(took, D(5))
+        print("# stderr a full pipe nobody reads, default flags: SIGTERM to exit %.2f s" % took)
+
+    def test_drain_timeout_bounds_the_wait_for_the_log(self):
+        server = self.start("--port", "0", "--drain-timeout", "300", unread_stderr=True)
+        self.fill_stderr(server)
+        rc, took = self._exit_after_sigterm(server)
+        self.assertEqual(rc, 0)
+        if not WRAP:
+            self.assertLess(took, 0.9, "the 300 ms deadline came before the 1 s stall rule")
+        print("# stderr a full pipe nobody reads, --drain-timeout 300: SIGTERM to exit %.2f s"
+              % took)
+
+    def test_in_flight_response_is_delivered_while_stderr_is_full(self):
+        # The "draining" notice must not stop the loop inside the signal handler.
+        server = self.start("--port", "0", "--max-n", "93", unread_stderr=True)
+        self.fill_stderr(server)
+        n = n_for(server, 0.3 if not WRAP else 2.0)
+        busy = self.raw(server, D(30))
+        busy.send(request("GET", "/fibonacci/%d" % n))
+        self.healthz_round_trip(server)  # the server has read it
+        self.assertFalse(busy.readable_now(), "F(%d) finished before the signal" % n)
+        server.signal(signal.SIGTERM)
+        r = busy.read_response()
+        self.assert_result(r.status, r.body, n, "in flight at SIGTERM, stderr full")
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assertEqual(server.wait(D(10)), 0)
 
 
 # ---------------------------------------------------------------- command line

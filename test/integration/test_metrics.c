@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fill.h"
 #include "harness.h"
 #include "alloc.h"
 
@@ -168,14 +169,7 @@ static void test_stuck_log_writer_drops_lines_and_never_slows_requests(void **st
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     /* Fill the pipe: the writer's first write blocks until the test reads. */
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    char junk[4096];
-    memset(junk, 'x', sizeof(junk));
-    while (write(fds[1], junk, sizeof(junk)) > 0) {
-    }
-    while (write(fds[1], junk, 1) > 0) {
-    }
-    fcntl(fds[1], F_SETFL, 0);
+    fill_until_full(fds[1]);
 
     struct harness h;
     uvfib_config_t cfg;

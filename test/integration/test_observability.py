@@ -311,6 +311,33 @@ class ObservabilityTest(unittest.TestCase):
         # Other load on the machine delays ticks too, so compare loosely.
         self.assertGreater(res["inline"]["recent"], 2 * res["offload"]["recent"])
 
+    def test_a_stall_shows_at_the_next_scrape_however_late_it_comes(self):
+        # As prom-client's: the lag gauges cover the time since the previous scrape. This
+        # scrape comes after the shedding windows that saw the stall have passed (/readyz is
+        # ready again), where gauges of the last completed window would read about 0.
+        n = n_for(0.25)
+        srv = self.start("--mode", "inline", "--max-loop-delay", "50", "--monitor-window",
+                         "100", "--access-log", "off")
+        scrape(srv.port)  # the window starts here
+        t0 = time.monotonic()
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)  # holds the loop
+        stall = time.monotonic() - t0
+        wait_for(lambda: get(srv.port, "/readyz")[0] == 200, 5, "the shedding windows to pass")
+        s = scrape(srv.port)[0]
+        window = metric(s, "uvfib_eventloop_lag_window_seconds")
+        lag_max = metric(s, "uvfib_eventloop_lag_max_seconds")
+        elu = metric(s, "uvfib_eventloop_utilization")
+        print("# F(%d) held the loop %.0f ms; the next scrape, %.0f ms after the previous: "
+              "lag max %.0f ms, utilization %.2f" % (n, stall * 1e3, window * 1e3,
+                                                     lag_max * 1e3, elu), file=sys.stderr)
+        self.assertGreaterEqual(window, stall)
+        self.assertGreaterEqual(lag_max, 0.5 * stall)
+        self.assertGreaterEqual(elu, 0.5 * stall / window)
+        # That scrape ended the window: the next one starts from a quiet loop.
+        again = scrape(srv.port)[0]
+        self.assertLess(metric(again, "uvfib_eventloop_lag_max_seconds"), 0.5 * stall)
+        self.assertLess(metric(again, "uvfib_eventloop_lag_window_seconds"), window)
+
     # ------------------------------------------------------------- shedding
 
     def test_loop_delay_shedding_trips_and_recovers(self):

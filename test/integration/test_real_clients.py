@@ -776,6 +776,61 @@ class HalfClose(RealClientTest):
         self.assertEqual(counters.delta("uvfib_pool_jobs_completed_total"), 0)
         figure("nc -N: GET /fibonacci/40 (offloaded) got 0 bytes, counted 499, its job cancelled")
 
+    def test_half_close_answer_answers_an_offloaded_request(self):
+        # --half-close answer: the requests a client sent before its FIN are answered.
+        server = self.serve("--half-close", "answer")
+        data, counters = self._nc(server, 40)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        self.assertIn(b"Connection: close\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\n" + body_of(40)), data)
+        self.assert_counted(counters, {40: 1}, "nc -N offloaded, --half-close answer")
+        self.assertEqual(counters.delta("uvfib_pool_jobs_completed_total"), 1)
+        figure("nc -N --half-close answer: GET /fibonacci/40 (offloaded) answered 200, exact")
+
+    def test_half_close_answer_answers_pipelined_requests_in_order_then_closes(self):
+        server = self.serve("--half-close", "answer")
+        ns = [30, 10, 35]
+        s = socket.create_connection((server.host, server.port), timeout=D(20))
+        self.addCleanup(s.close)
+        s.sendall(b"".join(request("GET", path_of(n), host="x") for n in ns))
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        parts = data.split(b"HTTP/1.1 ")[1:]
+        self.assertEqual(len(parts), 3, data)
+        for n, part in zip(ns, parts):
+            self.assertTrue(part.startswith(b"200 OK\r\n"), part)
+            self.assertTrue(part.endswith(b"\r\n\r\n" + body_of(n)), part)
+        self.assertIn(b"Connection: keep-alive\r\n", parts[0])
+        self.assertIn(b"Connection: close\r\n", parts[-1])
+
+    def test_half_close_answer_still_stops_work_for_a_client_that_vanished(self):
+        # A client that closed outright looks the same until the first answer bounces
+        # (a reset): then its other jobs are cancelled. The cost of --half-close answer is
+        # that much work done for nobody.
+        server = self.serve("--half-close", "answer")
+        before = self.metrics(server)
+        s = socket.create_connection((server.host, server.port), timeout=D(20))
+        s.sendall(b"".join(request("GET", path_of(38), host="x") for _ in range(16)))
+        s.close()
+        state = {}
+
+        def settled():
+            c = Counters(before, self.metrics(server))
+            state["c"] = c
+            done = (c.delta("uvfib_pool_jobs_completed_total") +
+                    c.delta("uvfib_pool_jobs_cancelled_total"))
+            return done == 16
+        self.wait_until("the 16 jobs to be over", settled, D(30))
+        completed = state["c"].delta("uvfib_pool_jobs_completed_total")
+        figure("--half-close answer, 16 pipelined F(38) then close(): %d computed, %d "
+               "cancelled" % (completed, 16 - completed))
+        self.assertLess(completed, 16)
+
 
 if __name__ == "__main__":
     sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))

@@ -12,11 +12,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "client.h"
+#include "fill.h"
 #include "fib_ref.h"
 #include "harness.h"
 #include "alloc.h"
@@ -313,13 +315,24 @@ static void test_header_timeout_answers_408_and_closes(void **state)
     uvfib_config_t cfg = config();
     cfg.header_timeout_ms = 200;
     assert_int_equal(harness_start(&h, &cfg, NULL), 0);
-    int fd = client_connect(h.port);
-    assert_int_equal(client_send(fd, "GET /healthz HTTP/1.1\r\nHo"), 0);
-    struct response r;
-    assert_int_equal(client_read(fd, &r, T_MS), 0);
-    assert_int_equal(r.status, 408);
-    assert_true(client_closed(fd, T_MS));
-    close(fd);
+    /* The deadline covers the whole request: a head cut short, and a body cut short. */
+    static const char *const partial[] = {
+        "GET /healthz HTTP/1.1\r\nHo",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    };
+    for (int i = 0; i < 2; i++) {
+        int fd = client_connect(h.port);
+        assert_int_equal(client_send(fd, partial[i]), 0);
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        assert_int_equal(r.status, 408);
+        assert_true(client_closed(fd, T_MS));
+        close(fd);
+    }
+    uvfib_stats_t st;
+    harness_stats(&h, &st);
+    assert_int_equal(st.request_timeouts, 2); /* a timeout, not a malformed request */
+    assert_int_equal(st.parse_errors, 0);
     stop_and_check(&h, live);
 }
 
@@ -976,6 +989,39 @@ static void test_allocation_failures_never_crash_or_leak(void **state)
     stop_and_check(&h, live);
 }
 
+/* The access log's descriptor is a pipe nobody reads: serving goes on, and a close still
+ * completes, about a second later, with every line it could not write counted. */
+static void test_close_gives_up_on_an_access_log_nobody_reads(void **state)
+{
+    long live = uvfib__alloc_live();
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fill_until_full(fds[1]); /* in blocking mode: the writer must not block on it */
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.access_log_fd = fds[1];
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    for (int i = 0; i < 50; i++) {
+        struct response r;
+        assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
+        assert_int_equal(r.status, 200);
+    }
+    close(fd);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    harness_stop(&h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(took < 10); /* a bound, not a measurement: about 1 s */
+    assert_true(h.closed);
+    assert_int_equal(h.final_stats.access_log_dropped, 50);
+    assert_int_equal(h.loop_close_rc, 0);
+    close(fds[0]);
+    close(fds[1]);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
 int main(void)
 {
     /* Before anything starts libuv's pool. */
@@ -1008,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
         cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
         cmocka_unit_test(test_no_memory_for_a_response_sends_500_and_closes),
+        cmocka_unit_test(test_close_gives_up_on_an_access_log_nobody_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,9 +54,11 @@ def clean_env(**extra):
 
 class Server:
     """One uvfib process: its listening address, its stderr (collected by a
-    thread, so it can be waited on), and its stdout after the listening line."""
+    thread, so it can be waited on, unless unread_stderr: then it is a pipe
+    nobody reads, as a supervisor that captures it and never looks), and its
+    stdout after the listening line."""
 
-    def __init__(self, args=(), env=None, wrap=None):
+    def __init__(self, args=(), env=None, wrap=None, unread_stderr=False):
         self.cmd = (WRAP if wrap is None else wrap) + [BIN] + list(args)
         self.proc = subprocess.Popen(
             self.cmd,
@@ -70,7 +72,8 @@ class Server:
         self._lines = []
         self._cond = threading.Condition()
         self._pump = threading.Thread(target=self._read_stderr, daemon=True)
-        self._pump.start()
+        if not unread_stderr:
+            self._pump.start()
         self.host = self.port = None
         self.line = self._read_listening_line(D(5))
 
@@ -151,7 +154,8 @@ class Server:
             )
 
     def finish(self):
-        self._pump.join(D(5))
+        if self._pump.is_alive():
+            self._pump.join(D(5))
         for f in (self.proc.stdout, self.proc.stderr):
             try:
                 f.close()
@@ -239,8 +243,8 @@ class ClientTest(unittest.TestCase):
         self.servers = []
         self.sockets = []
 
-    def start(self, *args, env=None, wrap=None):
-        server = Server(args, env=env, wrap=wrap)
+    def start(self, *args, env=None, wrap=None, unread_stderr=False):
+        server = Server(args, env=env, wrap=wrap, unread_stderr=unread_stderr)
         self.servers.append(server)
         return server
 

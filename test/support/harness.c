@@ -12,6 +12,7 @@ enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE, CMD_READINESS, CMD_UNREADY 
 static void on_closed(uvfib_server_t *server)
 {
     struct harness *h = server->data;
+    uvfib_server_stats(server, &h->final_stats); /* still allowed in the close callback */
     h->closed = true;
     uv_close((uv_handle_t *)&h->wake, NULL);
 }
@@ -28,7 +29,7 @@ static void on_wake(uv_async_t *async)
         uvfib_server_shutdown(&h->server, h->shutdown_timeout_ms, on_closed);
         break;
     case CMD_CLOSE:
-        if (h->server.impl != NULL)
+        if (!h->closed)
             uvfib_server_close(&h->server, on_closed);
         break;
     case CMD_READINESS:

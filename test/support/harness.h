@@ -26,6 +26,7 @@ struct harness {
     uvfib_readiness_t readiness; /* snapshot taken on the loop thread */
     const char *unready_reason;  /* for the pending CMD_UNREADY */
     bool closed;                 /* the close callback ran */
+    uvfib_stats_t final_stats;   /* read in the close callback */
     int loop_close_rc;           /* uv_loop_close() at the end */
 };
 

@@ -1,6 +1,7 @@
 /* test_accesslog.c - unit tests of src/accesslog.c: the exact JSON line, its
- * escaping and limits, lines written in order by the writer thread, and a
- * writer stuck on a full pipe making the caller drop lines instead of wait. */
+ * escaping and limits, lines written in order by the writer thread, a writer stuck on a full
+ * pipe making the caller drop lines instead of wait, and a stop that gives up on a descriptor
+ * nobody reads, by its deadline or the stall rule, counting what it could not write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,14 +11,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "fill.h"
 
 long uvfib__alloc_live(void);
 
@@ -103,8 +109,8 @@ static void test_writer_writes_every_line_in_order_then_exits(void **state)
             usleep(1000);
         strcat(want, line);
     }
-    uvfib__accesslog_stop(log);
-    uvfib__accesslog_free(log);
+    uvfib__accesslog_stop(log, UVFIB__ACCESSLOG_NO_TIMEOUT);
+    assert_int_equal(uvfib__accesslog_free(log), 0);
     assert_int_equal(atomic_load(&exits), 1);
     close(fds[1]);
     char got[8192];
@@ -124,18 +130,7 @@ static void test_full_buffer_drops_lines_without_blocking(void **state)
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     /* Fill the pipe so the writer's first write blocks. */
-    fcntl(fds[1], F_SETFL, O_NONBLOCK);
-    char junk[4096];
-    memset(junk, 'x', sizeof(junk));
-    size_t filled = 0;
-    ssize_t w;
-    while ((w = write(fds[1], junk, sizeof(junk))) > 0)
-        filled += (size_t)w;
-    while ((w = write(fds[1], junk, 1)) > 0)
-        filled += (size_t)w;
-    while ((w = write(fds[1], junk, 1)) > 0)
-        filled += (size_t)w;
-    fcntl(fds[1], F_SETFL, 0);
+    size_t filled = fill_until_full(fds[1]);
 
     struct uvfib__accesslog *log;
     assert_int_equal(uvfib__accesslog_start(&log, fds[1], 256, NULL, NULL), 0);
@@ -157,7 +152,7 @@ static void test_full_buffer_drops_lines_without_blocking(void **state)
     assert_true(worst < 100000000u); /* never waited on the stuck write (100 ms: sanitizers) */
 
     /* Unblock: read everything; the accepted lines follow the junk. */
-    uvfib__accesslog_stop(log);
+    uvfib__accesslog_stop(log, UVFIB__ACCESSLOG_NO_TIMEOUT);
     size_t want = filled + (size_t)accepted * (sizeof(line) - 1), got = 0;
     char buf[65536];
     while (got < want) {
@@ -165,9 +160,100 @@ static void test_full_buffer_drops_lines_without_blocking(void **state)
         assert_true(r > 0);
         got += (size_t)r;
     }
-    uvfib__accesslog_free(log);
+    assert_int_equal(uvfib__accesslog_free(log), 0);
     assert_int_equal(got, want);
     close(fds[0]);
+    close(fds[1]);
+}
+
+/* Queues n lines of 20 bytes. */
+static void queue_lines(struct uvfib__accesslog *log, int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_true(uvfib__accesslog_write(log, "0123456789abcdefghi\n", 20));
+}
+
+/* Nobody reads the descriptor and the stop has no deadline: the writer gives up once the
+ * descriptor has taken nothing for a second, counts the lines, and exits. The descriptor is in
+ * blocking mode, and a socket's is too: the writer must never block in write(2). */
+static void test_stop_gives_up_on_a_descriptor_nobody_reads(void **state)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        long live = uvfib__alloc_live();
+        int fds[2];
+        assert_int_equal(kind == 0 ? pipe(fds) : socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+        int out = kind == 0 ? fds[1] : fds[0];
+        fill_until_full(out);
+        struct uvfib__accesslog *log;
+        assert_int_equal(uvfib__accesslog_start(&log, out, 4096, NULL, NULL), 0);
+        queue_lines(log, 5);
+        uint64_t t0 = now_ns();
+        uvfib__accesslog_stop(log, UVFIB__ACCESSLOG_NO_TIMEOUT);
+        assert_int_equal(uvfib__accesslog_free(log), 5);
+        uint64_t took = now_ns() - t0;
+        assert_true(took < 10ull * 1000000000u); /* a bound, not a measurement: about 1 s */
+        close(fds[0]);
+        close(fds[1]);
+        assert_int_equal(uvfib__alloc_live(), live);
+    }
+}
+
+/* A reader that takes a page now and then keeps the stall rule from firing; the deadline still
+ * ends the wait, and what was not written is counted. */
+struct slow_reader {
+    int fd;
+    atomic_bool stop;
+};
+
+static void *read_slowly(void *arg)
+{
+    struct slow_reader *r = arg;
+    char page[4096];
+    while (!atomic_load(&r->stop)) {
+        if (read(r->fd, page, sizeof(page)) <= 0)
+            break;
+        usleep(50 * 1000);
+    }
+    return NULL;
+}
+
+static void test_stop_gives_up_at_its_deadline(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fill_until_full(fds[1]);
+    struct uvfib__accesslog *log;
+    enum { LINES = 50000 }; /* 1 MB: the reader takes about 80 KB/s */
+    assert_int_equal(uvfib__accesslog_start(&log, fds[1], 20 * LINES, NULL, NULL), 0);
+    queue_lines(log, LINES);
+    struct slow_reader r = {.fd = fds[0]};
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, read_slowly, &r), 0);
+    uint64_t t0 = now_ns();
+    uvfib__accesslog_stop(log, 300ull * 1000000u);
+    uint64_t unwritten = uvfib__accesslog_free(log);
+    uint64_t took = now_ns() - t0;
+    assert_true(unwritten > 0 && unwritten < LINES); /* some went out, the rest counted */
+    assert_true(took >= 250ull * 1000000u);  /* it waited while the reader made progress, */
+    assert_true(took < 10ull * 1000000000u); /* and stopped at the deadline, about 0.3 s */
+    atomic_store(&r.stop, true);
+    close(fds[1]); /* the reader's next read ends */
+    pthread_join(reader, NULL);
+    close(fds[0]);
+}
+
+/* A descriptor that fails (the reader has gone: EPIPE) loses the batch; the lines count. */
+static void test_lines_a_failed_write_loses_are_counted(void **state)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    close(fds[0]);
+    struct uvfib__accesslog *log;
+    assert_int_equal(uvfib__accesslog_start(&log, fds[1], 4096, NULL, NULL), 0);
+    queue_lines(log, 3);
+    uvfib__accesslog_stop(log, UVFIB__ACCESSLOG_NO_TIMEOUT);
+    assert_int_equal(uvfib__accesslog_free(log), 3);
     close(fds[1]);
 }
 
@@ -179,6 +265,9 @@ int main(void)
         cmocka_unit_test(test_long_target_is_cut_and_small_buffer_refused),
         cmocka_unit_test(test_writer_writes_every_line_in_order_then_exits),
         cmocka_unit_test(test_full_buffer_drops_lines_without_blocking),
+        cmocka_unit_test(test_stop_gives_up_on_a_descriptor_nobody_reads),
+        cmocka_unit_test(test_stop_gives_up_at_its_deadline),
+        cmocka_unit_test(test_lines_a_failed_write_loses_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

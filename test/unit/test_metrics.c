@@ -25,7 +25,7 @@ static struct uvfib__snapshot view(void)
         .version = "0.1.0",
         .mode = "auto",
         .resolution_s = 0.01,
-        .window_s = 1,
+        .scrape_window_s = 15,
         .threads = 4,
         .busy_threads = 2,
         .waiting_jobs = 3,
@@ -229,34 +229,65 @@ static void test_request_without_memory_is_counted_as_lost(void **state)
     assert_int_equal(uvfib__alloc_live(), live);
 }
 
-static void test_lag_gauges_cover_the_last_completed_window(void **state)
+/* The lag gauges cover everything since the previous scrape, however many shedding windows
+ * passed meanwhile; a scrape starts them again. The shedding figure looks back two windows. */
+static void test_lag_gauges_cover_the_time_since_the_previous_scrape(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
     count_some(&m);
-    uvfib__metrics_lag(&m, 2000000);   /* window 1: 2 ms and 500 ms */
+    uvfib__metrics_lag(&m, 2000000);   /* shedding window 1: 2 ms and 500 ms */
     uvfib__metrics_lag(&m, 500000000);
     uvfib__metrics_rotate(&m);
-    uvfib__metrics_lag(&m, 1000000);   /* window 2 (current): 1 ms */
-    assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, false)), 500000000);
-    assert_int_equal(uvfib__hist_max(uvfib__metrics_window(&m, true)), 1000000);
+    uvfib__metrics_lag(&m, 8000000);   /* window 2: 8 ms */
+    uvfib__metrics_rotate(&m);         /* window 3: nothing yet */
+    assert_int_equal(uvfib__metrics_recent_lag(&m), 8000000); /* window 1 is gone */
 
     struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_well_formed(text);
     assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.5"));
     assert_true(has_line(text, "uvfib_eventloop_lag_min_seconds 0.002"));
-    assert_true(has_line(text, "uvfib_eventloop_lag_mean_seconds 0.251"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_mean_seconds 0.17"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_window_seconds 15"));
     /* The cumulative histogram keeps all three. */
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 3"));
-    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.001\"} 1"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.005\"} 1"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.25\"} 2"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.5\"} 3"));
     uvfib__free(text);
 
-    uvfib__metrics_rotate(&m);          /* window 2 completes; window 3 is empty */
+    uvfib__metrics_scrape_reset(&m);
+    uvfib__metrics_lag(&m, 3000000);
     text = write_all(&m, &v);
-    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.001"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.003"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 4"));
+    uvfib__free(text);
+
+    /* A tick overdue at the scrape counts in the max: the stall happened in this iteration. */
+    v.lag_pending_s = 0.25;
+    text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.25"));
+    uvfib__free(text);
+    uvfib__metrics_free(&m);
+}
+
+/* The longest queue wait since the previous scrape. */
+static void test_queue_wait_max_covers_the_time_since_the_previous_scrape(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    count_some(&m);
+    uvfib__metrics_job(&m, 40000000, 1000000);
+    uvfib__metrics_job(&m, 7000000, 1000000);
+    struct uvfib__snapshot v = view();
+    char *text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_pool_queue_wait_max_seconds 0.04"));
+    uvfib__free(text);
+    uvfib__metrics_scrape_reset(&m);
+    text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_pool_queue_wait_max_seconds 0"));
+    assert_true(has_line(text, "uvfib_pool_queue_wait_seconds_count 2"));
     uvfib__free(text);
     uvfib__metrics_free(&m);
 }
@@ -386,7 +417,8 @@ int main(void)
         cmocka_unit_test(test_empty_metrics_are_well_formed_with_zeros),
         cmocka_unit_test(test_requests_counted_by_route_and_code_with_escaped_labels),
         cmocka_unit_test(test_request_without_memory_is_counted_as_lost),
-        cmocka_unit_test(test_lag_gauges_cover_the_last_completed_window),
+        cmocka_unit_test(test_lag_gauges_cover_the_time_since_the_previous_scrape),
+        cmocka_unit_test(test_queue_wait_max_covers_the_time_since_the_previous_scrape),
         cmocka_unit_test(test_utilization_shown_only_when_the_loop_measures_idle_time),
         cmocka_unit_test(test_jobs_feed_histograms_and_a_recent_average),
         cmocka_unit_test(test_access_log_and_overload_metrics_follow_the_view),
