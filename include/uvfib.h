@@ -243,7 +243,7 @@ UVFIB_EXTERN int uvfib_server_port(const uvfib_server_t *server);
  * first when stopping behind a load balancer: its health checks move traffic away, and a
  * uvfib_server_shutdown() some seconds later finds no new clients to refuse (the executable's
  * --drain-delay; docs/deploy.md, the drain). It lasts until the server is closed. Loop
- * thread. @return 0, or UV_EBUSY (closing or closed). */
+ * thread. @return 0, or UV_EBUSY (a close was requested, or a drain has ended in one). */
 UVFIB_EXTERN int uvfib_server_unready(uvfib_server_t *server, const char *reason);
 
 /** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open

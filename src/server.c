@@ -341,7 +341,7 @@ int uvfib_server_port(const uvfib_server_t *server)
 int uvfib_server_unready(uvfib_server_t *server, const char *reason)
 {
     struct uvfib__server *srv = server->impl;
-    if (srv == NULL || srv->closing)
+    if (srv->closing)
         return UV_EBUSY;
     snprintf(srv->unready_reason, sizeof(srv->unready_reason), "%s",
              reason != NULL ? reason : "draining (shutting down)");
