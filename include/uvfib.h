@@ -109,6 +109,11 @@ struct uvfib_config_s {
                                        nothing more is written. 1, as nginx serving a file:
                                        the requests it sent are answered, then the connection
                                        closes; work stops only when a write fails. */
+    int reuseport;                /**< 1: uvfib_server_listen() binds with SO_REUSEPORT, so
+                                       that several processes (or servers) listening on the
+                                       same host and port share it and the kernel spreads new
+                                       connections over them by a hash of the address pair;
+                                       every one of them must set it; default 0 */
     uint64_t reserved[7];         /**< zero; for fields of later versions */
 };
 
@@ -204,20 +209,51 @@ UVFIB_EXTERN int uvfib_route_add_ex(uvfib_server_t *server, const char *method,
                                     const char *pattern, uvfib_handler_cb handler, void *arg,
                                     uvfib_free_cb arg_free);
 
-/** Binds and listens. Loop thread. @return 0, UV_EBUSY (listening already, draining or
- * closed), UV_EINVAL (host is not an address), or a libuv error (UV_EADDRINUSE, ...). */
+/** Binds cfg.host and cfg.port (with SO_REUSEPORT when cfg.reuseport is set) and listens.
+ * Loop thread. @return 0, UV_EBUSY (listening already, draining or closed), UV_EINVAL (host
+ * is not an address), or a libuv error (UV_EADDRINUSE, ...). After an error, close the
+ * server. */
 UVFIB_EXTERN int uvfib_server_listen(uvfib_server_t *server);
+
+/** Listens on a socket someone else opened and bound, e.g. one systemd passed (socket
+ * activation), instead of binding cfg.host and cfg.port (which are then unused, as is
+ * cfg.reuseport). `fd` must be an IPv4 or IPv6 TCP socket, bound, listening already or not;
+ * one that listens keeps its backlog, another gets cfg.backlog. The server listens on a
+ * duplicate of `fd` that it owns and closes when it closes: `fd` stays the caller's, who
+ * should close it once this call has returned (while either is open the socket listens, and
+ * connections that arrive after the server stopped accepting would wait there unanswered).
+ * Loop thread. @return 0, UV_EBUSY (as uvfib_server_listen()), UV_EINVAL (`fd` is not a
+ * bound TCP socket: a UDP or Unix socket, a file, a closed descriptor), or a libuv error.
+ * After an error, close the server. */
+UVFIB_EXTERN int uvfib_server_listen_fd(uvfib_server_t *server, int fd);
+
+/** The address the server listens on, as getsockname(2) gives it (an IPv4 or IPv6 address
+ * and port; with port 0 or a passed socket, the real ones). Loop thread. @return 0, or a
+ * negative error (UV_EBADF before listening). */
+UVFIB_EXTERN int uvfib_server_sockname(const uvfib_server_t *server,
+                                       struct sockaddr_storage *addr);
 
 /** The port actually bound (useful with port 0), or a negative error. Loop thread. */
 UVFIB_EXTERN int uvfib_server_port(const uvfib_server_t *server);
 
+/** Takes the server out of rotation without stopping anything: from now on
+ * uvfib_server_readiness() reports it not ready with `reason` (copied, at most 159 bytes, one
+ * line; NULL: "draining (shutting down)"), so `GET /readyz` answers 503, while every route is
+ * served as before, keep-alive included, and new connections are still accepted. Call it
+ * first when stopping behind a load balancer: its health checks move traffic away, and a
+ * uvfib_server_shutdown() some seconds later finds no new clients to refuse (the executable's
+ * --drain-delay; docs/deploy.md, the drain). It lasts until the server is closed. Loop
+ * thread. @return 0, or UV_EBUSY (a close was requested, or a drain has ended in one). */
+UVFIB_EXTERN int uvfib_server_unready(uvfib_server_t *server, const char *reason);
+
 /** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open
  * connections with 503 and `Connection: close`, lets in-flight requests finish and be
- * written. Once the last connection is gone, or `timeout_ms` has passed (0: no deadline),
- * everything left is closed and `cb` runs once. The access log's writer has until the same
- * deadline for its last lines, and gives up sooner on a descriptor that takes nothing for a
- * second (a pipe nobody reads); lines not written count in access_log_dropped. Works on a
- * server that never listened too.
+ * written (the requests of a pipeline already received are all answered, the last one with
+ * `Connection: close`). Once the last connection is gone, or `timeout_ms` has passed (0: no
+ * deadline), everything left is closed and `cb` runs once. The access log's writer has until
+ * the same deadline for its last lines, and gives up sooner on a descriptor that takes nothing
+ * for a second (a pipe nobody reads); lines not written count in access_log_dropped. Works on
+ * a server that never listened too.
  * Loop thread. @return 0; or UV_EALREADY when a shutdown or close was requested before: then
  * this call forces the close now and `cb` is not used. */
 UVFIB_EXTERN int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms,
@@ -241,8 +277,10 @@ UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t
  * @return 0 or UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len);
 
-/** Whether the server should take traffic now: not while draining, nor while a new
- * computation would be refused (see uvfib_server_overloaded()). Loop thread. */
+/** Whether the server should take traffic now: not after uvfib_server_unready() (`reason` is
+ * the one it was given, `draining` still 0: it serves and accepts as before), not while
+ * draining, nor while a new computation would be refused (see uvfib_server_overloaded()).
+ * Loop thread. */
 UVFIB_EXTERN void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out);
 
 /** Registers `GET /metrics` (uvfib_server_metrics()) and `GET /readyz` (200

@@ -307,7 +307,12 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
         return 0; /* the client is gone: nothing to write, and that is fine */
 
     struct uvfib__server *srv = c->srv;
-    if (!req->msg.keep_alive || srv->draining || (c->done_parsing && req == c->tail))
+    /* Draining: the last request received closes the connection, and nothing after it is
+     * parsed. Those before it in a pipeline are answered as usual: dropping them would lose
+     * requests a client already counts as sent. */
+    if (srv->draining && req == c->tail)
+        c->done_parsing = true;
+    if (!req->msg.keep_alive || (c->done_parsing && req == c->tail))
         req->close_after = true;
     struct uvfib__response r = {
         .status = status,

@@ -1,10 +1,18 @@
 /* server.c - the server's lifecycle: its configuration's defaults, init from a config, routes,
- * bind, listen, accept, the graceful drain and the asynchronous close, and the access log's
- * writer thread. It owns the route table, the pool, the monitor, the shared read buffer and the
+ * bind (SO_REUSEPORT on request) or a passed socket, listen, accept, leaving rotation
+ * (unready), the graceful drain and the asynchronous close, and the access log's writer
+ * thread. It owns the route table, the pool, the monitor, the shared read buffer and the
  * list of connections (each of which frees itself and says so through srv->conn_gone). */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -26,6 +34,12 @@ const char *uvfib_strerror(int err)
 {
     return uv_strerror(err);
 }
+
+/* Fields of later versions come out of `reserved` and must fill exactly the word they took, so
+ * that the struct keeps its size for callers built against an older header. */
+_Static_assert(offsetof(uvfib_config_t, reserved) ==
+                   offsetof(uvfib_config_t, half_close_answer) + sizeof(uint64_t),
+               "half_close_answer and reuseport share what was reserved[0]");
 
 void uvfib_config_init(uvfib_config_t *cfg)
 {
@@ -185,36 +199,158 @@ static void on_connection(uv_stream_t *listener, int status)
     uvfib__conn_accept(srv);
 }
 
+/* cfg.host and cfg.port as a socket address. @return 0 or UV_EINVAL. */
+static int config_address(const struct uvfib__server *srv, struct sockaddr_storage *addr)
+{
+    if (uv_ip4_addr(srv->host, srv->cfg.port, (struct sockaddr_in *)addr) == 0)
+        return 0;
+    if (uv_ip6_addr(srv->host, srv->cfg.port, (struct sockaddr_in6 *)addr) == 0)
+        return 0;
+    return UV_EINVAL;
+}
+
+/* Gives the listener a socket of `family` with SO_REUSEPORT set. The option must be set before
+ * bind(2), and libuv 1.44's uv_tcp_bind() has no flag for it, so the socket is made here and
+ * handed to libuv; uv_tcp_bind() then binds it (and adds SO_REUSEADDR, as always). */
+static int open_reuseport_socket(struct uvfib__server *srv, int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return uv_translate_sys_error(errno);
+    int on = 1;
+    int err = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+        err = uv_translate_sys_error(errno);
+    if (err == 0)
+        err = uv_tcp_open(&srv->listener, fd);
+    if (err < 0)
+        close(fd);
+    return err;
+}
+
+static int start_listening(struct uvfib__server *srv, int backlog)
+{
+    int err = uv_listen((uv_stream_t *)&srv->listener, backlog, on_connection);
+    if (err == 0)
+        srv->listening = true;
+    return err;
+}
+
 int uvfib_server_listen(uvfib_server_t *server)
 {
     struct uvfib__server *srv = server->impl;
     if (srv->listening || srv->closing || srv->draining)
         return UV_EBUSY;
     struct sockaddr_storage addr;
-    int err = uv_ip4_addr(srv->host, srv->cfg.port, (struct sockaddr_in *)&addr);
-    if (err < 0)
-        err = uv_ip6_addr(srv->host, srv->cfg.port, (struct sockaddr_in6 *)&addr);
-    if (err < 0)
-        return UV_EINVAL;
-    err = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+    int err = config_address(srv, &addr);
+    if (err == 0 && srv->cfg.reuseport)
+        err = open_reuseport_socket(srv, addr.ss_family);
     if (err == 0)
-        err = uv_listen((uv_stream_t *)&srv->listener, srv->cfg.backlog, on_connection);
+        err = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
     if (err == 0)
-        srv->listening = true;
+        err = start_listening(srv, srv->cfg.backlog);
     return err;
+}
+
+/* An int-valued socket option, or -1 when it cannot be read (not a socket, not open). */
+static int int_option(int fd, int level, int name)
+{
+    int value = -1;
+    socklen_t len = sizeof(value);
+    return getsockopt(fd, level, name, &value, &len) == 0 ? value : -1;
+}
+
+static int port_of(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
+/* Whether fd is a TCP socket over IPv4 or IPv6 that is bound to a port and not connected;
+ * *listening says whether listen(2) was called on it already. */
+static bool bound_tcp_socket(int fd, bool *listening)
+{
+    int domain = int_option(fd, SOL_SOCKET, SO_DOMAIN);
+    int accepting = int_option(fd, SOL_SOCKET, SO_ACCEPTCONN);
+    if ((domain != AF_INET && domain != AF_INET6) ||
+        int_option(fd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+        int_option(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP || accepting < 0)
+        return false;
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0 || port_of(&addr) == 0)
+        return false; /* unbound */
+    len = sizeof(addr);
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0)
+        return false; /* a connection's */
+    *listening = accepting != 0;
+    return true;
+}
+
+/* The backlog a listening socket has now. libuv calls listen(2) again, and that sets the
+ * backlog anew: systemd's Backlog= (4096 in deploy/) must not shrink to cfg.backlog. Linux
+ * reports a listener's backlog through TCP_INFO (tcpi_sacked, see tcp_get_info()). */
+static int current_backlog(int fd, int fallback)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0 || info.tcpi_sacked == 0)
+        return fallback;
+    return info.tcpi_sacked > INT32_MAX ? INT32_MAX : (int)info.tcpi_sacked;
+}
+
+int uvfib_server_listen_fd(uvfib_server_t *server, int fd)
+{
+    struct uvfib__server *srv = server->impl;
+    if (srv->listening || srv->closing || srv->draining)
+        return UV_EBUSY;
+    bool listening;
+    if (fd < 0 || !bound_tcp_socket(fd, &listening))
+        return UV_EINVAL;
+    /* A duplicate, so that the caller's descriptor stays the caller's whatever happens here,
+     * and the listener's is closed with the listener, as any other. */
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (own < 0)
+        return uv_translate_sys_error(errno);
+    int err = uv_tcp_open(&srv->listener, own);
+    if (err < 0) {
+        close(own);
+        return err;
+    }
+    return start_listening(srv, listening ? current_backlog(own, srv->cfg.backlog)
+                                          : srv->cfg.backlog);
+}
+
+int uvfib_server_sockname(const uvfib_server_t *server, struct sockaddr_storage *addr)
+{
+    const struct uvfib__server *srv = server->impl;
+    int len = sizeof(*addr);
+    return uv_tcp_getsockname(&srv->listener, (struct sockaddr *)addr, &len);
 }
 
 int uvfib_server_port(const uvfib_server_t *server)
 {
-    const struct uvfib__server *srv = server->impl;
     struct sockaddr_storage addr;
-    int len = sizeof(addr);
-    int err = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&addr, &len);
-    if (err < 0)
-        return err;
-    if (addr.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    int err = uvfib_server_sockname(server, &addr);
+    return err < 0 ? err : port_of(&addr);
+}
+
+/* ------------------------------------------------------------------ readiness */
+
+int uvfib_server_unready(uvfib_server_t *server, const char *reason)
+{
+    struct uvfib__server *srv = server->impl;
+    if (srv->closing)
+        return UV_EBUSY;
+    snprintf(srv->unready_reason, sizeof(srv->unready_reason), "%s",
+             reason != NULL ? reason : "draining (shutting down)");
+    /* One line: it becomes part of a JSON error and of log lines. */
+    for (char *p = srv->unready_reason; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    srv->unready = true;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ shutdown and close */

@@ -51,6 +51,8 @@ struct uvfib__server {
     unsigned n_handles;           /* our own handles still open, the pool and monitor counted
                                      as one each */
     bool listening;
+    bool unready;                 /* uvfib_server_unready() was called: /readyz says 503 */
+    char unready_reason[160];     /* its reason, one line */
     bool draining;                /* graceful shutdown in progress */
     bool closing;                 /* close requested: connections are being closed */
     uvfib_close_cb shutdown_cb;   /* the successful uvfib_server_shutdown()'s, or NULL */

@@ -115,6 +115,12 @@ void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out
         strcpy(out->reason, "draining (shutting down)");
         return;
     }
+    if (srv->unready) {
+        /* Still serving: the caller asked to be taken out of rotation (uvfib_server_unready). */
+        out->retry_after_s = (unsigned)((srv->cfg.monitor_window_ms + 999) / 1000);
+        snprintf(out->reason, sizeof(out->reason), "%s", srv->unready_reason);
+        return;
+    }
     struct uvfib__admission_limits lim;
     struct uvfib__admission_load load;
     struct uvfib__admission d = uvfib__stats_admission(srv, true, &lim, &load);

@@ -411,6 +411,8 @@ def main():
                                                (probe(b)["p50"] - probe(a)["p50"]) * 1000))
         w("")
 
+    reuseport_section(w, meta)
+
     if all(light.values()):
         w("## Light requests: uvfib against nginx")
         w("")
@@ -477,6 +479,41 @@ def main():
       "(`server_cmd`, `bench_cmd`, `wrk_cmd`, `cmd`).")
     with open(out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def reuseport_section(w, meta):
+    """One instance against two on one port (--reuseport), if the scenario ran."""
+    rows = {(kind, n): runs("reuseport-%s-%s" % (kind, n))
+            for kind in ("light", "heavy") for n in ("one", "two")}
+    if not any(rows.values()):
+        return
+    half = max(1, meta["cores"] // 2)
+    w("## One instance or two on one port (`--reuseport`)")
+    w("")
+    w("The same %d cores of compute threads either way: one uvfib `--threads %d`, or two "
+      "`--reuseport --threads %d` on its port. Closed loop, `--access-log off`; the kernel "
+      "splits connections between the two by a hash of the address pair (counted from /proc "
+      "during each run), not by load." % (meta["cores"], meta["cores"], half))
+    w("")
+    w("| workload | instances | round | req/s | p50 | p99 | server CPU | connections per instance |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    labels = {"light": "`/fibonacci/10`, 50 connections", "heavy": "`/fibonacci/30`, 8 connections"}
+    for kind in ("light", "heavy"):
+        for n in ("one", "two"):
+            for i, r in enumerate(rows[(kind, n)], 1):
+                l = r["bench"]["load"]["latency_ms"]
+                split = r.get("connections_per_instance")
+                w("| %s | %s | %d | %s | %s | %s | %.2f | %s |" % (
+                    labels[kind], n, i, rate(load_rps(r)), ms(l["p50"]), ms(l["p99"]),
+                    r["cpu"]["server_cores"], " / ".join(map(str, split)) if split else "-"))
+    w("")
+    for kind in ("light", "heavy"):
+        one, two = (med([load_rps(r) for r in rows[(kind, n)]]) for n in ("one", "two"))
+        if one and two:
+            w("- %s: two instances %+.1f%% against one (median req/s %s vs %s, %d cores, the load "
+              "generator on the same cores)." % (labels[kind], (two / one - 1) * 100, rate(two),
+                                                  rate(one), meta["cores"]))
+    w("")
 
 
 LATENCY_ORDER = [

@@ -6,7 +6,7 @@ judges nothing (that is report.py's business).
     python3 scripts/benchkit/run.py --out DIR [--quick] [--only SCENARIO,...]
 
 Scenarios, in the order they run: kernel, handoff, light, heavy, admission, latency, overhead,
-crosscheck, memory, tools. Binaries come from build-release (scripts/bench builds them)."""
+reuseport, crosscheck, memory, tools. Binaries come from build-release (scripts/bench builds them)."""
 import argparse
 import json
 import os
@@ -16,6 +16,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -32,7 +33,7 @@ NODE_DIR = os.path.join(ROOT, "scripts", "node")
 CORES = os.cpu_count()
 
 SCENARIOS = ["kernel", "handoff", "light", "heavy", "admission", "latency", "overhead",
-             "crosscheck", "memory", "tools"]
+             "reuseport", "crosscheck", "memory", "tools"]
 
 
 def log(msg):
@@ -319,6 +320,79 @@ def sc_overhead(run):
                 bench(run, name, srv, probe)
             finally:
                 srv.stop()
+
+
+class Shared:
+    """Several uvfib processes on one port (--reuseport), measured as one server: bench() reads
+    its port, command and CPU."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.port = servers[0].port
+        self.cmd = [s.cmd for s in servers]
+
+    def cpu_ticks(self):
+        return sum(s.cpu_ticks() for s in self.servers)
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+
+
+def connections_by_pid(port, pids):
+    """{pid: established connections it holds on 127.0.0.1:port}, from /proc (the kernel's
+    reuseport split, which no scrape through the shared port can see)."""
+    inodes = {}
+    for pid in pids:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes[link[8:-1]] = pid
+    out = {pid: 0 for pid in pids}
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and f[3] == "01" and f[9] in inodes:
+            out[inodes[f[9]]] += 1
+    return out
+
+
+def sc_reuseport(run):
+    """One instance against two sharing its port with --reuseport, the same cores in all
+    (--threads CORES, or CORES/2 each): light /fibonacci/10 on 50 connections (loop-bound),
+    heavy /fibonacci/30 on 8 (pool-bound). The kernel splits connections by a hash of the
+    address pair, sampled from /proc during each two-instance run."""
+    half = str(max(1, CORES // 2))
+    for kind, url, conns in (("light", "/fibonacci/10", 50), ("heavy", "/fibonacci/30", 8)):
+        args = ["--load-url", url, "--load-connections", str(conns)]
+        for r in range(1, run.rounds + 1):
+            log("reuseport %s, round %d/%d" % (kind, r, run.rounds))
+            name = "reuseport-%s-one-%d" % (kind, r)
+            srv = uvfib(run, name, "--threads", str(CORES), "--access-log", "off")
+            try:
+                bench(run, name, srv, args)
+            finally:
+                srv.stop()
+            name = "reuseport-%s-two-%d" % (kind, r)
+            first = uvfib(run, name + "a", "--reuseport", "--threads", half, "--access-log", "off")
+            pair = Shared([first])
+            try:
+                pair.servers.append(Server([UVFIB, "--port", str(first.port), "--reuseport",
+                                            "--threads", half, "--access-log", "off"],
+                                           run.err_path(name + "b")))
+                pids = [s.pid for s in pair.servers]
+                split = {}
+                sampler = threading.Timer(run.warm + 0.5, lambda: split.update(
+                    connections_by_pid(pair.port, pids)))
+                sampler.start()
+                out = bench(run, name, pair, args)
+                sampler.join()
+                out["connections_per_instance"] = [split.get(p, 0) for p in pids]
+                run.save(name, out)
+            finally:
+                pair.stop()
 
 
 def sc_crosscheck(run):

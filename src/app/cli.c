@@ -61,7 +61,16 @@ static const char usage[] =
     "                             counted from its first byte; 408 after (60000)\n"
     "      --keepalive-timeout MS idle keep-alive connections are closed after (5000)\n"
     "      --write-timeout MS     a client that does not read its response is dropped (30000)\n"
-    "      --drain-timeout MS     on SIGTERM/SIGINT, time for in-flight requests (30000)\n"
+    "      --reuseport            bind with SO_REUSEPORT: several uvfib processes share\n"
+    "                             one port and the kernel spreads connections over them\n"
+    "                             (give each --threads cores/processes)\n"
+    "      --drain-delay MS       on SIGTERM/SIGINT, answer /readyz 503 at once but keep\n"
+    "                             serving and accepting for MS, so that a balancer's health\n"
+    "                             checks take the instance out before it stops accepting\n"
+    "                             (default 0: stop at once, as without a balancer there is\n"
+    "                             nobody to tell; behind one, more than its checks need)\n"
+    "      --drain-timeout MS     then time for in-flight requests, counted from the end\n"
+    "                             of the delay; exit 0 by then at the latest (30000)\n"
     "      --compute-timeout MS   a computation not done this long after it was queued is\n"
     "                             cancelled and answered 504 (default 0: no limit)\n"
     "      --compute-priority P   how compute threads are scheduled so the loop wins the\n"
@@ -84,7 +93,12 @@ static const char usage[] =
     "  -V, --version              show the version and exit\n"
     "\n"
     "Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a bad option.\n"
-    "A second SIGINT/SIGTERM exits at once.\n";
+    "A second SIGINT/SIGTERM exits at once.\n"
+    "\n"
+    "systemd: started with LISTEN_FDS=1 and LISTEN_PID (socket activation), uvfib serves\n"
+    "the socket passed as fd 3 and binds nothing (--host, --port, --reuseport unused).\n"
+    "With NOTIFY_SOCKET set it sends READY=1 once serving and STOPPING=1 when a drain\n"
+    "starts, each with a STATUS= line (Type=notify).\n";
 
 enum {
     OPT_INLINE_MAX_N = 256,
@@ -98,7 +112,9 @@ enum {
     OPT_HEADER_TIMEOUT,
     OPT_KEEPALIVE_TIMEOUT,
     OPT_WRITE_TIMEOUT,
+    OPT_DRAIN_DELAY,
     OPT_DRAIN_TIMEOUT,
+    OPT_REUSEPORT,
     OPT_COMPUTE_TIMEOUT,
     OPT_COMPUTE_NICE,
     OPT_COMPUTE_PRIORITY,
@@ -127,6 +143,8 @@ static const struct option options[] = {
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE_TIMEOUT},
     {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+    {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+    {"drain-delay", required_argument, NULL, OPT_DRAIN_DELAY},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"compute-timeout", required_argument, NULL, OPT_COMPUTE_TIMEOUT},
     {"compute-nice", required_argument, NULL, OPT_COMPUTE_NICE},
@@ -162,6 +180,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
 {
     uvfib_config_init(&cli->cfg);
     fib_options_init(&cli->fib);
+    cli->drain_delay_ms = 0;
     cli->drain_timeout_ms = 30 * 1000;
     cli->access_log = "-";
     cli->inline_max_n_given = false;
@@ -263,6 +282,14 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
                 cli->cfg.max_header_bytes = v;
             else
                 cli->cfg.max_body_bytes = v;
+            break;
+        case OPT_REUSEPORT:
+            cli->cfg.reuseport = 1;
+            break;
+        case OPT_DRAIN_DELAY:
+            if (!number(optarg, 0, 3600 * 1000, &v))
+                return bad(err, name, optarg, "expected milliseconds, at most 3600000");
+            cli->drain_delay_ms = v;
             break;
         case OPT_HEADER_TIMEOUT:
         case OPT_KEEPALIVE_TIMEOUT:

@@ -17,7 +17,9 @@ struct cli {
     uvfib_config_t cfg;           /* cfg.host borrowed from argv or a literal */
     struct fib_options fib;
     bool inline_max_n_given;      /* --inline-max-n was on the command line: no calibration */
-    uint64_t drain_timeout_ms;    /* graceful shutdown deadline */
+    uint64_t drain_delay_ms;      /* SIGTERM to the graceful shutdown: /readyz 503, all else
+                                     served */
+    uint64_t drain_timeout_ms;    /* graceful shutdown deadline, from the end of the delay */
     const char *access_log;       /* borrowed from argv or a literal: a file, "-" or "off" */
 };
 

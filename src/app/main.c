@@ -1,6 +1,7 @@
 /* main.c - the uvfib executable: flags, process-wide settings (thread pool size, compute
- * threads' priority, SIGPIPE, fd limit), the inline cut-off measured at start, signals, one
- * loop, one server. It uses libuvfib through uvfib.h only, as an embedder would. */
+ * threads' priority, SIGPIPE, fd limit), the inline cut-off measured at start, signals and
+ * the drain, systemd's socket activation and notifications, one loop, one server. It uses
+ * libuvfib through uvfib.h only, as an embedder would. */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -9,10 +10,13 @@
 #include "cli.h"
 #include "fib.h"
 #include "notice.h"
+#include "systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +27,13 @@ struct app {
     uv_loop_t loop;
     uvfib_server_t server;
     uv_signal_t sigint, sigterm;
-    uint64_t drain_timeout_ms;
-    int signals;       /* how many shutdown signals arrived */
+    uv_timer_t drain_delay;     /* from the first signal to the server's shutdown */
+    uint64_t drain_delay_ms;
+    uint64_t drain_timeout_ms;  /* counted from the end of the delay */
+    int signals;                /* how many shutdown signals arrived */
+    const char *notify_socket;  /* $NOTIFY_SOCKET (the environment's), or NULL */
+    bool notify_failed;         /* said so on stderr once */
+    char url[80];               /* http://HOST:PORT, where the server really listens */
 };
 
 static void on_healthz(uvfib_req_t *req, void *arg)
@@ -43,6 +52,114 @@ static void on_server_closed(uvfib_server_t *server)
                "the log)", (unsigned long long)st.access_log_dropped);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->drain_delay, NULL);
+}
+
+/* ------------------------------------------------------ systemd */
+
+/* Tells systemd (Type=notify) what we do, when it asked for it ($NOTIFY_SOCKET). It never
+ * blocks; a failure is said once on stderr and otherwise ignored: a supervisor that cannot
+ * hear us is no reason to stop serving. */
+static void notify(struct app *app, const char *fmt, ...)
+{
+    if (app->notify_socket == NULL)
+        return;
+    char state[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(state, sizeof(state), fmt, ap);
+    va_end(ap);
+    int err = systemd_notify(app->notify_socket, state);
+    if (err < 0 && !app->notify_failed) {
+        app->notify_failed = true;
+        notice("uvfib: cannot notify $NOTIFY_SOCKET %s: %s", app->notify_socket,
+               strerror(-err));
+    }
+}
+
+/* Socket activation: how many sockets systemd passed us (0: none, bind --host and --port).
+ * uvfib serves one. Before any thread starts (it unsets $LISTEN_FDS and friends).
+ * @return 0 or 1, or -1 after saying why not. */
+static int passed_sockets(void)
+{
+    int n = systemd_listen_fds();
+    if (n < 0)
+        fprintf(stderr, "uvfib: bad $LISTEN_FDS/$LISTEN_PID from systemd: %s\n", strerror(-n));
+    else if (n > 1)
+        fprintf(stderr, "uvfib: systemd passed %d sockets, uvfib serves one (one ListenStream= "
+                        "per socket unit)\n", n);
+    return n < 0 || n > 1 ? -1 : n;
+}
+
+/* Listens on the socket systemd passed, or else binds --host and --port. The passed
+ * descriptor is closed once the server holds its own: the socket must stop listening when
+ * the server stops accepting (under systemd its copy keeps it open for the next start). */
+static int listen_on(struct app *app, const struct cli *cli, int passed)
+{
+    if (passed == 0) {
+        int err = uvfib_server_listen(&app->server);
+        if (err < 0)
+            fprintf(stderr, "uvfib: cannot listen on %s port %d: %s\n", cli->cfg.host,
+                    cli->cfg.port, uvfib_strerror(err));
+        return err;
+    }
+    int err = uvfib_server_listen_fd(&app->server, SYSTEMD_LISTEN_FDS_START);
+    if (err < 0)
+        fprintf(stderr, "uvfib: cannot listen on the socket systemd passed (fd %d): %s\n",
+                SYSTEMD_LISTEN_FDS_START, uvfib_strerror(err));
+    close(SYSTEMD_LISTEN_FDS_START);
+    return err;
+}
+
+/* "uvfib listening on http://HOST:PORT" with the address the server really listens on: a
+ * passed socket's is the socket unit's, not --host and --port. */
+static void print_listening(struct app *app)
+{
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof(addr));
+    char host[64] = "?";
+    if (uvfib_server_sockname(&app->server, &addr) == 0)
+        uv_ip_name((const struct sockaddr *)&addr, host, sizeof(host));
+    bool v6 = addr.ss_family == AF_INET6;
+    snprintf(app->url, sizeof(app->url), "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+             uvfib_server_port(&app->server));
+    printf("uvfib listening on %s\n", app->url);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------ the drain */
+
+/* The drain's second step: the server's graceful shutdown (stop accepting, answer what is in
+ * flight with Connection: close, close idle connections), bounded by --drain-timeout from
+ * now. */
+static void stop_accepting(struct app *app)
+{
+    notify(app, "STATUS=draining: not accepting; in-flight requests have %" PRIu64 " ms",
+           app->drain_timeout_ms);
+    uvfib_server_shutdown(&app->server, app->drain_timeout_ms, on_server_closed);
+}
+
+static void on_drain_delay_over(uv_timer_t *timer)
+{
+    notice("uvfib: drain delay over, no longer accepting");
+    stop_accepting(timer->data);
+}
+
+/* The drain's first step, at the first SIGTERM or SIGINT: out of rotation at once (/readyz
+ * 503, STOPPING=1 to systemd) while every route is still served and connections accepted for
+ * --drain-delay, so that a balancer's health checks move traffic away before we stop
+ * accepting. */
+static void begin_drain(struct app *app)
+{
+    uvfib_server_unready(&app->server, "draining (shutting down)");
+    if (app->drain_delay_ms == 0) {
+        notify(app, "STOPPING=1");
+        stop_accepting(app);
+        return;
+    }
+    notify(app, "STOPPING=1\nSTATUS=draining: /readyz answers 503, serving %" PRIu64 " ms more",
+           app->drain_delay_ms);
+    uv_timer_start(&app->drain_delay, on_drain_delay_over, app->drain_delay_ms, 0);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -53,7 +170,17 @@ static void on_signal(uv_signal_t *handle, int signum)
         _exit(128 + signum);
     }
     notice("uvfib: %s, draining (again to exit at once)", strsignal(signum));
-    uvfib_server_shutdown(&app->server, app->drain_timeout_ms, on_server_closed);
+    begin_drain(app);
+}
+
+static void start_signals(struct app *app)
+{
+    uv_signal_init(&app->loop, &app->sigint);
+    uv_signal_init(&app->loop, &app->sigterm);
+    uv_timer_init(&app->loop, &app->drain_delay);
+    app->sigint.data = app->sigterm.data = app->drain_delay.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -80,6 +207,10 @@ int main(int argc, char **argv)
         return 0;
     if (rc != CLI_RUN)
         return 2;
+    /* The environment changes here, before any thread could read it. */
+    int passed = passed_sockets();
+    if (passed < 0)
+        return 1;
 
     /* libuv reads UV_THREADPOOL_SIZE once, when the pool starts on the first
      * uv_queue_work; set it before. One thread more than the computations may
@@ -120,7 +251,9 @@ int main(int argc, char **argv)
     }
 
     static struct app app;
+    app.drain_delay_ms = cli.drain_delay_ms;
     app.drain_timeout_ms = cli.drain_timeout_ms;
+    app.notify_socket = getenv("NOTIFY_SOCKET");
     int err = uv_loop_init(&app.loop);
     /* Event-loop utilization needs the loop to measure its idle time; an
      * embedder that skips this still gets every other metric. */
@@ -139,21 +272,15 @@ int main(int argc, char **argv)
     if (err == 0)
         err = uvfib_metrics_routes_add(&app.server);
     if (err == 0)
-        err = uvfib_server_listen(&app.server);
+        err = listen_on(&app, &cli, passed);
     if (err < 0) {
-        fprintf(stderr, "uvfib: cannot listen on %s port %d: %s\n", cli.cfg.host, cli.cfg.port,
-                uvfib_strerror(err));
         uvfib_server_close(&app.server, NULL);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         uv_loop_close(&app.loop);
         return 1;
     }
 
-    uv_signal_init(&app.loop, &app.sigint);
-    uv_signal_init(&app.loop, &app.sigterm);
-    app.sigint.data = app.sigterm.data = &app;
-    uv_signal_start(&app.sigint, on_signal, SIGINT);
-    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    start_signals(&app);
 
     char inline_note[224] = "";
     if (cli.cfg.mode == UVFIB_MODE_AUTO)
@@ -163,10 +290,8 @@ int main(int argc, char **argv)
            uvfib_version_string(), cli.cfg.threads, cli.cfg.threads + 1,
            cli_priority_name(cli.cfg.compute_priority), cli_mode_name(cli.cfg.mode),
            cli.fib.max_n, inline_note);
-    bool v6 = strchr(cli.cfg.host, ':') != NULL;
-    printf("uvfib listening on http://%s%s%s:%d\n", v6 ? "[" : "", cli.cfg.host, v6 ? "]" : "",
-           uvfib_server_port(&app.server));
-    fflush(stdout);
+    print_listening(&app);
+    notify(&app, "READY=1\nSTATUS=serving %s with %u compute threads", app.url, cli.cfg.threads);
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     err = uv_loop_close(&app.loop);

@@ -1010,7 +1010,9 @@ class DrainEndToEndTest(Harness):
                 pass
             return any(m == word for m in messages)
 
-        # systemd-socket-activate starts the program on the first connection.
+        # systemd-socket-activate starts the program on the first connection, once it
+        # listens itself (it says so on stderr).
+        p.wait_line(r"^Listening on ", 10, stream="err")
         self.assertEqual(http_get(port, "/healthz")[0], 200)
         wait_for(lambda: heard("READY=1"), 5, "READY=1")
         p.send(signal.SIGTERM)

@@ -617,6 +617,45 @@ static void test_shutdown_answers_every_queued_job(void **state)
     uv_sem_destroy(&gate);
 }
 
+static bool two_waiting(const uvfib_stats_t *s) { return s->jobs_queued == 2; }
+
+/* A pipeline received before the drain is answered whole: the requests before the last keep
+ * the connection, the last says Connection: close; none is dropped. */
+static void test_shutdown_answers_a_whole_pipeline_then_closes(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.threads = 1;
+    cfg.mode = UVFIB_MODE_OFFLOAD;
+    uv_sem_init(&gate, 0);
+    assert_int_equal(harness_start(&h, &cfg, gate_setup), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "GET /gate HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     "GET /fibonacci/20 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                     "GET /fibonacci/21 HTTP/1.1\r\nHost: x\r\n\r\n"),
+                     0);
+    assert_true(wait_stats(&h, two_waiting, T_MS)); /* the gate holds the one thread */
+    harness_shutdown(&h, 0);
+    uv_sem_post(&gate);
+    static const char *const want_conn[] = {"keep-alive", "keep-alive", "close"};
+    for (int i = 0; i < 3; i++) {
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        if (i == 0)
+            assert_string_equal(r.body, "{\"gate\":true}");
+        else
+            assert_result(&r, 19 + (unsigned)i);
+        char v[32];
+        assert_true(client_header(&r, "Connection", v, sizeof(v)));
+        assert_string_equal(v, want_conn[i]);
+    }
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+    uv_sem_destroy(&gate);
+}
+
 /* ------------------------------------------------------------------ the request API */
 
 /* POST /echo: answers what the handler was given, as JSON: a header, the raw query, a decoded
@@ -1007,6 +1046,7 @@ int main(void)
         cmocka_unit_test(test_compute_timeout_answers_504_and_frees_the_thread),
         cmocka_unit_test(test_jobs_behind_a_busy_libuv_pool_time_out_cancel_and_close),
         cmocka_unit_test(test_shutdown_answers_every_queued_job),
+        cmocka_unit_test(test_shutdown_answers_a_whole_pipeline_then_closes),
         cmocka_unit_test(test_client_that_stops_reading_is_dropped_after_write_timeout),
         cmocka_unit_test(test_limits_answer_their_status_and_close),
         cmocka_unit_test(test_allocation_failures_never_crash_or_leak),

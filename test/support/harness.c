@@ -7,7 +7,7 @@
 
 #include "fib.h"
 
-enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE };
+enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE, CMD_READINESS, CMD_UNREADY };
 
 static void on_closed(uvfib_server_t *server)
 {
@@ -31,6 +31,12 @@ static void on_wake(uv_async_t *async)
     case CMD_CLOSE:
         if (!h->closed)
             uvfib_server_close(&h->server, on_closed);
+        break;
+    case CMD_READINESS:
+        uvfib_server_readiness(&h->server, &h->readiness);
+        break;
+    case CMD_UNREADY:
+        uvfib_server_unready(&h->server, h->unready_reason);
         break;
     default:
         return;
@@ -56,11 +62,13 @@ static void run(void *arg)
     h->loop_close_rc = uv_loop_close(&h->loop);
 }
 
-int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup)
+/* fd < 0: the server binds cfg's address; else it listens on fd. */
+static int start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup, int fd)
 {
     memset(h, 0, sizeof(*h));
     h->cfg = *cfg;
-    h->cfg.port = 0;
+    if (!cfg->reuseport)
+        h->cfg.port = 0;
     int err = uv_loop_init(&h->loop);
     if (err == 0)
         err = uvfib_server_init(&h->loop, &h->server, &h->cfg);
@@ -68,7 +76,7 @@ int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb
         return err;
     h->server.data = h;
     (setup != NULL ? setup : harness_default_routes)(&h->server);
-    err = uvfib_server_listen(&h->server);
+    err = fd < 0 ? uvfib_server_listen(&h->server) : uvfib_server_listen_fd(&h->server, fd);
     if (err < 0)
         return err;
     h->port = uvfib_server_port(&h->server);
@@ -76,6 +84,17 @@ int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
     return uv_thread_create(&h->thread, run, h);
+}
+
+int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup)
+{
+    return start(h, cfg, setup, -1);
+}
+
+int harness_start_fd(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup,
+                     int fd)
+{
+    return start(h, cfg, setup, fd);
 }
 
 static void command(struct harness *h, int cmd)
@@ -89,6 +108,18 @@ void harness_stats(struct harness *h, uvfib_stats_t *out)
 {
     command(h, CMD_STATS);
     *out = h->stats;
+}
+
+void harness_readiness(struct harness *h, uvfib_readiness_t *out)
+{
+    command(h, CMD_READINESS);
+    *out = h->readiness;
+}
+
+void harness_unready(struct harness *h, const char *reason)
+{
+    h->unready_reason = reason;
+    command(h, CMD_UNREADY);
 }
 
 void harness_shutdown(struct harness *h, uint64_t timeout_ms)

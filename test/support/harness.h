@@ -23,13 +23,24 @@ struct harness {
     bool shutdown_started;       /* test thread: harness_shutdown was called */
     uint64_t shutdown_timeout_ms;
     uvfib_stats_t stats;         /* snapshot taken on the loop thread */
+    uvfib_readiness_t readiness; /* snapshot taken on the loop thread */
+    const char *unready_reason;  /* for the pending CMD_UNREADY */
     bool closed;                 /* the close callback ran */
     uvfib_stats_t final_stats;   /* read in the close callback */
     int loop_close_rc;           /* uv_loop_close() at the end */
 };
 
-/* Starts the server with cfg (port forced to 0, host 127.0.0.1 unless set). */
+/* Starts the server with cfg (host 127.0.0.1 unless set; port forced to 0, unless
+ * cfg.reuseport asks to share a port). */
 int harness_start(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup);
+/* As harness_start, on a socket the test opened: uvfib_server_listen_fd(fd), whose result it
+ * returns (the harness is not started unless it is 0). */
+int harness_start_fd(struct harness *h, const uvfib_config_t *cfg, harness_setup_cb setup,
+                     int fd);
+/* uvfib_server_readiness(), read on the loop thread. */
+void harness_readiness(struct harness *h, uvfib_readiness_t *out);
+/* uvfib_server_unready(reason) on the loop thread. */
+void harness_unready(struct harness *h, const char *reason);
 /* Copies the server's counters, read on the loop thread. */
 void harness_stats(struct harness *h, uvfib_stats_t *out);
 /* Starts a graceful shutdown on the loop thread and returns at once. */

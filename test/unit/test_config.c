@@ -131,6 +131,8 @@ static void test_no_arguments_give_defaults(void **state)
     assert_int_equal(r.cli.fib.max_n, 45);
     assert_int_equal(r.cli.fib.inline_max_n, 20);
     assert_int_equal(r.cli.drain_timeout_ms, 30000);
+    assert_int_equal(r.cli.drain_delay_ms, 0);
+    assert_int_equal(c->reuseport, 0);
     run_free(&r);
 }
 
@@ -211,6 +213,12 @@ static void test_each_flag_is_parsed(void **state)
     assert_int_equal(r.cli.cfg.write_timeout_ms, 3);
     assert_int_equal(r.cli.drain_timeout_ms, 86400000);
     run_free(&r);
+
+    parse(&r, "--reuseport", "--drain-delay", "5000", (const char *)NULL);
+    assert_int_equal(r.rc, CLI_RUN);
+    assert_int_equal(r.cli.cfg.reuseport, 1);
+    assert_int_equal(r.cli.drain_delay_ms, 5000);
+    run_free(&r);
 }
 
 static void test_short_and_inline_forms_are_parsed(void **state)
@@ -264,7 +272,8 @@ static void test_help_prints_usage_and_exits(void **state)
             "--mode",           "--inline-max-n", "--max-queue",       "--max-connections",
             "--max-pipeline",   "--max-url-bytes", "--max-header-bytes", "--max-headers",
             "--max-body-bytes", "--header-timeout", "--keepalive-timeout", "--write-timeout",
-            "--drain-timeout",  "--help",         "--version",
+            "--drain-timeout",  "--drain-delay",  "--reuseport",       "--help",
+            "--version",
         };
         for (size_t j = 0; j < sizeof(flags) / sizeof(flags[0]); j++)
             if (strstr(r.out, flags[j]) == NULL)
@@ -328,6 +337,9 @@ static void test_bad_values_are_usage_errors(void **state)
     assert_usage("--max-body-bytes", "--max-body-bytes", "16777217");
     assert_usage("--header-timeout", "--header-timeout", "86400001");
     assert_usage("--write-timeout", "--write-timeout", "1e3");
+    assert_usage("--drain-delay", "--drain-delay", "3600001");
+    assert_usage("--drain-delay", "--drain-delay", "-1");
+    assert_usage("--reuseport", "--reuseport=1"); /* takes no value */
 }
 
 static void test_unknown_option_is_a_usage_error(void **state)
