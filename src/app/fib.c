@@ -6,10 +6,14 @@
 #include <stdbool.h>
 
 
-/* Below this n a subtree is small (F(24) ~ 75k calls, well under a
- * millisecond), so it runs without looking at the cancel flag. Above it, each
- * call polls the flag once: a relaxed load, rare next to the work under it. */
-#define CHECK_ABOVE_N 24
+/* Below this n a subtree runs as the bare recursion, without looking at the cancel flag; above
+ * it, each call polls the flag once (a relaxed load). F(28) is about 0.5 ms here, so a cancelled
+ * or timed-out computation stops within a millisecond or so. The cut-off is that high because
+ * calling the bare recursion on many small subtrees costs more than on a few large ones (GCC
+ * unrolls it into nested loops whose set-up is paid per call): F(30) through leaves of n <= 20
+ * ran 14% slower than the bare F(30), n <= 24 7%, n <= 28 0-5% (uvfib-fibtime, interleaved;
+ * docs/benchmarks.md, "Kernel"). */
+#define CHECK_ABOVE_N 28
 
 /* Not static on purpose: GCC 12 inlines a static recursive function into itself several levels
  * deep, spilling registers at every level, and it runs 20-30% slower than this external one,
