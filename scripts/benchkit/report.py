@@ -137,10 +137,7 @@ def main():
 
     # ---------------------------------------------------------- kernel and heavy
     heavy = runs("heavy-uvfib")
-    kernels = runs("heavy-kernel") or []
-    k0 = load("heavy-kernel-0")
-    if k0 is not None:
-        kernels = [k0] + kernels
+    kernels = runs("heavy-kernel")  # -0 before the first round, -R after round R
     heavy_rows = []
     for i, r in enumerate(heavy):
         before, after = kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]
@@ -152,16 +149,22 @@ def main():
                       "%.1f%% (median of %d rounds)" % (pct * 100, len(heavy_rows)),
                       verdict(pct >= 0.95, "%.1f points short" % (95 - pct * 100))))
     k1, kn = load("kernel-1"), load("kernel-%d" % meta["cores"])
-    if k1:
-        vs = {v["variant"]: v for v in k1["variants"]}
-        best_ref = min((v for n, v in vs.items() if n.startswith("ref")),
-                       key=lambda v: v["cpu_ns_per_call"])
-        ours = vs["uvfib"]
-        gap = ours["cpu_ns_per_call"] / best_ref["cpu_ns_per_call"] - 1
+    # Every uvfib-fibtime run of this invocation times our kernel beside the reference builds,
+    # interleaved: each run gives one side-by-side ratio, and their median is the figure (one
+    # run alone moves by 10% on a shared machine).
+    kernel_gaps = []
+    for k in [k1, kn] + kernels:
+        if k:
+            vs = {v["variant"]: v["calls_per_s"] for v in k["variants"]}
+            best = max(c for n, c in vs.items() if n.startswith("ref"))
+            kernel_gaps.append(best / vs["uvfib"] - 1)
+    if kernel_gaps:
+        gap = med(kernel_gaps)
         goals.append(("kernel", "as fast as the best build of the same recursion",
-                      "uvfib %.3f ms vs %s %.3f ms (%+.1f%%)" % (
-                          ours["cpu_ns_per_call"] / 1e6, best_ref["variant"],
-                          best_ref["cpu_ns_per_call"] / 1e6, gap * 100),
+                      "uvfib %+.1f%% time per call against the fastest reference build (median of "
+                      "%d side-by-side runs, %+.1f%% to %+.1f%%)" % (
+                          gap * 100, len(kernel_gaps), min(kernel_gaps) * 100,
+                          max(kernel_gaps) * 100),
                       verdict(gap <= 0.03, "%.1f%% slower" % (gap * 100))))
 
     # ---------------------------------------------------------- admission
@@ -218,13 +221,18 @@ def main():
         m = {x["name"]: x for x in ho["measures"]}
         floor, pool = m.get("floor"), m.get("pool")
     ovh_in, ovh_off = runs("overhead-inline"), runs("overhead-offload")
+    ovh_norm = runs("overhead-offload-normal")
     ovh = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_off)]
+    ovh_n = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_norm)]
     if ovh and floor:
         o = med(ovh) * 1e6  # ns
         ratio = o / floor["p50_ns"]
-        goals.append(("offload overhead at p50", "≤ 1.2× this machine's wake-up floor",
-                      "+%.0f µs against a floor of %.0f µs: %.2f×" % (o / 1e3, floor["p50_ns"] / 1e3, ratio),
-                      verdict(ratio <= 1.2, "%.2f×" % ratio)))
+        text = "+%.0f µs against a floor of %.0f µs: %.2f×" % (o / 1e3, floor["p50_ns"] / 1e3, ratio)
+        if ovh_n:
+            on = med(ovh_n) * 1e6
+            text += " (`--compute-priority normal`: +%.0f µs, %.2f×)" % (on / 1e3, on / floor["p50_ns"])
+        goals.append(("offload overhead at p50, default flags", "≤ 1.2× this machine's wake-up floor",
+                      text, verdict(ratio <= 1.2, "%.2f×" % ratio)))
 
     # ---------------------------------------------------------- light
     light = {n: runs("light-" + n) for n in ("uvfib-default", "nginx-log", "uvfib-logoff", "nginx-logoff")}
@@ -314,6 +322,13 @@ def main():
             w("| %s | %.3f ms | %.2f | %s |" % (v["variant"], v["cpu_ns_per_call"] / 1e6, v["growth"],
                                               rate(vn.get(v["variant"], {}).get("calls_per_s"))))
         w("")
+        if kernel_gaps:
+            w("Against the fastest reference build in each `uvfib-fibtime` run of this invocation "
+              "(this table's two, and the %d of the heavy scenario, each interleaved): uvfib's "
+              "kernel took %s more time per call (median %+.1f%%)." % (
+                  len(kernel_gaps) - 2, ", ".join("%+.1f%%" % (g * 100) for g in kernel_gaps),
+                  med(kernel_gaps) * 100))
+            w("")
         w("The kernel is compiled at `-O2` with `-fno-ipa-pure-const`, as an external function "
           "(src/meson.build, src/fib.c): a `static` one ran 20-30% slower (GCC 12 inlines it into "
           "itself, spilling at every level), and without `-fno-ipa-pure-const` GCC may prove it "
@@ -336,6 +351,19 @@ def main():
             w("| %d | %s | %s | **%.1f%%** | %s | %s | %.2f | %.0f%% |" % (
                 i, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
                 r["cpu"]["server_cores"], r["cpu"]["machine_busy"] * 100))
+        limits = [kernel_best(k)[1] for k in kernels]
+        gen = [r["bench"].get("generator", {}).get("cpu_cores") for r, _, _ in heavy_rows]
+        gen = [g for g in gen if g is not None]
+        w("")
+        w("No core idles between jobs: the server (compute threads and loop) used %.2f-%.2f of the "
+          "%d cores, the load generator beside it %s. "
+          "The limit itself, timed %d times in this run, moved between %s and %s calls/s (%.0f%%): "
+          "the machine's speed drifts within a run, and a round's ratio moves with it." % (
+              min(r["cpu"]["server_cores"] for r, _, _ in heavy_rows),
+              max(r["cpu"]["server_cores"] for r, _, _ in heavy_rows), meta["cores"],
+              "-".join("%.2f" % g for g in (min(gen), max(gen))) + " cores" if gen else "the rest",
+              len(limits), rate(min(limits)), rate(max(limits)),
+              (max(limits) / min(limits) - 1) * 100))
         hf = load("heavy-fastify")
         if hf:
             w("")
@@ -402,13 +430,26 @@ def main():
                                                       x["p50_ns"] / 1e3, x["p90_ns"] / 1e3, x["p99_ns"] / 1e3))
         w("")
         w("`GET /fibonacci/1` probed at 200 requests/s, no other load, `--mode offload` against "
-          "`--mode inline`:")
+          "`--mode inline`, and `--mode offload --compute-priority normal` (the compute threads "
+          "left at the loop's priority; the default lowers them with nice 10):")
         w("")
-        w("| round | inline p50 | offload p50 | overhead |")
-        w("| --- | --- | --- | --- |")
+        w("| round | inline p50 | offload p50 | overhead | offload, normal priority, p50 | overhead |")
+        w("| --- | --- | --- | --- | --- | --- |")
         for i, (a, b) in enumerate(zip(ovh_in, ovh_off), 1):
-            w("| %d | %s | %s | %+.0f µs |" % (i, ms(probe(a)["p50"]), ms(probe(b)["p50"]),
-                                               (probe(b)["p50"] - probe(a)["p50"]) * 1000))
+            n = ovh_norm[i - 1] if i <= len(ovh_norm) else None
+            w("| %d | %s | %s | %+.0f µs | %s | %s |" % (
+                i, ms(probe(a)["p50"]), ms(probe(b)["p50"]), (probe(b)["p50"] - probe(a)["p50"]) * 1000,
+                ms(probe(n)["p50"]) if n else "-",
+                "%+.0f µs" % ((probe(n)["p50"] - probe(a)["p50"]) * 1000) if n else "-"))
+        w("")
+        w("uvfib's own pool round trip (the table above) is at the floor; the request-level overhead "
+          "is not. Part of the gap is the compute threads' lowered priority (compare the two "
+          "overhead columns; the scheduler's reason was not traced): at a low rate the default "
+          "pays for the priority that keeps `/healthz` fast under saturation (the latency "
+          "section). The pool cannot raise a thread back while it sleeps: "
+          "lowering nice is a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not "
+          "have. The rest is what the micro-benchmark does not have: a third runnable thread (the "
+          "client) on two vCPUs, and the request's own path through the loop twice.")
         w("")
 
     reuseport_section(w, meta)

@@ -309,13 +309,16 @@ def sc_latency(run):
 
 
 def sc_overhead(run):
-    """/fibonacci/1 at 200 requests/s, no other load: through the pool against on the loop."""
+    """/fibonacci/1 at 200 requests/s, no other load: through the pool (at default flags, and with
+    the compute threads at normal priority) against on the loop."""
     probe = ["--probe-url", "/fibonacci/1", "--probe-rate", "200", "--probe-connections", "4"]
     for r in range(1, run.rounds + 1):
         log("overhead, round %d/%d" % (r, run.rounds))
-        for mode in ("inline", "offload"):
+        # offload-normal: the pool threads left at the loop's priority, which wake sooner
+        for mode, flags in (("inline", ["--mode", "inline"]), ("offload", ["--mode", "offload"]),
+                            ("offload-normal", ["--mode", "offload", "--compute-priority", "normal"])):
             name = "overhead-%s-%d" % (mode, r)
-            srv = uvfib(run, name, "--mode", mode, "--access-log", "off")
+            srv = uvfib(run, name, *flags, "--access-log", "off")
             try:
                 bench(run, name, srv, probe)
             finally:
