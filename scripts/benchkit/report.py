@@ -443,13 +443,12 @@ def main():
                 "%+.0f µs" % ((probe(n)["p50"] - probe(a)["p50"]) * 1000) if n else "-"))
         w("")
         w("uvfib's own pool round trip (the table above) is at the floor; the request-level overhead "
-          "is not. Part of the gap is the compute threads' lowered priority (compare the two "
-          "overhead columns; the scheduler's reason was not traced): at a low rate the default "
-          "pays for the priority that keeps `/healthz` fast under saturation (the latency "
-          "section). The pool cannot raise a thread back while it sleeps: "
-          "lowering nice is a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not "
-          "have. The rest is what the micro-benchmark does not have: a third runnable thread (the "
-          "client) on two vCPUs, and the request's own path through the loop twice.")
+          "is not. What the micro-benchmark does not have: a third runnable thread (the client) on "
+          "two vCPUs, and the request's two passes through the loop (read and queue; then the "
+          "eventfd, the answer and its write). The second overhead column shows what the compute "
+          "threads' lowered priority (nice 10 by default, for the loop's sake under saturation) "
+          "adds at a low rate; a pool thread cannot be raised back while it sleeps, since lowering "
+          "nice needs a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not have.")
         w("")
 
     reuseport_section(w, meta)
