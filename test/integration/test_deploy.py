@@ -7,13 +7,10 @@ security (the exposure score docs/deploy.md states), and uvfib's own system
 calls against the units' SystemCallFilter; the Containerfile, the Kubernetes
 manifests and the Prometheus scrape config for consistency with the units and
 the build. Then the drain end to end: HAProxy in front of three instances, a
-constant-rate load, SIGTERM and rolling restarts, no failed request. The tests
-that need issue 9's server features (--drain-delay, --reuseport, socket
-activation, sd_notify) skip until `uvfib --help` lists those flags.
+constant-rate load, SIGTERM and rolling restarts, no failed request.
 
 Environment: UVFIB_BIN (default build/src/uvfib), UVFIB_BENCH (default
-build/src/bench/uvfib-bench), UVFIB_DEPLOY_E2E=force runs the drain tests
-against a uvfib without the flags (they are left out), for work on the tests.
+build/src/bench/uvfib-bench).
 Output: TAP on stdout; diagnostics (exposure score, drain timings) as TAP
 comments; the logs of a failed test on stderr. Servers only on 127.0.0.1."""
 import json
@@ -62,9 +59,6 @@ NGINX_CONF = os.path.join(DEPLOY, "nginx.conf")
 # as docs/deploy.md states it. A change that raises it fails here; one that
 # lowers it should lower this and the docs.
 EXPOSURE_MAX = 0.6
-# Flags the deployment files pass that uvfib gets with issue 9. Any other flag
-# in those files must be in `uvfib --help` already.
-PENDING_FLAGS = {"--drain-delay", "--reuseport"}
 LISTEN_RE = re.compile(r"^uvfib listening on http://([0-9.]+):(\d+)$")
 
 
@@ -172,20 +166,6 @@ def haproxy_directive(name):
 def uvfib_help():
     return subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=10).stdout
-
-
-def issue9_missing():
-    """The issue 9 flags `uvfib --help` does not list yet (empty once they exist)."""
-    text = uvfib_help()
-    return sorted(f for f in PENDING_FLAGS if not re.search(re.escape(f) + r"\b", text))
-
-
-def e2e_skip_reason():
-    missing = issue9_missing()
-    if missing and os.environ.get("UVFIB_DEPLOY_E2E") != "force":
-        return ("waiting for issue 9's server features: uvfib --help does not list %s"
-                % ", ".join(missing))
-    return None
 
 
 # ---------------------------------------------------------------- processes and sockets
@@ -687,10 +667,8 @@ class DeployFilesTest(Harness):
             self.skipTest("ptrace is not permitted in this sandbox: " + out.strip()[:200])
         allowed = self.allowed_syscalls()
         trace = os.path.join(self.tmp, "trace")
-        extra = []
-        if "--compute-priority" in uvfib_help():
-            # batch: sched_setscheduler, then setpriority for the nice increment.
-            extra = ["--compute-priority", "batch", "--compute-nice", "5"]
+        # batch: sched_setscheduler, then setpriority for the nice increment.
+        extra = ["--compute-priority", "batch", "--compute-nice", "5"]
         env = {k: v for k, v in os.environ.items() if k != "PORT"}
         p = self.keep(Proc(["strace", "-f", "-qq", "-o", trace, BIN, "--host", "127.0.0.1",
                             "--port", "0", "--threads", "2", "--mode", "offload"] + extra,
@@ -894,10 +872,7 @@ class DeployFilesTest(Harness):
         used |= set(re.findall(r'"(--[a-z-]+)"', text))
         used |= set(re.findall(r"- (--[a-z-]+)", read(os.path.join(DEPLOY, "k8s", "deployment.yaml"))))
         known = set(re.findall(r"(--[a-z][a-z-]*)", uvfib_help()))
-        unknown = used - known
-        if unknown:
-            print("# waiting for issue 9: %s" % ", ".join(sorted(unknown)))
-        self.assertLessEqual(unknown, PENDING_FLAGS, "flags uvfib does not have")
+        self.assertEqual(used - known, set(), "flags uvfib does not have")
 
 
 class DrainEndToEndTest(Harness):
@@ -908,15 +883,7 @@ class DrainEndToEndTest(Harness):
     DELAY_MS = 3000
     TIMEOUT_MS = 5000
 
-    def setUp(self):
-        reason = e2e_skip_reason()
-        if reason:
-            self.skipTest(reason)
-        super().setUp()
-
     def drain_flags(self):
-        if issue9_missing():            # UVFIB_DEPLOY_E2E=force on a uvfib without them
-            return ["--drain-timeout", str(self.TIMEOUT_MS)]
         return ["--drain-delay", str(self.DELAY_MS), "--drain-timeout", str(self.TIMEOUT_MS)]
 
     def test_drain_and_rolling_restart_behind_haproxy_lose_no_request(self):
@@ -975,20 +942,17 @@ class DrainEndToEndTest(Harness):
         self.assertEqual(probe["errors"]["total"], 0, probe["errors"])
         for key in ("connect", "read", "parse", "timeout", "status_4xx", "status_5xx"):
             self.assertEqual(probe["errors"][key], 0, key)
-        if not issue9_missing():
-            for d in drains:
-                # Out of the balancer before the listener closed.
-                self.assertIsNotNone(d["down_after_s"], d)
-                self.assertLess(d["down_after_s"], self.DELAY_MS / 1000, d)
-                self.assertGreaterEqual(d["drain_s"], self.DELAY_MS / 1000, d)
+        for d in drains:
+            # Out of the balancer before the listener closed.
+            self.assertIsNotNone(d["down_after_s"], d)
+            self.assertLess(d["down_after_s"], self.DELAY_MS / 1000, d)
+            self.assertGreaterEqual(d["drain_s"], self.DELAY_MS / 1000, d)
 
     def test_socket_activation_and_notify(self):
         """uvfib@.service's contract: the socket systemd passes as fd 3 is
         served, READY=1 is sent once serving, STOPPING=1 when SIGTERM starts
         the drain, and the drain ends with exit 0. systemd-socket-activate
         passes the socket as systemd does (LISTEN_FDS, LISTEN_PID)."""
-        if issue9_missing():
-            self.skipTest("socket activation and sd_notify come with issue 9")
         notify_path = os.path.join(self.tmp, "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(notify.close)
