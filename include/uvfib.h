@@ -222,6 +222,7 @@ UVFIB_EXTERN int uvfib_server_listen(uvfib_server_t *server);
  * duplicate of `fd` that it owns and closes when it closes: `fd` stays the caller's, who
  * should close it once this call has returned (while either is open the socket listens, and
  * connections that arrive after the server stopped accepting would wait there unanswered).
+ * The socket becomes non-blocking, which every descriptor of it shares, `fd` included.
  * Loop thread. @return 0, UV_EBUSY (as uvfib_server_listen()), UV_EINVAL (`fd` is not a
  * bound TCP socket: a UDP or Unix socket, a file, a closed descriptor), or a libuv error.
  * After an error, close the server. */
@@ -248,9 +249,11 @@ UVFIB_EXTERN int uvfib_server_unready(uvfib_server_t *server, const char *reason
 
 /** Graceful shutdown: stops accepting, closes idle connections, answers new requests on open
  * connections with 503 and `Connection: close`, lets in-flight requests finish and be
- * written (the requests of a pipeline already received are all answered, the last one with
- * `Connection: close`). Once the last connection is gone, or `timeout_ms` has passed (0: no
- * deadline), everything left is closed and `cb` runs once. The access log's writer has until
+ * written (the requests of a pipeline already parsed are all answered, and the connection
+ * closes after the last: its response says `Connection: close` unless it was formatted before
+ * the drain began; requests not yet parsed, beyond cfg.max_pipeline, are not). Once the last
+ * connection is gone, or `timeout_ms` has passed (0: no deadline), everything left is closed
+ * and `cb` runs once. The access log's writer has until
  * the same deadline for its last lines, and gives up sooner on a descriptor that takes nothing
  * for a second (a pipe nobody reads); lines not written count in access_log_dropped. Works on
  * a server that never listened too.

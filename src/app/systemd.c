@@ -52,7 +52,8 @@ int systemd_notify_address(const char *value, struct sockaddr_un *addr, socklen_
     if (value[0] != '/' && value[0] != '@')
         return strchr(value, ':') != NULL ? -EAFNOSUPPORT : -EINVAL;
     size_t n = strlen(value);
-    if (n < 2 || n >= sizeof(addr->sun_path))
+    /* A path needs room for its NUL; an abstract name has none, so it may fill sun_path. */
+    if (n < 2 || n > sizeof(addr->sun_path) - (value[0] == '/'))
         return -EINVAL;
     memset(addr, 0, sizeof(*addr));
     addr->sun_family = AF_UNIX;

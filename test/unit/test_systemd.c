@@ -169,6 +169,17 @@ static void test_notify_address_of_an_abstract_name(void **state)
     assert_memory_equal(a.sun_path + 1, "uvfib/notify", strlen("uvfib/notify"));
     /* The length ends the name: no NUL is part of it. */
     assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) + strlen("@uvfib/notify"));
+
+    /* With no NUL to keep room for, a name may fill sun_path whole, and not one byte more. */
+    char longest[sizeof(a.sun_path) + 2];
+    memset(longest, 'x', sizeof(longest));
+    longest[0] = '@';
+    longest[sizeof(a.sun_path)] = '\0';
+    assert_int_equal(systemd_notify_address(longest, &a, &len), 0);
+    assert_int_equal(len, sizeof(struct sockaddr_un));
+    longest[sizeof(a.sun_path)] = 'x';
+    longest[sizeof(a.sun_path) + 1] = '\0';
+    assert_int_equal(systemd_notify_address(longest, &a, &len), -EINVAL);
 }
 
 static void test_bad_notify_addresses_are_refused(void **state)
