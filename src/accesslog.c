@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -300,7 +301,15 @@ int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         pthread_cond_init(&log->cv, &attr);
         pthread_condattr_destroy(&attr);
+        /* The writer starts with every signal blocked (a new thread inherits the mask), so a
+         * process signal is never delivered to it: the embedder's handlers run on its own
+         * threads, and a sanitizer that defers signals to the receiving thread's next call
+         * cannot leave one pending in a writer asleep on its condition variable. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         err = -pthread_create(&log->thread, NULL, writer, log);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (err < 0) {
             pthread_cond_destroy(&log->cv);
             pthread_mutex_destroy(&log->mu);
