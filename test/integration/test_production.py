@@ -304,9 +304,10 @@ class Notify(ProductionTest):
 class DrainDelay(ProductionTest):
     def test_readyz_fails_at_once_and_everything_else_is_served_for_the_delay(self):
         delay = D(2.0)
+        # The drain timeout leaves the computation time to finish however slow the build.
         server = self.start("--port", "0", "--threads", "1", "--max-n", "93",
-                            "--drain-delay", ms(delay), "--keepalive-timeout", "600000",
-                            "--access-log", "off")
+                            "--drain-delay", ms(delay), "--drain-timeout", ms(10 * delay),
+                            "--keepalive-timeout", "600000", "--access-log", "off")
         # It must outlast the delay. The calibration behind n_for may have run while another
         # test program (meson runs two at once) shared the cores, which makes n too small by a
         # factor up to 2 (an ASan run here answered F(45) inside the delay at 1.5x): aim at 3x.
