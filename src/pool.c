@@ -1,8 +1,16 @@
-/* pool.c - see pool.h. The FIFO, the done list and the runner count live under one mutex that
- * is held only to link or unlink a job, never while a job runs or across a system call. The
- * loop starts a runner when a job arrives and fewer than `threads` runners are active; a runner
- * leaves when it finds the FIFO empty, and says so under the same mutex, so a job queued after
- * that always finds either an active runner or a new one.
+/* pool.c - see pool.h. The FIFO, the done list, the runner count and the parked runners live
+ * under one mutex that is held only to link or unlink, never while a job runs or across a
+ * system call. The loop wakes a parked runner when a job arrives, else starts one if fewer than
+ * `threads` are active; a runner that finds the FIFO empty parks for up to linger_ms and then
+ * leaves, and says so under the same mutex, so a job queued after that always finds an
+ * active runner, a parked one or a new one.
+ *
+ * Why park: a runner that returned to libuv at once cost every job at a modest rate a
+ * uv_queue_work (libuv signals its pool thread while holding libuv's mutex, so the thread it
+ * wakes often sleeps again on that mutex) and, on the way back, libuv's own uv_async_send and a
+ * second loop pass for the after-work callback. A parked runner is woken with its own condition
+ * variable, signalled after unlocking, and answers with one eventfd write: the two wake-ups
+ * scripts/bench measures as the floor, and nothing else.
  *
  * Runners wake the loop through an eventfd, not a uv_async_t: uv_async_send marks the handle
  * busy, writes libuv's eventfd, then marks it done, and the loop, woken by the write, spins and
@@ -27,11 +35,14 @@
 
 #define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
-/* One uv_queue_work request that takes jobs until the FIFO is empty. */
+/* One uv_queue_work request that takes jobs until the FIFO is empty, then parks a while. */
 struct uvfib__runner {
     uv_work_t req;                /* embedded; in libuv from submit to on_runner_done */
     struct uvfib__pool *pool;     /* borrowed */
     struct uvfib__runner *next, *prev; /* pool->busy (both) or pool->spare (next); loop */
+    uv_cond_t cond;               /* signalled when parked is cleared */
+    bool parked;                  /* on pool->parked, waiting on cond; under mu */
+    struct uvfib__runner *park_next; /* pool->parked; under mu */
 };
 
 /* ------------------------------------------------------------------ pool threads */
@@ -78,6 +89,32 @@ static void wake_loop(struct uvfib__pool *p)
         ;
 }
 
+/* Called with mu held and the FIFO empty: waits on r->cond until the loop hands r a job (it
+ * clears r->parked) or linger_ms pass or the pool closes. @return true when r was
+ * woken for a job, false when it should leave (it is off the parked list either way). */
+static bool park(struct uvfib__pool *p, struct uvfib__runner *r)
+{
+    if (p->stop_parking || p->linger_ms == 0)
+        return false;
+    r->parked = true;
+    r->park_next = p->parked;
+    p->parked = r;
+    uint64_t deadline = uv_hrtime() + (uint64_t)p->linger_ms * 1000000u;
+    while (r->parked) {
+        uint64_t now = uv_hrtime();
+        if (now >= deadline) {
+            struct uvfib__runner **link = &p->parked;
+            while (*link != r)
+                link = &(*link)->park_next;
+            *link = r->park_next;
+            r->parked = false;
+            return false;
+        }
+        uv_cond_timedwait(&r->cond, &p->mu, deadline - now);
+    }
+    return !p->stop_parking;
+}
+
 static void on_runner_work(uv_work_t *req)
 {
     struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
@@ -85,10 +122,16 @@ static void on_runner_work(uv_work_t *req)
     apply_priority_once(&p->priority);
     uv_mutex_lock(&p->mu);
     struct uvfib__pool_job *job = take(p);
-    if (job == NULL)
-        p->n_active--; /* under mu: a job queued from now on starts a runner */
-    uv_mutex_unlock(&p->mu);
-    while (job != NULL) {
+    for (;;) {
+        while (job == NULL) {
+            if (!park(p, r)) {
+                p->n_active--; /* under mu: a job queued from now on starts a runner */
+                uv_mutex_unlock(&p->mu);
+                return;
+            }
+            job = take(p);
+        }
+        uv_mutex_unlock(&p->mu);
         if (!uvfib_work_cancelled(&job->work))
             job->run(job);
         job->finished_ns = uv_hrtime();
@@ -102,14 +145,18 @@ static void on_runner_work(uv_work_t *req)
             p->done_head = job;
         p->done_tail = job;
         job = take(p);
-        if (job == NULL)
-            p->n_active--;
-        uv_mutex_unlock(&p->mu);
-        /* After unlocking, and the last thing this job's hand-back does: the loop wakes at
-         * once, and nothing it then does waits for this thread. wake_fd stays open until every
-         * runner is back from libuv, which this one is not until it returns. */
-        if (wake)
+        if (wake) {
+            /* After unlocking: the loop wakes at once, and nothing it then does waits for this
+             * thread. wake_fd stays open until every runner is back from libuv, which this one
+             * is not until it returns. */
+            uv_mutex_unlock(&p->mu);
             wake_loop(p);
+            if (p->after_wake != NULL)
+                p->after_wake(p);
+            uv_mutex_lock(&p->mu);
+            if (job == NULL)
+                job = take(p); /* queued while mu was free: this runner was counted active */
+        }
     }
 }
 
@@ -121,6 +168,7 @@ static void on_pool_closed(uv_handle_t *handle)
     close(p->wake_fd);
     while (p->spare != NULL) {
         struct uvfib__runner *next = p->spare->next;
+        uv_cond_destroy(&p->spare->cond);
         uvfib__free(p->spare);
         p->spare = next;
     }
@@ -198,6 +246,7 @@ int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads
     pool->threads = threads;
     pool->priority = priority;
     pool->done_cb = done_cb;
+    pool->linger_ms = UVFIB__POOL_LINGER_MS;
     int err = uv_mutex_init(&pool->mu);
     if (err < 0)
         return err;
@@ -231,6 +280,10 @@ static struct uvfib__runner *runner_get(struct uvfib__pool *p)
         r = uvfib__calloc(1, sizeof(*r));
         if (r == NULL)
             return NULL;
+        if (uv_cond_init(&r->cond) < 0) {
+            uvfib__free(r);
+            return NULL;
+        }
         r->pool = p;
     }
     r->prev = NULL;
@@ -267,11 +320,25 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
         p->wait_head = job;
     p->wait_tail = job;
     p->n_waiting++;
-    bool start = p->n_active < p->threads;
-    if (start)
+    /* A runner parks only when the FIFO is empty, and each job queued wakes one: so a parked
+     * runner means no other job is waiting for one. */
+    struct uvfib__runner *parked = p->parked;
+    bool start = false;
+    if (parked != NULL) {
+        p->parked = parked->park_next;
+        parked->parked = false;
+    } else if (p->n_active < p->threads) {
         p->n_active++;
+        start = true;
+    }
     uv_mutex_unlock(&p->mu);
     jobs_out(p, +1);
+    if (parked != NULL) {
+        /* After unlocking, so it does not wake into a held mutex. It cannot have left: only
+         * the loop (this thread) frees runners, after they are back from libuv. */
+        uv_cond_signal(&parked->cond);
+        return 0;
+    }
     if (!start)
         return 0; /* an active runner will look at the FIFO again before it leaves */
 
@@ -335,6 +402,19 @@ void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *
         return;
     pool->closing = true;
     pool->close_cb = cb;
+    /* Parked runners leave now, and none parks again. */
+    uv_mutex_lock(&pool->mu);
+    pool->stop_parking = true;
+    struct uvfib__runner *parked = pool->parked;
+    pool->parked = NULL;
+    for (struct uvfib__runner *r = parked; r != NULL; r = r->park_next)
+        r->parked = false;
+    uv_mutex_unlock(&pool->mu);
+    while (parked != NULL) {
+        struct uvfib__runner *next = parked->park_next; /* read before it may run on */
+        uv_cond_signal(&parked->cond);
+        parked = next;
+    }
     /* A runner libuv has not started yet would only find the FIFO empty: take it back now
      * rather than wait for a pool thread that may be busy with someone else's work. One that
      * has started answers UV_EBUSY and comes back by itself. */

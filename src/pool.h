@@ -1,7 +1,9 @@
 /* pool.h - the hand-off between the loop and libuv's thread pool. Jobs wait in one FIFO of
  * ours; at most `threads` runners, each one uv_queue_work request, take them from it in turn.
  * A runner that finishes a job takes the next at once, so no pool thread sleeps while a job
- * waits, and the loop starts a runner only when one is missing (idle to busy). Finished jobs
+ * waits; one that finds the FIFO empty parks (up to a second) before it gives its thread back,
+ * so at a steady rate a job costs one condition-variable signal, not a uv_queue_work. The loop
+ * wakes a parked runner, else starts one when one is missing (idle to busy). Finished jobs
  * come back to the loop through an eventfd of its own (see pool.c for why not uv_async_t). It
  * knows nothing of requests or HTTP.
  *
@@ -60,6 +62,11 @@ struct uvfib__pool_priority {
 
 struct uvfib__runner;
 
+/* How long a runner that found the FIFO empty waits for another job before it gives its
+ * thread back to libuv: long enough to span the gaps of any steady request rate, short enough
+ * that an embedder's own uv_queue_work gets every pool thread back soon after a burst. */
+#define UVFIB__POOL_LINGER_MS 1000
+
 struct uvfib__pool {
     uv_loop_t *loop;              /* borrowed */
     uv_mutex_t mu;                /* guards the fields marked "under mu" */
@@ -70,7 +77,14 @@ struct uvfib__pool {
     unsigned n_waiting;           /* jobs in the FIFO; under mu */
     unsigned n_running;           /* jobs a runner has taken and the loop has not taken back
                                      (running, or done and on their way); under mu */
-    unsigned n_active;            /* runners that will look at the FIFO again; under mu */
+    unsigned n_active;            /* runners that will look at the FIFO again (parked ones
+                                     too); under mu */
+    struct uvfib__runner *parked; /* runners waiting for a job, newest first; under mu */
+    bool stop_parking;            /* set by close: parked runners leave, none parks; under mu */
+    unsigned linger_ms;           /* UVFIB__POOL_LINGER_MS; tests may change it before the
+                                     first submit (0: a runner leaves the moment it is idle) */
+    void (*after_wake)(struct uvfib__pool *pool); /* tests only, else NULL: a runner calls it
+                                     (in its thread, mu free) right after waking the loop */
     unsigned threads;             /* at most this many runners, so jobs running at once */
     struct uvfib__pool_priority priority;
     uvfib__pool_done_cb done_cb;
@@ -102,8 +116,9 @@ uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__po
  * (so that with its owner's counts of finished jobs they always add up). */
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
 /* Once every job has come back (the caller's business: nothing may be waiting or running),
- * takes back runners libuv has not started (uv_cancel), waits for the others, closes the
- * poll handle and the eventfd, frees the runners, and calls cb. Idempotent. */
+ * wakes parked runners to leave, takes back runners libuv has not started (uv_cancel), waits
+ * for the others, closes the poll handle and the eventfd, frees the runners, and calls cb.
+ * Idempotent. */
 void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool));
 
 #endif /* UVFIB_POOL_H */

@@ -1,7 +1,8 @@
 /* test_pool.c - src/pool.c on a real loop and libuv's real thread pool (8 threads here, more
  * than the pool may use): FIFO order, at most `threads` jobs at once, done exactly once,
  * cancel of waiting and running jobs, a runner still queued in libuv taken back at close,
- * the race between a runner leaving and a new job arriving, and out of memory. */
+ * the races between a runner going idle and a new job arriving, parked runners (reused
+ * without libuv, woken at close, gone after their linger), and out of memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -256,12 +257,15 @@ static void test_cancelled_running_job_sees_the_flag_and_comes_back_once(void **
 struct blocker {
     uv_work_t req;
     uv_sem_t *gate;
+    uv_sem_t *started;            /* when set, posted as the blocker takes its thread */
     bool back;
 };
 
 static void on_block(uv_work_t *req)
 {
     struct blocker *b = req->data;
+    if (b->started != NULL)
+        uv_sem_post(b->started);
     uv_sem_wait(b->gate);
 }
 
@@ -309,14 +313,16 @@ static void test_runner_queued_in_libuv_is_taken_back_at_close(void **state)
 
 /* Also the regression test of a lost hand-back: runners woke the loop through a handle that
  * did not hold it alive, and a loop with nothing else to do (here: between rounds) could stop
- * polling with the last job on the done list. */
-static void test_job_arriving_as_runners_leave_always_runs(void **state)
+ * polling with the last job on the done list. Run twice: runners that leave the moment they
+ * are idle (linger 0: leaving races arriving), and parked ones (a job queued while a runner
+ * wakes the loop, or parks, or is being woken). */
+static void rounds_arriving_as_runners_idle(unsigned linger_ms)
 {
-    (void)state;
     struct fixture fx;
     fx_start(&fx, 2);
+    fx.pool.linger_ms = linger_ms;
     /* Rounds of one or three jobs, each round submitted the moment the last came back:
-     * runners are leaving (or just left) as new jobs arrive, every time. */
+     * runners are going idle (or just went) as new jobs arrive, every time. */
     enum { ROUNDS = 1000 };
     struct tjob *jobs = make_jobs(ROUNDS * 3);
     unsigned submitted = 0;
@@ -331,6 +337,136 @@ static void test_job_arriving_as_runners_leave_always_runs(void **state)
         assert_int_equal(jobs[i].dones, 1);
     fx_end(&fx);
     free(jobs);
+}
+
+static void test_job_arriving_as_runners_leave_always_runs(void **state)
+{
+    (void)state;
+    rounds_arriving_as_runners_idle(0);
+}
+
+/* The narrowest of those windows, every round: the runner has taken nothing, woken the loop
+ * and not yet locked again when the next job arrives. It must take that job, not park or
+ * leave with it waiting (it counts as active, so no other runner starts). */
+static uv_sem_t next_submitted;
+static void wait_next_submitted(struct uvfib__pool *pool)
+{
+    (void)pool;
+    uv_sem_wait(&next_submitted);
+}
+
+static void test_job_arriving_while_a_runner_wakes_the_loop_runs(void **state)
+{
+    (void)state;
+    for (unsigned linger = 0; linger <= 1; linger++) {
+        struct fixture fx;
+        fx_start(&fx, 1);
+        fx.pool.linger_ms = linger * UVFIB__POOL_LINGER_MS;
+        uv_sem_init(&next_submitted, 0);
+        fx.pool.after_wake = wait_next_submitted;
+        enum { ROUNDS = 50 };
+        struct tjob *jobs = make_jobs(ROUNDS);
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), 0);
+        for (unsigned r = 1; r <= ROUNDS; r++) {
+            run_until(&fx.loop, &n_done, r);
+            assert_int_equal(n_done, r);
+            if (r < ROUNDS)
+                assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[r].pj), 0);
+            uv_sem_post(&next_submitted);
+        }
+        fx_end(&fx);
+        uv_sem_destroy(&next_submitted);
+        free(jobs);
+    }
+}
+
+static void test_job_arriving_as_runners_park_always_runs(void **state)
+{
+    (void)state;
+    rounds_arriving_as_runners_idle(UVFIB__POOL_LINGER_MS);
+}
+
+#define LONG_LINGER_MS (600u * 1000u) /* far beyond DEADLINE_NS: only a wake-up ends it */
+
+/* A runner that went idle takes the next job where it parked: no new uv_queue_work, so even
+ * with every other libuv thread busy with someone else's work the job runs. */
+static void test_parked_runner_takes_the_next_job_without_libuv(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 1);
+    fx.pool.linger_ms = LONG_LINGER_MS;
+    struct tjob *jobs = make_jobs(2);
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), 0);
+    run_until(&fx.loop, &n_done, 1);
+    assert_int_equal(n_done, 1);
+    assert_int_equal(fx.pool.n_submitted, 1); /* the runner has not left */
+
+    uv_sem_t gate, started;
+    uv_sem_init(&gate, 0);
+    uv_sem_init(&started, 0);
+    struct blocker blockers[LIBUV_THREADS - 1];
+    for (int i = 0; i < LIBUV_THREADS - 1; i++) {
+        blockers[i] = (struct blocker){.gate = &gate, .started = &started};
+        blockers[i].req.data = &blockers[i];
+        uv_queue_work(&fx.loop, &blockers[i].req, on_block, on_block_done);
+    }
+    for (int i = 0; i < LIBUV_THREADS - 1; i++)
+        uv_sem_wait(&started); /* every libuv thread but the parked runner's is taken */
+
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[1].pj), 0);
+    assert_int_equal(fx.pool.n_submitted, 1);
+    run_until(&fx.loop, &n_done, 2);
+    assert_int_equal(jobs[1].dones, 1);
+    assert_int_equal(atomic_load(&jobs[1].runs), 1);
+
+    /* The close wakes the parked runner: it does not wait out its linger. */
+    close_pool(&fx.loop, &fx.pool);
+    for (int i = 0; i < LIBUV_THREADS - 1; i++)
+        uv_sem_post(&gate);
+    fx_end(&fx);
+    uv_sem_destroy(&gate);
+    uv_sem_destroy(&started);
+    free(jobs);
+}
+
+/* Idle runners give their threads back to libuv once the linger has passed. */
+static void test_idle_runners_leave_after_their_linger(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    fx_start(&fx, 2);
+    fx.pool.linger_ms = 20;
+    uv_sem_t gate;
+    uv_sem_init(&gate, 0);
+    struct tjob *jobs = make_jobs(2);
+    for (unsigned i = 0; i < 2; i++) {
+        jobs[i].gate = &gate; /* the first is still running when the second comes */
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    }
+    assert_int_equal(fx.pool.n_submitted, 2); /* a runner each */
+    uv_sem_post(&gate);
+    uv_sem_post(&gate);
+    run_until(&fx.loop, &n_done, 2);
+    assert_int_equal(n_done, 2);
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (fx.pool.n_submitted > 0 && now_ns() < end)
+        uv_run(&fx.loop, UV_RUN_ONCE); /* each runner's return is a libuv completion */
+    assert_int_equal(fx.pool.n_submitted, 0);
+    uv_mutex_lock(&fx.pool.mu);
+    assert_int_equal(fx.pool.n_active, 0);
+    assert_null(fx.pool.parked);
+    uv_mutex_unlock(&fx.pool.mu);
+    /* And the pool starts a new runner for the next job. */
+    struct tjob *more = make_jobs(1);
+    assert_int_equal(uvfib__pool_submit(&fx.pool, &more[0].pj), 0);
+    assert_int_equal(fx.pool.n_submitted, 1);
+    run_until(&fx.loop, &n_done, 3);
+    assert_int_equal(more[0].dones, 1);
+    fx_end(&fx);
+    uv_sem_destroy(&gate);
+    free(jobs);
+    free(more);
 }
 
 static void test_a_finished_job_counts_its_run_not_the_wait_for_the_loop(void **state)
@@ -409,6 +545,10 @@ int main(void)
         cmocka_unit_test(test_cancelled_running_job_sees_the_flag_and_comes_back_once),
         cmocka_unit_test(test_runner_queued_in_libuv_is_taken_back_at_close),
         cmocka_unit_test(test_job_arriving_as_runners_leave_always_runs),
+        cmocka_unit_test(test_job_arriving_as_runners_park_always_runs),
+        cmocka_unit_test(test_job_arriving_while_a_runner_wakes_the_loop_runs),
+        cmocka_unit_test(test_parked_runner_takes_the_next_job_without_libuv),
+        cmocka_unit_test(test_idle_runners_leave_after_their_linger),
         cmocka_unit_test(test_a_finished_job_counts_its_run_not_the_wait_for_the_loop),
         cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
         cmocka_unit_test(test_measure_handoff_times_each_round_trip),
