@@ -219,20 +219,28 @@ def main():
     floor = pool = None
     if ho:
         m = {x["name"]: x for x in ho["measures"]}
-        floor, pool = m.get("floor"), m.get("pool")
+        pool = m.get("pool")
+        # The floor under a request's offload overhead: the same three threads (client, loop,
+        # worker) with nothing else in them, hop minus direct. Older runs: the two-thread one.
+        if "chain-hop" in m and "chain-direct" in m:
+            floor = {"p50_ns": m["chain-hop"]["p50_ns"] - m["chain-direct"]["p50_ns"],
+                     "what": "request-shaped floor"}
+        elif "floor" in m:
+            floor = dict(m["floor"], what="floor")
     ovh_in, ovh_off = runs("overhead-inline"), runs("overhead-offload")
     ovh_norm = runs("overhead-offload-normal")
     ovh = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_off)]
     ovh_n = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_norm)]
-    if ovh and floor:
-        o = med(ovh) * 1e6  # ns
-        ratio = o / floor["p50_ns"]
-        text = "+%.0f µs against a floor of %.0f µs: %.2f×" % (o / 1e3, floor["p50_ns"] / 1e3, ratio)
-        if ovh_n:
-            on = med(ovh_n) * 1e6
-            text += " (`--compute-priority normal`: +%.0f µs, %.2f×)" % (on / 1e3, on / floor["p50_ns"])
-        goals.append(("offload overhead at p50, default flags", "≤ 1.2× this machine's wake-up floor",
-                      text, verdict(ratio <= 1.2, "%.2f×" % ratio)))
+    if ovh and floor and floor["p50_ns"] > 0:
+        for label, vals in (("default flags", ovh), ("`--compute-priority normal`", ovh_n)):
+            if not vals:
+                continue
+            o = med(vals) * 1e6  # ns
+            ratio = o / floor["p50_ns"]
+            goals.append(("offload overhead at p50, " + label, "≤ 1.2× this machine's wake-up floor",
+                          "+%.0f µs against a %s of %.0f µs: %.2f×" % (
+                              o / 1e3, floor["what"], floor["p50_ns"] / 1e3, ratio),
+                          verdict(ratio <= 1.2, "%.2f×" % ratio)))
 
     # ---------------------------------------------------------- light
     light = {n: runs("light-" + n) for n in ("uvfib-default", "nginx-log", "uvfib-logoff", "nginx-logoff")}
@@ -420,8 +428,12 @@ def main():
     if ovh and floor:
         w("## Offload overhead and this machine's wake-up floor")
         w("")
-        w("`uvfib-handoff` (src/bench/micro), each round trip starting with both threads asleep "
-          "(1 ms apart), as at a modest request rate:")
+        w("`uvfib-handoff` (src/bench/micro). The first four: each round trip starts with both "
+          "threads asleep (1 ms apart), as at a modest request rate. The chain pair has a request's "
+          "shape with nothing else in it: a client thread sends a byte over loopback TCP to a "
+          "libuv loop thread every 5 ms and waits for one back; *direct* answers on the loop, "
+          "*hop* hands it to a worker thread (condition variable, signalled after unlocking) that "
+          "wakes the loop back through an eventfd; the two alternate round by round.")
         w("")
         w("| round trip | p50 | p90 | p99 |")
         w("| --- | --- | --- | --- |")
@@ -429,6 +441,15 @@ def main():
             w("| %s | %.1f µs | %.1f µs | %.1f µs |" % (HANDOFF_LABELS.get(x["name"], x["name"]),
                                                       x["p50_ns"] / 1e3, x["p90_ns"] / 1e3, x["p99_ns"] / 1e3))
         w("")
+        if floor["what"] == "request-shaped floor":
+            w("The **request-shaped floor** is chain-hop's p50 minus chain-direct's: %.1f µs. It is "
+              "what one more thread in a request's path costs on this machine, and the overhead "
+              "below is compared with it. The two-thread round trips are cheaper because two "
+              "threads ping-ponging share one vCPU; with three (client, loop, worker) on two "
+              "vCPUs one wake-up in each round lands on a vCPU that was idle, and on this "
+              "Firecracker guest (`haltpoll` with `guest_halt_poll_ns=0`) that wake-up costs tens "
+              "of microseconds." % (floor["p50_ns"] / 1e3))
+            w("")
         w("`GET /fibonacci/1` probed at 200 requests/s, no other load, `--mode offload` against "
           "`--mode inline`, and `--mode offload --compute-priority normal` (the compute threads "
           "left at the loop's priority; the default lowers them with nice 10):")
@@ -442,13 +463,13 @@ def main():
                 ms(probe(n)["p50"]) if n else "-",
                 "%+.0f µs" % ((probe(n)["p50"] - probe(a)["p50"]) * 1000) if n else "-"))
         w("")
-        w("uvfib's own pool round trip (the table above) is at the floor; the request-level overhead "
-          "is not. What the micro-benchmark does not have: a third runnable thread (the client) on "
-          "two vCPUs, and the request's two passes through the loop (read and queue; then the "
-          "eventfd, the answer and its write). The second overhead column shows what the compute "
-          "threads' lowered priority (nice 10 by default, for the loop's sake under saturation) "
-          "adds at a low rate; a pool thread cannot be raised back while it sleeps, since lowering "
-          "nice needs a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not have.")
+        w("With the compute threads at the loop's priority the hand-off costs what the floor "
+          "costs. At default flags they run at nice 10, for the loop's sake under saturation "
+          "(the latency table above), and at a low rate that costs more: perf sched shows the "
+          "lowered worker placed on the idle vCPU more often, where it waits about 100 µs to "
+          "run, where at normal priority it mostly runs on the loop's vCPU as soon as the loop "
+          "sleeps. A pool thread cannot be raised back while it sleeps: lowering nice again "
+          "needs a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not have.")
         w("")
 
     reuseport_section(w, meta)
@@ -575,6 +596,8 @@ HANDOFF_LABELS = {
     "async": "`uv_async_send` to another loop and back",
     "floor": "**floor**: condition variable to a sleeping worker, `uv_async_send` back to the loop",
     "pool": "uvfib's pool: an empty job through the FIFO, a runner and the eventfd",
+    "chain-direct": "chain, direct: client → loop → client (loopback TCP)",
+    "chain-hop": "chain, hop: client → loop → worker → loop → client",
 }
 
 if __name__ == "__main__":

@@ -8,17 +8,34 @@
  *             worker (as libuv's pool does), the worker wakes the loop with uv_async_send
  *   pool      uvfib's own hand-off, uvfib_measure_handoff(): an empty job through the server's
  *             FIFO, a runner in libuv's pool, and the wake-up back to the loop
+ *   chain-direct, chain-hop
+ *             the shape of a request, with nothing else in it: a client thread sends one byte
+ *             over loopback TCP to a libuv loop thread and waits for one back, every 5 ms (the
+ *             gap of a 200/s probe on one connection). chain-direct answers on the loop;
+ *             chain-hop hands the byte to a third thread (a condition variable signalled after
+ *             unlocking) that wakes the loop back through an eventfd, as uvfib's pool does.
+ *             The two alternate round by round. Three threads on this machine's cores: the
+ *             worker may wake on a core that was idle, which two threads ping-ponging avoid.
+ *             chain-hop's p50 minus chain-direct's is the floor under a request's offload
+ *             overhead (scripts/bench compares uvfib's offload-minus-inline p50 with it).
  *
  *   uvfib-handoff [ROUNDS]      (default 2000)
  *
  * Prints one JSON line per measurement: {"name":N,"rounds":R,"p50_ns":..,"p90_ns":..,
  * "p99_ns":..,"mean_ns":..}, each a round trip. */
+#include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -163,8 +180,11 @@ static void measure_async(void)
 
 static bool worker_go, worker_exit;
 
-static void *floor_worker(void *arg)
+/* A worker asleep on a condition variable; each time it is woken it calls arg, a
+ * void (*)(void) that wakes the loop back, without the mutex. */
+static void *worker(void *arg)
 {
+    void (*wake_back)(void) = (void (*)(void))(uintptr_t)arg;
     pthread_mutex_lock(&mu);
     for (;;) {
         while (!worker_go && !worker_exit)
@@ -173,11 +193,31 @@ static void *floor_worker(void *arg)
             break;
         worker_go = false;
         pthread_mutex_unlock(&mu);
-        uv_async_send(&main_async);
+        wake_back();
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);
     return NULL;
+}
+
+static void start_worker(pthread_t *t, void (*wake_back)(void))
+{
+    worker_go = worker_exit = false;
+    pthread_create(t, NULL, worker, (void *)(uintptr_t)wake_back);
+}
+
+static void stop_worker(pthread_t t)
+{
+    pthread_mutex_lock(&mu);
+    worker_exit = true;
+    pthread_cond_signal(&to_peer);
+    pthread_mutex_unlock(&mu);
+    pthread_join(t, NULL);
+}
+
+static void async_back(void)
+{
+    uv_async_send(&main_async);
 }
 
 static void on_gap_floor(uv_timer_t *t)
@@ -205,19 +245,154 @@ static void measure_floor(void)
     uv_loop_init(&main_loop);
     uv_async_init(&main_loop, &main_async, on_floor_async);
     uv_timer_init(&main_loop, &gap_timer);
-    pthread_t worker;
-    worker_go = worker_exit = false;
-    pthread_create(&worker, NULL, floor_worker, NULL);
+    pthread_t w;
+    start_worker(&w, async_back);
     done_rounds = 0;
     uv_timer_start(&gap_timer, on_gap_floor, GAP_MS, 0);
     uv_run(&main_loop, UV_RUN_DEFAULT);
-    pthread_mutex_lock(&mu);
-    worker_exit = true;
-    pthread_cond_signal(&to_peer);
-    pthread_mutex_unlock(&mu);
-    pthread_join(worker, NULL);
+    stop_worker(w);
     uv_loop_close(&main_loop);
     report("floor");
+}
+
+/* ------------------------------------------------------------------ chain */
+
+#define CHAIN_GAP_MS 5
+
+static int chain_loop_fd, chain_client_fd, chain_event_fd;
+static uv_loop_t chain_loop;
+static uv_poll_t chain_sock_poll, chain_event_poll;
+static atomic_bool chain_hop;     /* this round goes through the worker; the client thread sets
+                                     it before it sends, the loop reads it when the byte is in */
+static uint64_t *samples_hop;
+
+static void chain_answer(void)
+{
+    char c = 'a';
+    while (write(chain_loop_fd, &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void on_chain_sock(uv_poll_t *h, int status, int events)
+{
+    char c;
+    ssize_t n = read(chain_loop_fd, &c, 1);
+    if (n <= 0) { /* the client closed: done */
+        uv_close((uv_handle_t *)&chain_sock_poll, NULL);
+        uv_close((uv_handle_t *)&chain_event_poll, NULL);
+        return;
+    }
+    if (!atomic_load_explicit(&chain_hop, memory_order_acquire)) {
+        chain_answer();
+        return;
+    }
+    pthread_mutex_lock(&mu);
+    worker_go = true;
+    pthread_mutex_unlock(&mu);
+    pthread_cond_signal(&to_peer);
+}
+
+static void on_chain_event(uv_poll_t *h, int status, int events)
+{
+    uint64_t v;
+    while (read(chain_event_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    chain_answer();
+}
+
+static void eventfd_back(void)
+{
+    uint64_t one = 1;
+    while (write(chain_event_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+static void chain_loop_thread(void *arg)
+{
+    uv_run(&chain_loop, UV_RUN_DEFAULT);
+}
+
+/* A connected pair of loopback TCP sockets. @return 0, or -1. */
+static int tcp_pair(int *a, int *b)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, len) < 0 || listen(lfd, 1) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&addr, &len) < 0) {
+        if (lfd >= 0)
+            close(lfd);
+        return -1;
+    }
+    *a = socket(AF_INET, SOCK_STREAM, 0);
+    if (*a < 0 || connect(*a, (struct sockaddr *)&addr, len) < 0 || (*b = accept(lfd, NULL, NULL)) < 0) {
+        close(lfd);
+        if (*a >= 0)
+            close(*a);
+        return -1;
+    }
+    close(lfd);
+    int one = 1;
+    setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return 0;
+}
+
+static void measure_chain(void)
+{
+    if (tcp_pair(&chain_client_fd, &chain_loop_fd) < 0) {
+        fprintf(stderr, "uvfib-handoff: no loopback TCP pair; chain skipped\n");
+        return;
+    }
+    chain_event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    samples_hop = calloc(rounds, sizeof(*samples_hop));
+    if (chain_event_fd < 0 || samples_hop == NULL) {
+        fprintf(stderr, "uvfib-handoff: no eventfd or memory; chain skipped\n");
+        return;
+    }
+    uv_loop_init(&chain_loop);
+    uv_poll_init(&chain_loop, &chain_sock_poll, chain_loop_fd);
+    uv_poll_init(&chain_loop, &chain_event_poll, chain_event_fd);
+    uv_poll_start(&chain_sock_poll, UV_READABLE, on_chain_sock);
+    uv_poll_start(&chain_event_poll, UV_READABLE, on_chain_event);
+    pthread_t w;
+    start_worker(&w, eventfd_back);
+    uv_thread_t loop_thread;
+    uv_thread_create(&loop_thread, chain_loop_thread, NULL);
+
+    /* Rounds alternate direct and hop, so drift in the machine's speed hits both alike. */
+    unsigned n_direct = 0, n_hop = 0;
+    for (unsigned i = 0; i < 2 * rounds; i++) {
+        struct timespec ts = {0, CHAIN_GAP_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        bool hop = i % 2 == 1;
+        atomic_store_explicit(&chain_hop, hop, memory_order_release);
+        char c = 'q';
+        uint64_t t0 = uv_hrtime();
+        if (write(chain_client_fd, &c, 1) != 1 || read(chain_client_fd, &c, 1) != 1)
+            break;
+        uint64_t dt = uv_hrtime() - t0;
+        if (hop)
+            samples_hop[n_hop++] = dt;
+        else
+            samples[n_direct++] = dt;
+    }
+    close(chain_client_fd); /* the loop sees EOF and stops */
+    uv_thread_join(&loop_thread);
+    stop_worker(w);
+    uv_loop_close(&chain_loop);
+    close(chain_loop_fd);
+    close(chain_event_fd);
+    done_rounds = n_direct;
+    if (done_rounds > 0)
+        report("chain-direct");
+    uint64_t *direct = samples;
+    samples = samples_hop;
+    done_rounds = n_hop;
+    if (done_rounds > 0)
+        report("chain-hop");
+    samples = direct;
+    free(samples_hop);
 }
 
 /* ------------------------------------------------------------------ pool */
@@ -243,6 +418,7 @@ int main(int argc, char **argv)
     measure_async();
     measure_floor();
     measure_pool();
+    measure_chain();
     free(samples);
     return 0;
 }
