@@ -175,6 +175,19 @@ static void test_json_result_for_zero_and_uint64_max(void **state)
     assert_int_equal(len, strlen(text));
 }
 
+/* Too small a buffer is refused, never overrun; cJSON asks 5 bytes of room beyond the text
+ * (cJSON.h, cJSON_PrintPreallocated), which the route's 64 bytes leave even for UINT64_MAX. */
+static void test_json_result_refuses_a_buffer_too_small(void **state)
+{
+    (void)state;
+    char text[64];
+    size_t need = strlen("{\"success\":true,\"result\":55}");
+    assert_int_equal(fib_result_json(55, text, need), 0);
+    assert_int_equal(fib_result_json(55, text, need + 5), need);
+    assert_string_equal(text, "{\"success\":true,\"result\":55}");
+    assert_int_equal(fib_result_json(55, text, 0), 0);
+}
+
 /* ------------------------------------------------------------------ calibration */
 
 static void test_calibrate_keeps_nothing_inline_below_the_cost_of_f1(void **state)
@@ -226,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_fib_cancelled_while_running_stops_within_deadline),
         cmocka_unit_test(test_json_result_is_exact_for_f92),
         cmocka_unit_test(test_json_result_for_zero_and_uint64_max),
+        cmocka_unit_test(test_json_result_refuses_a_buffer_too_small),
         cmocka_unit_test(test_calibrate_keeps_nothing_inline_below_the_cost_of_f1),
         cmocka_unit_test(test_calibrate_stops_at_its_search_limit),
         cmocka_unit_test(test_calibrate_grows_with_the_hand_off_and_reports_its_figures),
