@@ -508,6 +508,13 @@ static void on_timer(uv_timer_t *timer)
     struct uvfib__conn *c = timer->data;
     if (c->closing)
         return;
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->deadline_ms) {
+        /* A deadline moved later since the timer was armed (see update_timer): not yet. */
+        uv_timer_start(&c->timer, on_timer, c->deadline_ms - now, 0);
+        c->timer_due_ms = c->deadline_ms;
+        return;
+    }
     if (c->n_writes > 0 || c->n_reqs > 0) {
         uvfib__conn_close(c); /* the client stopped reading its responses */
     } else if (c->http.in_message) {
@@ -517,7 +524,12 @@ static void on_timer(uv_timer_t *timer)
     }
 }
 
-/* One timer per connection; which deadline it holds follows the state. */
+/* One timer per connection; which deadline it holds follows the state. A deadline later than
+ * the armed timer's only moves deadline_ms, and on_timer re-arms for the rest when it fires:
+ * a keep-alive connection pushes its idle deadline on with every request, and restarting the
+ * timer each time (a heap removal and insertion in libuv, two or three times per request) cost
+ * about 600 instructions per light request. An earlier deadline re-arms at once. Either way
+ * the connection's deadline is the same loop time as with a restart. */
 static void update_timer(struct uvfib__conn *c)
 {
     if (c->closing)
@@ -537,8 +549,14 @@ static void update_timer(struct uvfib__conn *c)
     } else if (c->reading) {
         timeout = cfg->keepalive_timeout_ms;
     }
-    if (timeout > 0)
-        uv_timer_start(&c->timer, on_timer, timeout, 0);
-    else
+    if (timeout == 0) {
         uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t deadline = uv_now(c->srv->loop) + timeout;
+    c->deadline_ms = deadline;
+    if (uv_is_active((const uv_handle_t *)&c->timer) && c->timer_due_ms <= deadline)
+        return; /* it fires first; on_timer re-arms for the rest */
+    uv_timer_start(&c->timer, on_timer, timeout, 0);
+    c->timer_due_ms = deadline;
 }
