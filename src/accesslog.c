@@ -42,31 +42,47 @@ struct uvfib__accesslog {
 
 /* ------------------------------------------------------------------ format */
 
+/* Whether byte ch goes into a JSON string as it is. */
+static bool json_plain(unsigned char ch)
+{
+    return ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f;
+}
+
 /* Appends s as the inside of a JSON string: quote, backslash and control bytes
- * escaped; other bytes (UTF-8 included) as they are. */
+ * escaped; other bytes (UTF-8 included) as they are. Runs of plain bytes (all of most
+ * targets) are copied whole rather than byte by byte. */
 static size_t json_str(char *p, size_t room, const char *s, size_t max)
 {
     size_t n = 0;
-    for (size_t i = 0; s[i] != '\0' && i < max; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    size_t i = 0;
+    for (;;) {
+        size_t run = i;
+        while (run < max && s[run] != '\0' && json_plain((unsigned char)s[run]))
+            run++;
+        if (run > i) {
+            if (n + (run - i) >= room)
+                return room; /* too long: the caller sees it and gives up */
+            memcpy(p + n, s + i, run - i);
+            n += run - i;
+            i = run;
+        }
+        if (i >= max || s[i] == '\0')
+            return n;
+        unsigned char ch = (unsigned char)s[i++];
         char esc[8];
         size_t k;
         if (ch == '"' || ch == '\\') {
             esc[0] = '\\';
             esc[1] = (char)ch;
             k = 2;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch);
         } else {
-            esc[0] = (char)ch;
-            k = 1;
+            k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch);
         }
         if (n + k >= room)
-            return room; /* too long: the caller sees it and gives up */
+            return room;
         memcpy(p + n, esc, k);
         n += k;
     }
-    return n;
 }
 
 /* Appends literal text. @return the new length, or cap when it does not fit. */
@@ -81,9 +97,11 @@ static size_t put(char *buf, size_t n, size_t cap, const char *text, size_t len)
 /* Appends a string literal, its length counted by the compiler. */
 #define PUT_LIT(buf, n, cap, lit) put((buf), (n), (cap), (lit), sizeof(lit) - 1)
 
-/* Appends the decimal digits of v. */
+/* Appends the decimal digits of v: in place when the longest number and its NUL fit. */
 static size_t put_u64(char *buf, size_t n, size_t cap, uint64_t v)
 {
+    if (n < cap && cap - n > 20)
+        return n + uvfib__u64_to_dec(v, buf + n);
     char digits[21];
     return put(buf, n, cap, digits, uvfib__u64_to_dec(v, digits));
 }
@@ -93,10 +111,11 @@ static size_t put_u64(char *buf, size_t n, size_t cap, uint64_t v)
 static size_t put_ms(char *buf, size_t n, size_t cap, uint64_t ns)
 {
     uint64_t us = (ns + 500) / 1000;
-    char frac[21];
     n = put_u64(buf, n, cap, us / 1000);
-    n = PUT_LIT(buf, n, cap, ".");
-    return put(buf, n, cap, frac, uvfib__u64_to_dec_pad(us % 1000, 3, frac));
+    unsigned frac = (unsigned)(us % 1000);
+    const char tail[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                          (char)('0' + frac % 10)};
+    return put(buf, n, cap, tail, sizeof(tail));
 }
 
 size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__accesslog_entry *e)
