@@ -42,11 +42,26 @@ struct uvfib__accesslog {
 
 /* ------------------------------------------------------------------ format */
 
-/* Whether byte ch goes into a JSON string as it is. */
-static bool json_plain(unsigned char ch)
-{
-    return ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f;
-}
+/* 1 for a byte that goes into a JSON string as it is: not NUL (the end), a control byte, DEL,
+ * quote or backslash. */
+static const uint8_t json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,  /* 0x70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xa0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xb0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xc0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xd0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xe0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0xf0 */
+};
 
 /* Appends s as the inside of a JSON string: quote, backslash and control bytes
  * escaped; other bytes (UTF-8 included) as they are. Runs of plain bytes (all of most
@@ -57,7 +72,7 @@ static size_t json_str(char *p, size_t room, const char *s, size_t max)
     size_t i = 0;
     for (;;) {
         size_t run = i;
-        while (run < max && s[run] != '\0' && json_plain((unsigned char)s[run]))
+        while (run < max && json_plain[(unsigned char)s[run]])
             run++;
         if (run > i) {
             if (n + (run - i) >= room)
@@ -132,7 +147,14 @@ size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__access
         cached_sec = sec;
     }
     char ms[21];
-    uvfib__u64_to_dec_pad((uint64_t)(e->time_ms % 1000), 3, ms);
+    if (e->time_ms >= 0) {
+        unsigned milli = (unsigned)(e->time_ms % 1000);
+        ms[0] = (char)('0' + milli / 100);
+        ms[1] = (char)('0' + milli / 10 % 10);
+        ms[2] = (char)('0' + milli % 10);
+    } else {
+        uvfib__u64_to_dec_pad((uint64_t)(e->time_ms % 1000), 3, ms); /* as it always was */
+    }
 
     size_t n = PUT_LIT(buf, 0, cap, "{\"time\":\"");
     n = put(buf, n, cap, when, strlen(when));
