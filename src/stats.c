@@ -32,6 +32,8 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
         .compute_ns = srv->metrics.compute_recent_ns,
         .loop_delay_ns = uvfib__monitor_recent_delay_ns(&srv->mon),
     };
+    if (!pool) /* the decision is the loop delay's alone: skip the pool's lock */
+        return uvfib__admission_decide(lim, load, pool);
     uvfib__pool_counts(&srv->pool, &load->waiting, &load->running);
     if (load->compute_ns <= 0 && srv->oldest != NULL) {
         /* No job has come back yet: what the oldest has computed is what we know (its whole

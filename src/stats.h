@@ -16,7 +16,8 @@ struct uvfib__server;
 /* Fills s from srv's counters, pool, connections and loop. */
 void uvfib__stats_snapshot(struct uvfib__server *srv, struct uvfib__snapshot *s);
 /* The admission decision for one more computation now (pool: it would go to the pool), with
- * the limits and load it was made from. */
+ * the limits and load it was made from. For work on the loop (!pool) only the loop's delay
+ * counts, and the pool's counts are not read: load->waiting and running stay 0. */
 struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool pool,
                                                struct uvfib__admission_limits *lim,
                                                struct uvfib__admission_load *load);
