@@ -128,6 +128,8 @@ static void origin_form(const char **target, size_t *len)
     const char *t = *target;
     size_t n = *len;
     size_t skip = 0;
+    if (n == 0 || (t[0] != 'h' && t[0] != 'H'))
+        return; /* the origin form of nearly every request: no case-blind compares */
     if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
         skip = 7;
     else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
@@ -154,10 +156,15 @@ int uvfib__router_match(const struct uvfib__router *r, const char *method, const
     size_t path_len = 0; /* the target need not be NUL-terminated */
     while (path_len < target_len && target[path_len] != '?' && target[path_len] != '#')
         path_len++;
-    m->path = uvfib__strndup(target, path_len);
-    m->decoded = uvfib__malloc(path_len + 1);
-    if (m->path == NULL || m->decoded == NULL)
+    /* One allocation holds both: the path, then room for its decoded segments (never longer
+     * than the path, each with its NUL); m->decoded points into it. */
+    char *both = uvfib__malloc(2 * (path_len + 1));
+    if (both == NULL)
         return UV_ENOMEM;
+    memcpy(both, target, path_len);
+    both[path_len] = '\0';
+    m->path = both;
+    m->decoded = both + path_len + 1;
 
     /* Split first, decode each segment after: an encoded "%2F" stays inside
      * its segment instead of creating a new one. Routing is strict: "/a/" has
@@ -198,8 +205,7 @@ int uvfib__router_match(const struct uvfib__router *r, const char *method, const
 
 void uvfib__match_free(struct uvfib__match *m)
 {
-    uvfib__free(m->path);
-    uvfib__free(m->decoded);
+    uvfib__free(m->path); /* m->decoded is in the same block */
     m->path = m->decoded = NULL;
 }
 

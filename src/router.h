@@ -34,7 +34,7 @@ struct uvfib__match {
     char allow[64];               /* for 405: "GET, HEAD" */
     const struct uvfib__route *route; /* borrowed from the router */
     char *path;                   /* owned: path as sent, without query */
-    char *decoded;                /* owned: decoded segments, NUL-separated */
+    char *decoded;                /* in path's block, after it: decoded segments, NUL-separated */
     const char *segv[UVFIB__MAX_SEGMENTS]; /* borrowed from decoded */
     size_t n_segs;
 };
