@@ -104,7 +104,10 @@ static int on_header_field_complete(llhttp_t *p)
     if (++h->n_headers > h->limits->max_headers)
         return reject(p, 431, "too many header fields");
     size_t name_len = h->buf_len - h->field_off;
-    if (name_len == 4 && strncasecmp(h->msg.url + h->field_off, "host", 4) == 0) {
+    const char *name = h->msg.url + h->field_off;
+    /* "host" in any case, without a call: | 0x20 lowers letters, and only letters match. */
+    if (name_len == 4 && (name[0] | 0x20) == 'h' && (name[1] | 0x20) == 'o' &&
+        (name[2] | 0x20) == 's' && (name[3] | 0x20) == 't') {
         /* RFC 9112 3.2: two Host lines could make a proxy and this server
          * disagree on the target. */
         if (h->msg.has_host)
@@ -117,21 +120,38 @@ static int on_header_field_complete(llhttp_t *p)
     return rc != 0 ? rc : append(p, "", 1);
 }
 
-/* A Host value is uri-host [":" port]: no list, no path, no user info. */
-static bool host_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("-._~!$&'()*+;=:[]%", c) != NULL);
-}
+/* A Host value is uri-host [":" port]: no list, no path, no user info. 1 for ALPHA, DIGIT and
+ * "-._~!$&'()*+;=:[]%"; 2 for SP and HTAB (OWS). */
+static const uint8_t host_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,  /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
+    2, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0,  /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0,  /* 0x30 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,  /* 0x50 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,  /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xa0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xb0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xc0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xd0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xe0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xf0 */
+};
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct uvfib__http *h = from(p);
-    for (size_t i = 0; h->in_host && i < len; i++) {
-        if (at[i] == ' ' || at[i] == '\t')
-            h->host_ws = true; /* trailing OWS is not part of the value */
-        else if (h->host_ws || !host_char(at[i]))
-            return reject(p, 400, "invalid Host header value");
+    if (h->in_host) {
+        for (size_t i = 0; i < len; i++) {
+            uint8_t k = host_class[(unsigned char)at[i]];
+            if (k == 2)
+                h->host_ws = true; /* trailing OWS is not part of the value */
+            else if (h->host_ws || k == 0)
+                return reject(p, 400, "invalid Host header value");
+        }
     }
     int rc = count_header_bytes(p, len);
     return rc != 0 ? rc : append(p, at, len);
