@@ -5,14 +5,15 @@
 
 size_t uvfib__u64_to_dec(uint64_t v, char *buf)
 {
-    char tmp[21];
-    size_t n = 0;
+    /* The digits from the last, into the end of tmp, then copied out in one go. */
+    char tmp[20];
+    char *p = tmp + sizeof(tmp);
     do {
-        tmp[n++] = (char)('0' + v % 10);
+        *--p = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(buf, p, n);
     buf[n] = '\0';
     return n;
 }
