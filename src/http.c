@@ -307,6 +307,29 @@ void uvfib__http_take(struct uvfib__http *h, struct uvfib__http_msg *out)
     h->buf_len = h->buf_cap = 0;
 }
 
+size_t uvfib__http_msg_size(const struct uvfib__http *h)
+{
+    return h->buf_len;
+}
+
+void uvfib__http_take_into(struct uvfib__http *h, struct uvfib__http_msg *out, char *dst)
+{
+    *out = h->msg;
+    if (h->buf_len > 0)
+        memcpy(dst, h->msg.url, h->buf_len);
+    out->url = dst;
+    out->headers = dst + h->headers_off;
+    out->body_len = h->buf_len - h->body_off;
+    out->body = out->body_len > 0 ? dst + h->body_off : NULL;
+    if (h->buf_cap > UVFIB__HTTP_KEEP_BYTES) {
+        uvfib__free(h->msg.url);
+        h->msg.url = NULL;
+        h->buf_cap = 0;
+    }
+    h->msg.url_len = 0;
+    h->buf_len = 0;
+}
+
 const char *uvfib__http_msg_header(const struct uvfib__http_msg *msg, const char *name)
 {
     const char *p = msg->headers;

@@ -74,6 +74,17 @@ int uvfib__http_finish(struct uvfib__http *h);
 /* Hands the completed message to the caller (who then owns msg->url, and with it the
  * headers and body). */
 void uvfib__http_take(struct uvfib__http *h, struct uvfib__http_msg *out);
+/* The bytes of the completed message's text (target, headers, body) that
+ * uvfib__http_take_into() copies. */
+size_t uvfib__http_msg_size(const struct uvfib__http *h);
+/* As uvfib__http_take, but the message's text is copied to dst (uvfib__http_msg_size() bytes,
+ * the caller's: out->url == dst, not to be freed on its own), and the parser keeps its buffer
+ * for the next message when it is at most UVFIB__HTTP_KEEP_BYTES (larger ones are freed), so a
+ * keep-alive connection's small requests need no allocation of their own. */
+void uvfib__http_take_into(struct uvfib__http *h, struct uvfib__http_msg *out, char *dst);
+
+/* The largest message buffer a connection keeps between requests. */
+#define UVFIB__HTTP_KEEP_BYTES 256
 
 /* The value of header `name` (any case) in msg, the first of them, or NULL. */
 const char *uvfib__http_msg_header(const struct uvfib__http_msg *msg, const char *name);

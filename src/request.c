@@ -2,14 +2,20 @@
 #include "request.h"
 
 #include <assert.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "alloc.h"
 
-uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn)
+uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn, size_t text_bytes)
 {
-    uvfib_req_t *req = uvfib__calloc(1, sizeof(*req));
+    /* One block: the request, then its message's text. */
+    if (text_bytes > SIZE_MAX - sizeof(uvfib_req_t))
+        return NULL;
+    uvfib_req_t *req = uvfib__malloc(sizeof(*req) + text_bytes);
     if (req == NULL)
         return NULL;
+    memset(req, 0, sizeof(*req));
     req->conn = conn;
     req->start_ns = uv_hrtime();
     return req;
@@ -18,7 +24,7 @@ uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn)
 void uvfib__request_free(uvfib_req_t *req)
 {
     assert(req->job == NULL);
-    uvfib__free(req->msg.url);
+    /* msg.url is in req's block (uvfib__request_text): freed with it. */
     uvfib__match_free(&req->match);
     uvfib__header_free(req->headers);
     while (req->kept != NULL) {

@@ -31,7 +31,8 @@ struct uvfib_req_s {
     uv_write_t write;             /* embedded; for a response that does not go out at once */
     struct uvfib__conn *conn;     /* borrowed: a connection outlives its requests */
     uvfib_req_t *next;            /* the connection's FIFO */
-    struct uvfib__http_msg msg;   /* owned (msg.url's buffer: target, headers, body) */
+    struct uvfib__http_msg msg;   /* msg.url's text (target, headers, body) is in req's own
+                                     block, after it (uvfib__request_text), or NULL */
     struct uvfib__match match;    /* owned */
     struct uvfib__header *headers;/* owned: extra response headers */
     struct uvfib__kept *kept;     /* owned: strings handed to the caller */
@@ -48,8 +49,14 @@ struct uvfib_req_s {
     bool out_static;              /* out is the static out-of-memory response: not freed */
 };
 
-/* A new request for conn, zeroed, its clock started. NULL without memory. */
-uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn);
+/* A new request for conn, zeroed, its clock started, with text_bytes more after it for its
+ * message's text (uvfib__request_text). NULL without memory. */
+uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn, size_t text_bytes);
+/* The room for req's message text, allocated with it: msg.url points here, or is NULL. */
+static inline char *uvfib__request_text(uvfib_req_t *req)
+{
+    return (char *)(req + 1);
+}
 /* Frees req and all it owns; it must have no job. */
 void uvfib__request_free(uvfib_req_t *req);
 
