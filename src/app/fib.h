@@ -24,8 +24,8 @@ int fib_compute(unsigned n, const uvfib_work_t *work, uint64_t *out);
 uint64_t fib_naive(unsigned n);
 
 /* {"success":true,"result":N} with N's exact digits (cJSON would round a double above 2^53, so
- * they go in raw), printed by cJSON into buf[cap]. @return its length, or 0 when it does not
- * fit or there is no memory. */
+ * they go in raw), as cJSON prints it, NUL-terminated, into buf[cap]. @return its length, or 0
+ * when it does not fit. */
 size_t fib_result_json(uint64_t result, char *buf, size_t cap);
 
 /* Options of the Fibonacci route. */
