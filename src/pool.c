@@ -265,7 +265,9 @@ int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads
     pool->wake.data = pool;
     /* Only queues the watcher for the next poll: it cannot fail on a new handle. */
     uv_poll_start(&pool->wake, UV_READABLE, on_wake);
-    /* Waiting for computations does not keep the loop alive: the connections that own them do. */
+    /* Waiting for computations does not keep the loop alive: the connections that own them do.
+     * (A runner's own uv_work_t does, while it runs or parks: up to the linger after the last
+     * job, unless the pool is closed.) */
     uv_unref((uv_handle_t *)&pool->wake);
     return 0;
 }
@@ -445,18 +447,24 @@ static void on_measure_gap(uv_timer_t *timer)
 {
     struct measure *m = timer->data;
     m->start_ns = uv_hrtime();
-    if (uvfib__pool_submit(&m->pool, &m->job) < 0)
-        uv_close((uv_handle_t *)&m->gap, NULL); /* no memory: stop, fewer rounds */
+    if (uvfib__pool_submit(&m->pool, &m->job) < 0) { /* no memory: stop, fewer rounds */
+        uv_close((uv_handle_t *)&m->gap, NULL);
+        uvfib__pool_close(&m->pool, NULL);
+    }
 }
 
 static void on_measure_done(struct uvfib__pool *pool, struct uvfib__pool_job *job)
 {
     struct measure *m = CONTAINER_OF(pool, struct measure, pool);
     m->samples[m->done++] = uv_hrtime() - m->start_ns;
-    if (m->done < m->rounds)
+    if (m->done < m->rounds) {
         uv_timer_start(&m->gap, on_measure_gap, 1, 0);
-    else
+    } else {
         uv_close((uv_handle_t *)&m->gap, NULL);
+        /* Now, not after uv_run: the runner's request keeps the loop running while it parks,
+         * and only the close wakes it before its linger ends. */
+        uvfib__pool_close(&m->pool, NULL);
+    }
 }
 
 int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns)
