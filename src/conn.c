@@ -556,7 +556,10 @@ static void update_timer(struct uvfib__conn *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t deadline = uv_now(c->srv->loop) + timeout;
+    uint64_t now = uv_now(c->srv->loop);
+    /* Saturated: an embedder may say "never" with UINT64_MAX, and a wrapped deadline would
+     * look earlier than every later one, which would then never re-arm the timer. */
+    uint64_t deadline = timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
     c->deadline_ms = deadline;
     if (uv_is_active((const uv_handle_t *)&c->timer) && c->timer_due_ms <= deadline)
         return; /* it fires first; on_timer re-arms for the rest */

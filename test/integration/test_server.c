@@ -336,6 +336,28 @@ static void test_header_timeout_answers_408_and_closes(void **state)
     stop_and_check(&h, live);
 }
 
+/* An embedder may say "never" for one timeout: the others still hold (a keep-alive deadline of
+ * UINT64_MAX once wrapped and hid every later deadline, so a slow head was never timed out). */
+static void test_header_timeout_holds_with_a_never_keepalive_timeout(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.keepalive_timeout_ms = UINT64_MAX;
+    cfg.header_timeout_ms = 200;
+    assert_int_equal(harness_start(&h, &cfg, NULL), 0);
+    int fd = client_connect(h.port);
+    struct response r;
+    assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0); /* now idle, kept alive */
+    assert_int_equal(r.status, 200);
+    assert_int_equal(client_send(fd, "GET /healthz HTTP/1.1\r\nHo"), 0);
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 408);
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 static void test_idle_keepalive_connection_is_closed(void **state)
 {
     long live = uvfib__alloc_live();
@@ -1039,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_delivers_inflight_response),
         cmocka_unit_test(test_new_request_during_shutdown_gets_503_close),
         cmocka_unit_test(test_header_timeout_answers_408_and_closes),
+        cmocka_unit_test(test_header_timeout_holds_with_a_never_keepalive_timeout),
         cmocka_unit_test(test_idle_keepalive_connection_is_closed),
         cmocka_unit_test(test_connections_over_the_limit_are_closed),
         cmocka_unit_test(test_offloaded_failure_answers_500),
