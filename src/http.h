@@ -25,9 +25,10 @@ struct uvfib__http_limits {
     size_t max_body_bytes;
 };
 
-/* One parsed request, as handed to the connection. Its text lives in one buffer, owned
- * through url (free it with uvfib__free(msg.url)): the target, then each header as
- * "name\0value\0" in arrival order, then the body. */
+/* One parsed request, as handed to the connection. Its text lives in one buffer: the target,
+ * then each header as "name\0value\0" in arrival order, then the body. From
+ * uvfib__http_take it is owned through url (free it with uvfib__free(msg.url)); from
+ * uvfib__http_take_into it is the caller's dst. */
 struct uvfib__http_msg {
     char *url;                    /* owned until taken; NUL-terminated; the whole buffer */
     size_t url_len;

@@ -131,9 +131,12 @@ static bool fails_within(const char *data, size_t len, const uvfib_config_t *cfg
             break;
         }
         if (rc == UVFIB__HTTP_MESSAGE) {
+            size_t size = uvfib__http_msg_size(&http);
+            char *text = malloc(size > 0 ? size : 1);
+            assert_non_null(text);
             struct uvfib__http_msg msg;
-            uvfib__http_take(&http, &msg);
-            uvfib__free(msg.url);
+            uvfib__http_take_into(&http, &msg, text); /* as the connection takes it */
+            free(text);
         }
         data += used;
         len -= used;

@@ -90,6 +90,58 @@ static void assert_get_fib(const struct uvfib__http_msg *msg)
 }
 
 /* --------------------------------------------------------- one request */
+/* As the connection takes a message: its text copied into the caller's block (pointers into
+ * that block), the parser's buffer kept for the next message while it is small and freed once
+ * a large message has used it. */
+static size_t take_copy(struct uvfib__http *h, const char *data, struct uvfib__http_msg *msg,
+                        char **text)
+{
+    size_t consumed = 0;
+    assert_int_equal(uvfib__http_feed(h, data, strlen(data), &consumed), UVFIB__HTTP_MESSAGE);
+    assert_int_equal(consumed, strlen(data));
+    size_t size = uvfib__http_msg_size(h);
+    *text = malloc(size);
+    assert_non_null(*text);
+    uvfib__http_take_into(h, msg, *text);
+    assert_ptr_equal(msg->url, *text);
+    assert_int_equal(uvfib__http_msg_size(h), 0);
+    return size;
+}
+
+static void test_take_into_copies_and_keeps_a_small_buffer(void **state)
+{
+    (void)state;
+    struct uvfib__http h;
+    uvfib__http_init(&h, &default_limits);
+    struct uvfib__http_msg msg;
+    char *text;
+    take_copy(&h, GET_FIB, &msg, &text);
+    assert_get_fib(&msg);
+    char *kept = h.msg.url;
+    assert_non_null(kept); /* small: kept for the next message */
+    free(text);
+
+    char big[900];
+    char body[600];
+    memset(body, 'b', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    snprintf(big, sizeof(big), "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    size_t size = take_copy(&h, big, &msg, &text);
+    assert_string_equal(msg.url, "/echo");
+    assert_string_equal(uvfib__http_msg_header(&msg, "host"), "h");
+    assert_int_equal(msg.body_len, strlen(body));
+    assert_memory_equal(msg.body, body, msg.body_len);
+    assert_true(msg.body > text && msg.body + msg.body_len <= text + size); /* in the copy */
+    assert_null(h.msg.url); /* grown past the keep size for this one: freed */
+    free(text);
+
+    take_copy(&h, GET_FIB, &msg, &text); /* and the next small one works from scratch */
+    assert_get_fib(&msg);
+    free(text);
+    uvfib__http_free(&h);
+}
+
 
 static void test_one_get_is_one_message(void **state)
 {
@@ -859,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_headers_are_kept_in_order_and_found_in_any_case),
         cmocka_unit_test(test_a_body_is_kept_across_reads),
         T(test_one_get_is_one_message),
+        T(test_take_into_copies_and_keeps_a_small_buffer),
         T(test_request_without_host_has_no_host),
         T(test_host_header_name_is_case_insensitive),
         T(test_other_methods_are_reported),
