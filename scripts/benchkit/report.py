@@ -463,13 +463,18 @@ def main():
                 ms(probe(n)["p50"]) if n else "-",
                 "%+.0f µs" % ((probe(n)["p50"] - probe(a)["p50"]) * 1000) if n else "-"))
         w("")
-        w("With the compute threads at the loop's priority the hand-off costs what the floor "
-          "costs. At default flags they run at nice 10, for the loop's sake under saturation "
-          "(the latency table above), and at a low rate that costs more: perf sched shows the "
-          "lowered worker placed on the idle vCPU more often, where it waits about 100 µs to "
-          "run, where at normal priority it mostly runs on the loop's vCPU as soon as the loop "
-          "sleeps. A pool thread cannot be raised back while it sleeps: lowering nice again "
-          "needs a privilege (RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not have.")
+        if ovh_n and floor["p50_ns"] > 0:
+            w("Median overhead in this run: %.1f× the floor at default flags, %.1f× with the "
+              "compute threads at the loop's priority." % (
+                  med(ovh) * 1e6 / floor["p50_ns"], med(ovh_n) * 1e6 / floor["p50_ns"]))
+            w("")
+        w("At default flags the compute threads run at nice 10, for the loop's sake under "
+          "saturation (the latency table above), and at a low rate that costs more: perf sched "
+          "of this probe showed the lowered worker placed on the idle vCPU more often, where it "
+          "waited about 100 µs to run (waking a halted vCPU on this guest), while at normal "
+          "priority it mostly ran on the loop's vCPU as soon as the loop slept. A pool thread "
+          "cannot be raised back while it sleeps: lowering nice again needs a privilege "
+          "(RLIMIT_NICE, CAP_SYS_NICE) the hardened service does not have.")
         w("")
 
     reuseport_section(w, meta)
