@@ -127,9 +127,8 @@ static size_t put_ms(char *buf, size_t n, size_t cap, uint64_t ns)
 {
     uint64_t us = (ns + 500) / 1000;
     n = put_u64(buf, n, cap, us / 1000);
-    unsigned frac = (unsigned)(us % 1000);
-    const char tail[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
-                          (char)('0' + frac % 10)};
+    char tail[4] = {'.'};
+    uvfib__dec3((unsigned)(us % 1000), tail + 1);
     return put(buf, n, cap, tail, sizeof(tail));
 }
 
@@ -148,10 +147,7 @@ size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__access
     }
     char ms[21];
     if (e->time_ms >= 0) {
-        unsigned milli = (unsigned)(e->time_ms % 1000);
-        ms[0] = (char)('0' + milli / 100);
-        ms[1] = (char)('0' + milli / 10 % 10);
-        ms[2] = (char)('0' + milli % 10);
+        uvfib__dec3((unsigned)(e->time_ms % 1000), ms);
     } else {
         uvfib__u64_to_dec_pad((uint64_t)(e->time_ms % 1000), 3, ms); /* as it always was */
     }

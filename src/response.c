@@ -101,10 +101,7 @@ static int measure(const struct uvfib__response *r, struct head *h)
             h->json_type = false;
     h->reason = uvfib__status_reason(r->status);
     h->reason_len = strlen(h->reason);
-    /* 100..999: three digits, written as such. */
-    h->status[0] = (char)('0' + r->status / 100);
-    h->status[1] = (char)('0' + r->status / 10 % 10);
-    h->status[2] = (char)('0' + r->status % 10);
+    uvfib__dec3((unsigned)r->status, h->status); /* 100..999, checked above */
     h->status[3] = '\0';
     h->length_len = uvfib__u64_to_dec(r->body_len, h->length);
     h->total = 9 + 3 + 1 + h->reason_len + 2 + (h->json_type ? sizeof(json_type) - 1 : 0) + 16 +

@@ -157,6 +157,18 @@ static void test_u64_to_dec_pad_fills_with_zeros_to_the_width(void **state)
     assert_string_equal(buf, "18446744073709551615");
 }
 
+/* Every value below 1000, against the padded general form. */
+static void test_dec3_writes_three_digits_as_the_padded_form_does(void **state)
+{
+    (void)state;
+    for (unsigned v = 0; v < 1000; v++) {
+        char want[21], got[4] = {0};
+        uvfib__u64_to_dec_pad(v, 3, want);
+        uvfib__dec3(v, got);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_u64_to_dec_writes_exact_digits),
         cmocka_unit_test(test_u64_to_dec_round_trips_through_parse_u64),
         cmocka_unit_test(test_u64_to_dec_pad_fills_with_zeros_to_the_width),
+        cmocka_unit_test(test_dec3_writes_three_digits_as_the_padded_form_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
