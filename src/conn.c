@@ -515,7 +515,6 @@ static void on_timer(uv_timer_t *timer)
     if (now < c->deadline_ms) {
         /* A deadline moved later since the timer was armed (see update_timer): not yet. */
         uv_timer_start(&c->timer, on_timer, c->deadline_ms - now, 0);
-        c->timer_due_ms = c->deadline_ms;
         return;
     }
     if (c->n_writes > 0 || c->n_reqs > 0) {
@@ -561,8 +560,9 @@ static void update_timer(struct uvfib__conn *c)
      * look earlier than every later one, which would then never re-arm the timer. */
     uint64_t deadline = timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
     c->deadline_ms = deadline;
-    if (uv_is_active((const uv_handle_t *)&c->timer) && c->timer_due_ms <= deadline)
+    /* libuv keeps the armed timer's due time (loop time + due_in, saturated as ours is). */
+    if (uv_is_active((const uv_handle_t *)&c->timer) &&
+        now + uv_timer_get_due_in(&c->timer) <= deadline)
         return; /* it fires first; on_timer re-arms for the rest */
     uv_timer_start(&c->timer, on_timer, timeout, 0);
-    c->timer_due_ms = deadline;
 }

@@ -30,9 +30,8 @@ struct uvfib__conn {
     char *pending;                /* owned: unparsed bytes kept while reads are paused */
     size_t pending_len;
     uint64_t msg_start_ms;        /* loop time of a partial request's first byte */
-    uint64_t deadline_ms;         /* loop time of the deadline update_timer last set */
-    uint64_t timer_due_ms;        /* loop time the timer fires at, while active: at most
-                                     deadline_ms (on_timer re-arms it for the rest) */
+    uint64_t deadline_ms;         /* loop time of the deadline update_timer last set; the
+                                     timer may be due earlier (on_timer re-arms it for the rest) */
     unsigned refs;                /* open handles + writes in flight + jobs + shutdown */
     bool closing;                 /* set once by uvfib__conn_close(), never cleared */
     bool reading;                 /* uv_read_start in effect */
