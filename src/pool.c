@@ -121,15 +121,16 @@ static void on_runner_work(uv_work_t *req)
     struct uvfib__pool *p = r->pool;
     apply_priority_once(&p->priority);
     uv_mutex_lock(&p->mu);
-    struct uvfib__pool_job *job = take(p);
     for (;;) {
-        while (job == NULL) {
-            if (!park(p, r)) {
-                p->n_active--; /* under mu: a job queued from now on starts a runner */
-                uv_mutex_unlock(&p->mu);
-                return;
-            }
-            job = take(p);
+        /* Looked at each time mu is taken again: a job queued while it was free (the runner
+         * counted as active, so no other one started) is taken here, never left waiting. */
+        struct uvfib__pool_job *job = take(p);
+        if (job == NULL) {
+            if (park(p, r))
+                continue; /* woken for a job */
+            p->n_active--; /* under mu: a job queued from now on starts a runner */
+            uv_mutex_unlock(&p->mu);
+            return;
         }
         uv_mutex_unlock(&p->mu);
         if (!uvfib_work_cancelled(&job->work))
@@ -144,7 +145,6 @@ static void on_runner_work(uv_work_t *req)
         else
             p->done_head = job;
         p->done_tail = job;
-        job = take(p);
         if (wake) {
             /* After unlocking: the loop wakes at once, and nothing it then does waits for this
              * thread. wake_fd stays open until every runner is back from libuv, which this one
@@ -154,8 +154,6 @@ static void on_runner_work(uv_work_t *req)
             if (p->after_wake != NULL)
                 p->after_wake(p);
             uv_mutex_lock(&p->mu);
-            if (job == NULL)
-                job = take(p); /* queued while mu was free: this runner was counted active */
         }
     }
 }
