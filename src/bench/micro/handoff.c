@@ -52,16 +52,16 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void report(const char *name)
+/* Prints one measurement's line from its n round trips in s (sorted here). */
+static void report(const char *name, uint64_t *s, unsigned n)
 {
-    qsort(samples, done_rounds, sizeof(samples[0]), cmp_u64);
+    qsort(s, n, sizeof(s[0]), cmp_u64);
     double sum = 0;
-    for (unsigned i = 0; i < done_rounds; i++)
-        sum += (double)samples[i];
-    unsigned n = done_rounds;
+    for (unsigned i = 0; i < n; i++)
+        sum += (double)s[i];
     printf("{\"name\":\"%s\",\"rounds\":%u,\"p50_ns\":%" PRIu64 ",\"p90_ns\":%" PRIu64
            ",\"p99_ns\":%" PRIu64 ",\"mean_ns\":%.0f}\n",
-           name, n, samples[n / 2], samples[n * 9 / 10], samples[n * 99 / 100], sum / n);
+           name, n, s[n / 2], s[n * 9 / 10], s[n * 99 / 100], sum / n);
     fflush(stdout);
 }
 
@@ -113,7 +113,7 @@ static void measure_condvar(void)
     pthread_cond_signal(&to_peer);
     pthread_mutex_unlock(&mu);
     pthread_join(peer, NULL);
-    report("condvar");
+    report("condvar", samples, done_rounds);
 }
 
 /* ------------------------------------------------------------------ async */
@@ -173,7 +173,7 @@ static void measure_async(void)
     uv_thread_join(&peer);
     uv_loop_close(&main_loop);
     uv_loop_close(&peer_loop);
-    report("async");
+    report("async", samples, done_rounds);
 }
 
 /* ------------------------------------------------------------------ floor */
@@ -252,7 +252,7 @@ static void measure_floor(void)
     uv_run(&main_loop, UV_RUN_DEFAULT);
     stop_worker(w);
     uv_loop_close(&main_loop);
-    report("floor");
+    report("floor", samples, done_rounds);
 }
 
 /* ------------------------------------------------------------------ chain */
@@ -348,6 +348,11 @@ static void measure_chain(void)
     samples_hop = calloc(rounds, sizeof(*samples_hop));
     if (chain_event_fd < 0 || samples_hop == NULL) {
         fprintf(stderr, "uvfib-handoff: no eventfd or memory; chain skipped\n");
+        close(chain_client_fd);
+        close(chain_loop_fd);
+        if (chain_event_fd >= 0)
+            close(chain_event_fd);
+        free(samples_hop);
         return;
     }
     uv_loop_init(&chain_loop);
@@ -383,15 +388,10 @@ static void measure_chain(void)
     uv_loop_close(&chain_loop);
     close(chain_loop_fd);
     close(chain_event_fd);
-    done_rounds = n_direct;
-    if (done_rounds > 0)
-        report("chain-direct");
-    uint64_t *direct = samples;
-    samples = samples_hop;
-    done_rounds = n_hop;
-    if (done_rounds > 0)
-        report("chain-hop");
-    samples = direct;
+    if (n_direct > 0)
+        report("chain-direct", samples, n_direct);
+    if (n_hop > 0)
+        report("chain-hop", samples_hop, n_hop);
     free(samples_hop);
 }
 
@@ -399,9 +399,8 @@ static void measure_chain(void)
 
 static void measure_pool(void)
 {
-    done_rounds = uvfib_measure_handoff(rounds, samples) == 0 ? rounds : 0;
-    if (done_rounds > 0)
-        report("pool");
+    if (uvfib_measure_handoff(rounds, samples) == 0)
+        report("pool", samples, rounds);
 }
 
 int main(int argc, char **argv)
