@@ -41,10 +41,9 @@ static int teardown(void **state)
     return uvfib__alloc_live() == live_before ? 0 : -1;
 }
 
-/* Feeds all of data[0..len) in one call and expects one complete message
- * ending exactly at len; takes it into *msg (the caller frees msg->url). */
-static void feed_one_message(struct uvfib__http *h, const char *data, size_t len,
-                             struct uvfib__http_msg *msg)
+/* Feeds all of data[0..len) in one call and expects one complete message ending exactly
+ * at len, not taken yet. */
+static void feed_to_message(struct uvfib__http *h, const char *data, size_t len)
 {
     size_t consumed = 0;
     int rc = uvfib__http_feed(h, data, len, &consumed);
@@ -52,6 +51,13 @@ static void feed_one_message(struct uvfib__http *h, const char *data, size_t len
         fail_msg("feed: %d (err %d %s), want MESSAGE", rc, h->err_status,
                  h->err_msg ? h->err_msg : "");
     assert_int_equal(consumed, len);
+}
+
+/* As feed_to_message, then takes the message into *msg (the caller frees msg->url). */
+static void feed_one_message(struct uvfib__http *h, const char *data, size_t len,
+                             struct uvfib__http_msg *msg)
+{
+    feed_to_message(h, data, len);
     uvfib__http_take(h, msg);
 }
 
@@ -96,9 +102,7 @@ static void assert_get_fib(const struct uvfib__http_msg *msg)
 static size_t take_copy(struct uvfib__http *h, const char *data, struct uvfib__http_msg *msg,
                         char **text)
 {
-    size_t consumed = 0;
-    assert_int_equal(uvfib__http_feed(h, data, strlen(data), &consumed), UVFIB__HTTP_MESSAGE);
-    assert_int_equal(consumed, strlen(data));
+    feed_to_message(h, data, strlen(data));
     size_t size = uvfib__http_msg_size(h);
     *text = malloc(size);
     assert_non_null(*text);
