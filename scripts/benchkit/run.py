@@ -29,6 +29,7 @@ UVFIB = os.path.join(BUILD, "src", "uvfib")
 BENCH = os.path.join(BUILD, "src", "bench", "uvfib-bench")
 FIBTIME = os.path.join(BUILD, "src", "bench", "micro", "uvfib-fibtime")
 HANDOFF = os.path.join(BUILD, "src", "bench", "micro", "uvfib-handoff")
+FLOORSERVER = os.path.join(BUILD, "src", "bench", "micro", "uvfib-floorserver")
 NODE_DIR = os.path.join(ROOT, "scripts", "node")
 CORES = os.cpu_count()
 
@@ -310,17 +311,28 @@ def sc_latency(run):
 
 def sc_overhead(run):
     """/fibonacci/1 at 200 requests/s, no other load: through the pool (at default flags, and with
-    the compute threads at normal priority) against on the loop."""
+    the compute threads at normal priority) against on the loop; and the floor in the same shape,
+    uvfib-floorserver answering on its loop (direct) or through one worker thread (hop)."""
     probe = ["--probe-url", "/fibonacci/1", "--probe-rate", "200", "--probe-connections", "4"]
-    for r in range(1, run.rounds + 1):
-        log("overhead, round %d/%d" % (r, run.rounds))
+    # Where each server's threads land varies from start to start by more than the hop costs:
+    # more, shorter rounds (1,200 requests each) than elsewhere.
+    rounds, dur = (1, run.dur) if run.quick else (6, 6.0)
+    for r in range(1, rounds + 1):
+        log("overhead, round %d/%d" % (r, rounds))
         # offload-normal: the pool threads left at the loop's priority, which wake sooner
         for mode, flags in (("inline", ["--mode", "inline"]), ("offload", ["--mode", "offload"]),
                             ("offload-normal", ["--mode", "offload", "--compute-priority", "normal"])):
             name = "overhead-%s-%d" % (mode, r)
             srv = uvfib(run, name, *flags, "--access-log", "off")
             try:
-                bench(run, name, srv, probe)
+                bench(run, name, srv, probe, dur=dur)
+            finally:
+                srv.stop()
+        for mode in ("direct", "hop"):
+            name = "overhead-floor-%s-%d" % (mode, r)
+            srv = Server([FLOORSERVER, mode], run.err_path(name))
+            try:
+                bench(run, name, srv, probe, dur=dur)
             finally:
                 srv.stop()
 

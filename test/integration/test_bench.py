@@ -794,6 +794,69 @@ def read_png(path):
     return width, height, pixels
 
 
+class FloorServerTest(unittest.TestCase):
+    """uvfib-floorserver, scripts/bench's floor under the offload overhead: the same answer as
+    uvfib's to /fibonacci/1, on the loop (direct) or through its worker thread (hop)."""
+
+    BODY = b'{"success":true,"result":1}'
+
+    def start(self, mode):
+        path = os.environ.get("UVFIB_FLOORSERVER")
+        if not path:
+            self.skipTest("UVFIB_FLOORSERVER not set")
+        p = subprocess.Popen([path, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        self.addCleanup(p.wait)
+        line = p.stdout.readline().decode()
+        self.assertRegex(line, r"^uvfib-floorserver listening on http://127\.0\.0\.1:\d+$")
+        return p, int(line.rsplit(":", 1)[1])
+
+    def read_answers(self, sock, n):
+        """n whole answers from sock, each checked: status line, length, body."""
+        data = b""
+        answer = None
+        for _ in range(n):
+            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + len(self.BODY):
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "the server closed the connection")
+                data += chunk
+            end = data.index(b"\r\n\r\n") + 4 + len(self.BODY)
+            answer, data = data[:end], data[end:]
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
+            self.assertIn(b"\r\nContent-Length: %d\r\n" % len(self.BODY), answer)
+            self.assertTrue(answer.endswith(b"\r\n\r\n" + self.BODY), answer)
+        self.assertEqual(data, b"")
+        return answer
+
+    def test_answers_on_the_loop_and_through_the_worker_then_exits_0(self):
+        for mode in ("direct", "hop"):
+            with self.subTest(mode=mode):
+                p, port = self.start(mode)
+                # One whose client leaves with its request unanswered (with the worker, in hop).
+                gone = socket.create_connection(("127.0.0.1", port), timeout=10)
+                gone.sendall(b"GET /fibonacci/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                gone.close()
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                req = b"GET /fibonacci/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                sock.sendall(req[:10])
+                sock.sendall(req[10:] + req + req)  # split, then pipelined
+                self.read_answers(sock, 3)
+                sock.sendall(req)                   # the same connection, kept alive
+                self.read_answers(sock, 1)
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(timeout=20), 0, p.stderr.read().decode())
+                sock.close()
+
+    def test_bad_usage_exits_2(self):
+        path = os.environ.get("UVFIB_FLOORSERVER")
+        if not path:
+            self.skipTest("UVFIB_FLOORSERVER not set")
+        for argv in ([], ["sideways"], ["hop", "1", "2"]):
+            p = subprocess.run([path] + argv, capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 2, argv)
+            self.assertIn(b"usage", p.stderr)
+
+
 def main():
     global BENCH
     BENCH = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("UVFIB_BENCH")

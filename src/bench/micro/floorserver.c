@@ -1,0 +1,305 @@
+/* floorserver.c - uvfib-floorserver: the least a server can do to answer a request on its loop
+ * (direct) or after handing it to another thread and back (hop), so that scripts/bench can
+ * measure the offload's floor in the request's own shape: the same client process (uvfib-bench's
+ * probe), the same loopback TCP, the same three threads on this machine's cores, and nothing
+ * else. The hop minus direct difference at p50 is the cost of the two wake-ups alone, where
+ * they really happen: on this 2-vCPU guest the client and the loop share a core, so the worker
+ * wakes on the other, idle one, which a two-thread ping-pong (uvfib-handoff) never meets.
+ *
+ *   uvfib-floorserver direct|hop [PORT]     (PORT 0 or none: any free port)
+ *
+ * Prints "uvfib-floorserver listening on http://127.0.0.1:PORT" on stdout once listening; exits
+ * 0 on SIGTERM or SIGINT. Every request (a head ending in an empty line; a body is not
+ * expected and not read) gets the same 200 answer uvfib gives to GET /fibonacci/1, byte for
+ * byte in length. hop: the loop puts the connection on a list under a mutex and signals a
+ * condition variable after unlocking; one worker thread takes it, computes nothing, puts it on
+ * the done list and wakes the loop with an eventfd, as uvfib's pool does. The worker stays at
+ * the loop's priority: the floor is the best case. Only for loopback benchmarks: it binds
+ * 127.0.0.1 and has no limits beyond a 16 KiB head. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#define HEAD_MAX 16384
+
+/* The length of uvfib's answer to GET /fibonacci/1, with the date's 29 characters. */
+static const char ANSWER[] = "HTTP/1.1 200 OK\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: 27\r\n"
+                             "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                             "Connection: keep-alive\r\n"
+                             "\r\n"
+                             "{\"success\":true,\"result\":1}";
+
+struct conn {
+    uv_tcp_t tcp;                 /* embedded; the conn is freed in its close callback */
+    char head[HEAD_MAX];          /* bytes of requests not yet complete */
+    size_t used;
+    unsigned queued;              /* requests handed to the worker and not yet back */
+    bool gone;                    /* to be closed once queued is 0 */
+    bool closing;                 /* uv_close called */
+};
+
+/* One request on its way through the worker: on the work list, then the done list. */
+struct hop {
+    struct conn *conn;
+    struct hop *next;             /* under mu */
+};
+
+static uv_loop_t *loop;
+static uv_tcp_t server;
+static uv_signal_t sigterm, sigint;
+static bool hop;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
+static struct hop *work_head, *work_tail, *done_head, *done_tail; /* under mu */
+static bool stopping;             /* under mu */
+static pthread_t worker;
+static int wake_fd;
+static uv_poll_t wake;
+
+static void on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Closes c now, or once the worker has given back every request of it. */
+static void conn_close(struct conn *c)
+{
+    c->gone = true;
+    if (c->closing)
+        return;
+    if (c->queued > 0) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status; /* a failed write shows as an error or EOF on the next read */
+    free(w);
+}
+
+static void answer(struct conn *c)
+{
+    if (c->gone)
+        return;
+    uv_write_t *w = malloc(sizeof(*w));
+    if (w == NULL) {
+        conn_close(c);
+        return;
+    }
+    uv_buf_t buf = uv_buf_init((char *)ANSWER, sizeof(ANSWER) - 1);
+    if (uv_write(w, (uv_stream_t *)&c->tcp, &buf, 1, on_written) < 0) {
+        free(w);
+        conn_close(c);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (work_head == NULL && !stopping)
+            pthread_cond_wait(&work_cond, &mu);
+        if (work_head == NULL)
+            break;
+        struct hop *h = work_head;
+        work_head = h->next;
+        if (work_head == NULL)
+            work_tail = NULL;
+        h->next = NULL;
+        bool wake_loop = done_head == NULL;
+        if (done_tail != NULL)
+            done_tail->next = h;
+        else
+            done_head = h;
+        done_tail = h;
+        pthread_mutex_unlock(&mu);
+        if (wake_loop) {
+            uint64_t one = 1;
+            while (write(wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+        }
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void hand_off(struct conn *c)
+{
+    struct hop *h = malloc(sizeof(*h)); /* as uvfib allocates each job */
+    if (h == NULL) {
+        conn_close(c);
+        return;
+    }
+    *h = (struct hop){.conn = c};
+    c->queued++;
+    pthread_mutex_lock(&mu);
+    if (work_tail != NULL)
+        work_tail->next = h;
+    else
+        work_head = h;
+    work_tail = h;
+    pthread_mutex_unlock(&mu);
+    pthread_cond_signal(&work_cond);
+}
+
+static void on_wake(uv_poll_t *p, int status, int events)
+{
+    (void)p, (void)status, (void)events;
+    uint64_t count;
+    while (read(wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&mu);
+    struct hop *h = done_head;
+    done_head = done_tail = NULL;
+    pthread_mutex_unlock(&mu);
+    while (h != NULL) {
+        struct hop *next = h->next;
+        struct conn *c = h->conn;
+        free(h);
+        c->queued--;
+        answer(c);
+        if (c->gone && c->queued == 0)
+            conn_close(c);
+        h = next;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    struct conn *c = h->data;
+    *buf = uv_buf_init(c->head + c->used, (unsigned)(HEAD_MAX - c->used));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct conn *c = s->data;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    c->used += (size_t)n;
+    for (;;) {
+        char *end = memmem(c->head, c->used, "\r\n\r\n", 4);
+        if (end == NULL)
+            break;
+        size_t len = (size_t)(end - c->head) + 4;
+        memmove(c->head, c->head + len, c->used - len);
+        c->used -= len;
+        if (hop)
+            hand_off(c);
+        else
+            answer(c);
+    }
+    if (c->used == HEAD_MAX)
+        conn_close(c);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+    if (status < 0)
+        return;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    uv_tcp_init(loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (uv_is_closing(h))
+        return;
+    if (h->type == UV_TCP && h != (uv_handle_t *)&server)
+        uv_close(h, on_closed);
+    else
+        uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)s, (void)signum;
+    pthread_mutex_lock(&mu);
+    stopping = true;
+    pthread_mutex_unlock(&mu);
+    pthread_cond_signal(&work_cond);
+    pthread_join(worker, NULL);
+    /* The worker took every request before it left; drop those it gave back that the loop
+     * has not answered, then close everything, connections included. */
+    while (done_head != NULL) {
+        struct hop *next = done_head->next;
+        free(done_head);
+        done_head = next;
+    }
+    done_tail = NULL;
+    uv_walk(loop, close_walk, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3 || (strcmp(argv[1], "direct") != 0 && strcmp(argv[1], "hop") != 0)) {
+        fprintf(stderr, "usage: uvfib-floorserver direct|hop [PORT]\n");
+        return 2;
+    }
+    hop = strcmp(argv[1], "hop") == 0;
+    int port = argc == 3 ? atoi(argv[2]) : 0;
+    loop = uv_default_loop();
+    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd < 0 || pthread_create(&worker, NULL, worker_main, NULL) != 0) {
+        perror("uvfib-floorserver");
+        return 1;
+    }
+    uv_poll_init(loop, &wake, wake_fd);
+    uv_poll_start(&wake, UV_READABLE, on_wake);
+
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", port, &addr);
+    uv_tcp_init(loop, &server);
+    int err = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
+    if (err == 0)
+        err = uv_listen((uv_stream_t *)&server, 511, on_connection);
+    if (err < 0) {
+        fprintf(stderr, "uvfib-floorserver: %s\n", uv_strerror(err));
+        return 1;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
+    printf("uvfib-floorserver listening on http://127.0.0.1:%d\n",
+           ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    fflush(stdout);
+
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(loop, UV_RUN_DEFAULT);
+    close(wake_fd);
+    return uv_loop_close(loop) == 0 ? 0 : 1;
+}
