@@ -45,7 +45,11 @@ typedef enum {
 } uvfib_mode_t;
 
 /** How pool threads running computations are scheduled (see uvfib_config_t.compute_priority).
- * Linux applies each per thread; a pool thread keeps what it got for whatever it runs later. */
+ * Linux applies each per thread. A pool thread is at this priority only while it computes work
+ * not flagged UVFIB_OFFLOAD_CHEAP: before cheap work, when it goes idle and when it gives the
+ * thread back to libuv it puts the thread's own priority back, where the process may raise a
+ * priority (root, CAP_SYS_NICE, or RLIMIT_NICE: systemd's LimitNICE=+0); where it may not, a
+ * thread once lowered keeps the lower priority for whatever it runs later. */
 typedef enum {
     UVFIB_PRIORITY_NORMAL = 0, /**< leave the pool's threads alone (the library's default) */
     UVFIB_PRIORITY_NICE,       /**< raise their nice value by compute_nice */
@@ -83,7 +87,8 @@ struct uvfib_config_s {
                                        is cancelled; done gets UV_ETIMEDOUT; default 0: none */
     uvfib_priority_t compute_priority; /**< opt-in: how pool threads that compute for this
                                        server are scheduled, so the loop thread wins the CPU;
-                                       a process-wide effect on libuv's shared threads;
+                                       held only while work that is not cheap runs, where
+                                       the process may raise it back (see uvfib_priority_t);
                                        default UVFIB_PRIORITY_NORMAL (leave them alone) */
     int compute_nice;             /**< nice increment for UVFIB_PRIORITY_NICE and _BATCH,
                                        1..19; default 10 */
@@ -355,7 +360,8 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
 
 /* -------------------------------------------------------------- offload */
 
-/** In UVFIB_MODE_AUTO, run this work on the loop: it costs less than the hand-off. */
+/** The work costs less than the hand-off: in UVFIB_MODE_AUTO it runs on the loop; in the
+ * pool (UVFIB_MODE_OFFLOAD) it runs at the thread's own priority, not compute_priority. */
 #define UVFIB_OFFLOAD_CHEAP 1u
 
 /** Hands `work(ctx)` to the thread pool (or runs it on the loop: see uvfib_mode_t), then runs

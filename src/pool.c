@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -47,25 +48,69 @@ struct uvfib__runner {
 
 /* ------------------------------------------------------------------ pool threads */
 
-/* Lowers this pool thread's priority once, so that when computations fill every core the
- * loop thread still gets a CPU at once. Linux applies nice and the scheduling policy per
- * thread. It stays for whatever else the pool runs on this thread afterwards. */
-static void apply_priority_once(const struct uvfib__pool_priority *prio)
+/* The priority of the pool thread a runner is on. libuv's threads are shared with the
+ * embedder's own work, and a lowered thread wakes later (on an idle vCPU, tens of
+ * microseconds: docs/benchmarks.md), so a thread is at the pool's priority only while it
+ * computes work that is not cheap, where the process is allowed to raise it back. */
+struct thread_priority {
+    bool lowered;                 /* at the pool's priority now */
+    bool saved;                   /* policy and nice hold the thread's own */
+    int policy;                   /* its own scheduling policy (SCHED_OTHER as a rule) */
+    int nice;                     /* its own nice value */
+};
+static _Thread_local struct thread_priority thread_prio;
+/* Set once a raise was refused (no CAP_SYS_NICE, RLIMIT_NICE too low): the permission is the
+ * process's, so no thread tries again and lowered threads stay lowered, as they would have. */
+static atomic_bool raise_refused;
+
+static pid_t this_tid(void)
 {
-    static _Thread_local bool done;
-    if (done || prio->policy == UVFIB_PRIORITY_NORMAL)
+    return (pid_t)syscall(SYS_gettid);
+}
+
+static void lower_priority(const struct uvfib__pool_priority *prio)
+{
+    struct thread_priority *t = &thread_prio;
+    if (t->lowered || prio->policy == UVFIB_PRIORITY_NORMAL)
         return;
-    done = true;
+    pid_t tid = this_tid();
+    if (!t->saved) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, (id_t)tid);
+        t->nice = errno == 0 ? nice : 0;
+        t->policy = sched_getscheduler(0);
+        t->saved = true;
+    }
+    t->lowered = true;
     if (prio->policy == UVFIB_PRIORITY_BATCH || prio->policy == UVFIB_PRIORITY_IDLE) {
         struct sched_param param = {.sched_priority = 0};
         int policy = prio->policy == UVFIB_PRIORITY_IDLE ? SCHED_IDLE : SCHED_BATCH;
         pthread_setschedparam(pthread_self(), policy, &param);
     }
-    if (prio->nice > 0 && prio->policy != UVFIB_PRIORITY_IDLE) {
-        pid_t tid = (pid_t)syscall(SYS_gettid);
-        int now = getpriority(PRIO_PROCESS, (id_t)tid);
-        setpriority(PRIO_PROCESS, (id_t)tid, now + prio->nice > 19 ? 19 : now + prio->nice);
+    if (prio->nice > 0 && prio->policy != UVFIB_PRIORITY_IDLE)
+        setpriority(PRIO_PROCESS, (id_t)tid, t->nice + prio->nice > 19 ? 19 : t->nice + prio->nice);
+}
+
+/* Puts the thread's own policy and nice back, if it was lowered and the process may. */
+static void raise_priority(void)
+{
+    struct thread_priority *t = &thread_prio;
+    if (!t->lowered || atomic_load_explicit(&raise_refused, memory_order_relaxed))
+        return;
+    int err = setpriority(PRIO_PROCESS, (id_t)this_tid(), t->nice);
+    if (err == 0 && sched_getscheduler(0) != t->policy) {
+        struct sched_param param = {.sched_priority = 0};
+        err = pthread_setschedparam(pthread_self(), t->policy, &param) == 0 ? 0 : -1;
     }
+    if (err == 0)
+        t->lowered = false;
+    else
+        atomic_store_explicit(&raise_refused, true, memory_order_relaxed);
+}
+
+static bool priority_raised_back(void)
+{
+    return !thread_prio.lowered || atomic_load_explicit(&raise_refused, memory_order_relaxed);
 }
 
 /* Takes the job at the head of the FIFO, or NULL when it is empty. Caller holds mu. */
@@ -119,13 +164,20 @@ static void on_runner_work(uv_work_t *req)
 {
     struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
     struct uvfib__pool *p = r->pool;
-    apply_priority_once(&p->priority);
     uv_mutex_lock(&p->mu);
     for (;;) {
         /* Looked at each time mu is taken again: a job queued while it was free (the runner
          * counted as active, so no other one started) is taken here, never left waiting. */
         struct uvfib__pool_job *job = take(p);
         if (job == NULL) {
+            if (!priority_raised_back()) {
+                /* Idle at the thread's own priority, and so woken sooner; a system call, so
+                 * with mu free, then a look at the FIFO again. */
+                uv_mutex_unlock(&p->mu);
+                raise_priority();
+                uv_mutex_lock(&p->mu);
+                continue;
+            }
             if (park(p, r))
                 continue; /* woken for a job */
             p->n_active--; /* under mu: a job queued from now on starts a runner */
@@ -133,6 +185,10 @@ static void on_runner_work(uv_work_t *req)
             return;
         }
         uv_mutex_unlock(&p->mu);
+        if (job->cheap)
+            raise_priority();
+        else
+            lower_priority(&p->priority);
         if (!uvfib_work_cancelled(&job->work))
             job->run(job);
         job->finished_ns = uv_hrtime();

@@ -45,6 +45,8 @@ enum uvfib__pool_job_state {
  * belongs to the pool from submit until done_cb (or a successful cancel). */
 struct uvfib__pool_job {
     uvfib__pool_run_cb run;       /* the owner's; called at most once, in a pool thread */
+    bool cheap;                   /* the owner's: costs about a hand-off (UVFIB_OFFLOAD_CHEAP),
+                                     so it runs at the thread's own priority, not the pool's */
     uvfib_work_t work;            /* the cancel flag run polls: loop writes, runner reads */
     struct uvfib__pool_job *next, *prev; /* the FIFO (both), then the done list (next); under mu */
     enum uvfib__pool_job_state state; /* under mu */
@@ -52,9 +54,11 @@ struct uvfib__pool_job {
     uint64_t finished_ns;         /* hrtime run returned; written before it goes on the done list */
 };
 
-/* How runners treat the pool thread they run on: opt-in, as it is a process-wide effect on
- * libuv's shared threads (see uvfib_config_t.compute_priority). Applied once per thread, on
- * the first job it runs for us; it stays for whatever that thread runs afterwards. */
+/* How runners treat the pool thread they run on: opt-in, as libuv's threads are shared (see
+ * uvfib_config_t.compute_priority). A runner lowers its thread before a job that is not cheap
+ * and puts the thread's own priority back before it runs a cheap job, parks or leaves, where
+ * the process may raise a priority again (root, CAP_SYS_NICE or RLIMIT_NICE); where it may
+ * not, a thread once lowered stays lowered. */
 struct uvfib__pool_priority {
     uvfib_priority_t policy;      /* UVFIB_PRIORITY_NORMAL: leave threads alone */
     int nice;                     /* increment for UVFIB_PRIORITY_NICE, 1..19 */

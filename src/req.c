@@ -217,6 +217,7 @@ int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, 
         job->done_cb = done;
         job->ctx = ctx;
         job->finish = on_job_finish;
+        job->pj.cheap = (flags & UVFIB_OFFLOAD_CHEAP) != 0; /* at the thread's own priority */
         if (uvfib__work_submit(job) == 0) {
             uvfib__conn_ref(conn);
             return 0;

@@ -2,7 +2,8 @@
  * than the pool may use): FIFO order, at most `threads` jobs at once, done exactly once,
  * cancel of waiting and running jobs, a runner still queued in libuv taken back at close,
  * the races between a runner going idle and a new job arriving, parked runners (reused
- * without libuv, woken at close, gone after their linger), and out of memory. */
+ * without libuv, woken at close, gone after their linger), the compute priority (held only
+ * while work that is not cheap runs, where the process may raise it back), and out of memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +11,13 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "pool.h"
@@ -132,13 +138,19 @@ struct fixture {
     long live;                    /* allocations before the pool */
 };
 
-static void fx_start(struct fixture *fx, unsigned threads)
+static void fx_start_with(struct fixture *fx, unsigned threads, struct uvfib__pool_priority prio,
+                          uvfib__pool_done_cb done_cb)
 {
     reset_globals();
     fx->live = uvfib__alloc_live();
     assert_int_equal(uv_loop_init(&fx->loop), 0);
+    assert_int_equal(uvfib__pool_init(&fx->pool, &fx->loop, threads, prio, done_cb), 0);
+}
+
+static void fx_start(struct fixture *fx, unsigned threads)
+{
     struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
-    assert_int_equal(uvfib__pool_init(&fx->pool, &fx->loop, threads, prio, on_done), 0);
+    fx_start_with(fx, threads, prio, on_done);
 }
 
 static void fx_end(struct fixture *fx)
@@ -497,6 +509,126 @@ static void test_a_finished_job_counts_its_run_not_the_wait_for_the_loop(void **
     free(jobs);
 }
 
+/* ------------------------------------------------------------------ compute priority */
+
+/* A job that notes the scheduling of the thread it ran on. */
+struct pjob {
+    struct uvfib__pool_job pj;
+    pid_t tid;
+    int nice, policy;
+};
+
+static void on_run_note_priority(struct uvfib__pool_job *pj)
+{
+    struct pjob *j = (struct pjob *)pj;
+    j->tid = (pid_t)syscall(SYS_gettid);
+    j->nice = getpriority(PRIO_PROCESS, (id_t)j->tid);
+    j->policy = sched_getscheduler(0);
+}
+
+static void on_done_count(struct uvfib__pool *pool, struct uvfib__pool_job *pj)
+{
+    (void)pool, (void)pj;
+    n_done++;
+}
+
+/* Runs one job, cheap or not, through fx's pool and returns what it saw. */
+static struct pjob run_noting_priority(struct fixture *fx, bool cheap)
+{
+    struct pjob j = {.pj = {.run = on_run_note_priority, .cheap = cheap}};
+    unsigned want = n_done + 1;
+    assert_int_equal(uvfib__pool_submit(&fx->pool, &j.pj), 0);
+    run_until(&fx->loop, &n_done, want);
+    assert_int_equal(n_done, want);
+    return j;
+}
+
+static bool pool_has_parked_runner(struct uvfib__pool *pool)
+{
+    uv_mutex_lock(&pool->mu);
+    bool parked = pool->parked != NULL;
+    uv_mutex_unlock(&pool->mu);
+    return parked;
+}
+
+/* Whether this process may raise a thread's priority back, tried on a thread of its own. */
+static void *try_raise(void *arg)
+{
+    id_t tid = (id_t)syscall(SYS_gettid);
+    int nice = getpriority(PRIO_PROCESS, tid);
+    *(bool *)arg = nice < 19 && setpriority(PRIO_PROCESS, tid, nice + 1) == 0 &&
+                   setpriority(PRIO_PROCESS, tid, nice) == 0;
+    return NULL;
+}
+
+static bool may_raise_priority(void)
+{
+    bool may = false;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, try_raise, &may), 0);
+    pthread_join(t, NULL);
+    return may;
+}
+
+/* A pool thread is at the compute priority while it runs work that is not cheap, at its own
+ * while it runs cheap work, parks or goes back to libuv: a lowered thread wakes later, and
+ * libuv's threads also run the embedder's work. nice and batch (policy and nice). */
+static void test_compute_priority_is_held_only_while_work_that_is_not_cheap_runs(void **state)
+{
+    (void)state;
+    if (!may_raise_priority())
+        skip(); /* without CAP_SYS_NICE or RLIMIT_NICE a lowered thread stays lowered */
+    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); /* libuv's threads' too */
+    const struct {
+        uvfib_priority_t policy;
+        int nice, low_policy;
+    } cases[] = {{UVFIB_PRIORITY_NICE, 5, SCHED_OTHER}, {UVFIB_PRIORITY_BATCH, 3, SCHED_BATCH}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct fixture fx;
+        struct uvfib__pool_priority prio = {cases[c].policy, cases[c].nice};
+        fx_start_with(&fx, 1, prio, on_done_count);
+        fx.pool.linger_ms = LONG_LINGER_MS;
+        int low = base + cases[c].nice > 19 ? 19 : base + cases[c].nice;
+
+        struct pjob heavy = run_noting_priority(&fx, false);
+        assert_int_equal(heavy.nice, low);
+        assert_int_equal(heavy.policy, cases[c].low_policy);
+        /* The same runner, parked since: raised before it parked. */
+        uint64_t end = now_ns() + DEADLINE_NS;
+        while (!pool_has_parked_runner(&fx.pool) && now_ns() < end)
+            uv_run(&fx.loop, UV_RUN_NOWAIT);
+        assert_true(pool_has_parked_runner(&fx.pool));
+        assert_int_equal(getpriority(PRIO_PROCESS, (id_t)heavy.tid), base);
+        assert_int_equal(sched_getscheduler(heavy.tid), SCHED_OTHER);
+
+        struct pjob cheap = run_noting_priority(&fx, true);
+        assert_int_equal(cheap.nice, base);
+        assert_int_equal(cheap.policy, SCHED_OTHER);
+        heavy = run_noting_priority(&fx, false);
+        assert_int_equal(heavy.nice, low);
+
+        /* A runner that leaves at once gives libuv its thread back at the thread's own. */
+        close_pool(&fx.loop, &fx.pool);
+        assert_int_equal(getpriority(PRIO_PROCESS, (id_t)heavy.tid), base);
+        assert_int_equal(sched_getscheduler(heavy.tid), SCHED_OTHER);
+        fx_end(&fx);
+    }
+}
+
+/* At UVFIB_PRIORITY_NORMAL the pool leaves every thread as it found it. */
+static void test_normal_priority_leaves_threads_alone(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
+    fx_start_with(&fx, 1, prio, on_done_count);
+    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    struct pjob heavy = run_noting_priority(&fx, false);
+    assert_int_equal(heavy.nice, base);
+    assert_int_equal(heavy.policy, SCHED_OTHER);
+    fx_end(&fx);
+}
+
 static void test_no_memory_for_a_runner_fails_the_submit_cleanly(void **state)
 {
     (void)state;
@@ -550,6 +682,8 @@ int main(void)
         cmocka_unit_test(test_parked_runner_takes_the_next_job_without_libuv),
         cmocka_unit_test(test_idle_runners_leave_after_their_linger),
         cmocka_unit_test(test_a_finished_job_counts_its_run_not_the_wait_for_the_loop),
+        cmocka_unit_test(test_compute_priority_is_held_only_while_work_that_is_not_cheap_runs),
+        cmocka_unit_test(test_normal_priority_leaves_threads_alone),
         cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
         cmocka_unit_test(test_measure_handoff_times_each_round_trip),
     };
