@@ -1,6 +1,6 @@
 /* fib.c - the naive recursive Fibonacci kernel of the Node.js article, made cancellable.
  * Pure: no loop, no allocation; any thread may call it. meson compiles it alone at -O2 with
- * -fno-ipa-pure-const (src/meson.build says why). */
+ * -fno-ipa-pure-const and -falign-functions=64 (src/meson.build says why). */
 #include "fib.h"
 
 #include <stdbool.h>
