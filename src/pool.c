@@ -91,11 +91,17 @@ static void lower_priority(const struct uvfib__pool_priority *prio)
         setpriority(PRIO_PROCESS, (id_t)tid, t->nice + prio->nice > 19 ? 19 : t->nice + prio->nice);
 }
 
+/* Whether there is nothing to put back: the thread is not lowered, or may not be raised. */
+static bool priority_raised_back(void)
+{
+    return !thread_prio.lowered || atomic_load_explicit(&raise_refused, memory_order_relaxed);
+}
+
 /* Puts the thread's own policy and nice back, if it was lowered and the process may. */
 static void raise_priority(void)
 {
     struct thread_priority *t = &thread_prio;
-    if (!t->lowered || atomic_load_explicit(&raise_refused, memory_order_relaxed))
+    if (priority_raised_back())
         return;
     int err = setpriority(PRIO_PROCESS, (id_t)this_tid(), t->nice);
     if (err == 0 && sched_getscheduler(0) != t->policy) {
@@ -106,11 +112,6 @@ static void raise_priority(void)
         t->lowered = false;
     else
         atomic_store_explicit(&raise_refused, true, memory_order_relaxed);
-}
-
-static bool priority_raised_back(void)
-{
-    return !thread_prio.lowered || atomic_load_explicit(&raise_refused, memory_order_relaxed);
 }
 
 /* Takes the job at the head of the FIFO, or NULL when it is empty. Caller holds mu. */
