@@ -109,6 +109,17 @@ static void answer(struct conn *c)
     }
 }
 
+/* Appends h to the list at *head / *tail. Caller holds mu. */
+static void append(struct hop **head, struct hop **tail, struct hop *h)
+{
+    h->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = h;
+    else
+        *head = h;
+    *tail = h;
+}
+
 static void *worker_main(void *arg)
 {
     (void)arg;
@@ -122,13 +133,8 @@ static void *worker_main(void *arg)
         work_head = h->next;
         if (work_head == NULL)
             work_tail = NULL;
-        h->next = NULL;
         bool wake_loop = done_head == NULL;
-        if (done_tail != NULL)
-            done_tail->next = h;
-        else
-            done_head = h;
-        done_tail = h;
+        append(&done_head, &done_tail, h);
         pthread_mutex_unlock(&mu);
         if (wake_loop) {
             uint64_t one = 1;
@@ -151,11 +157,7 @@ static void hand_off(struct conn *c)
     *h = (struct hop){.conn = c};
     c->queued++;
     pthread_mutex_lock(&mu);
-    if (work_tail != NULL)
-        work_tail->next = h;
-    else
-        work_head = h;
-    work_tail = h;
+    append(&work_head, &work_tail, h);
     pthread_mutex_unlock(&mu);
     pthread_cond_signal(&work_cond);
 }
