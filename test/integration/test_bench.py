@@ -800,11 +800,14 @@ class FloorServerTest(unittest.TestCase):
 
     BODY = b'{"success":true,"result":1}'
 
-    def start(self, mode):
+    def path(self):
         path = os.environ.get("UVFIB_FLOORSERVER")
         if not path:
             self.skipTest("UVFIB_FLOORSERVER not set")
-        p = subprocess.Popen([path, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return path
+
+    def start(self, mode):
+        p = subprocess.Popen([self.path(), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(p.kill)
         self.addCleanup(p.wait)
         line = p.stdout.readline().decode()
@@ -848,9 +851,7 @@ class FloorServerTest(unittest.TestCase):
                 sock.close()
 
     def test_bad_usage_exits_2(self):
-        path = os.environ.get("UVFIB_FLOORSERVER")
-        if not path:
-            self.skipTest("UVFIB_FLOORSERVER not set")
+        path = self.path()
         for argv in ([], ["sideways"], ["hop", "1", "2"]):
             p = subprocess.run([path] + argv, capture_output=True, timeout=10)
             self.assertEqual(p.returncode, 2, argv)
