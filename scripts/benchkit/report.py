@@ -55,6 +55,11 @@ def probe(r):
     return r["bench"]["probe"]["latency_ms"]
 
 
+def p50_gap(a, b):
+    """How much later run b's probe answered than run a's, at p50, in ms."""
+    return probe(b)["p50"] - probe(a)["p50"]
+
+
 def load_rps(r):
     return r["bench"]["load"]["throughput_rps"]
 
@@ -230,9 +235,9 @@ def main():
     ovh_in, ovh_off = runs("overhead-inline"), runs("overhead-offload")
     ovh_norm = runs("overhead-offload-normal")
     fl_direct, fl_hop = runs("overhead-floor-direct"), runs("overhead-floor-hop")
-    ovh = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_off)]
-    ovh_n = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(ovh_in, ovh_norm)]
-    fl = [probe(b)["p50"] - probe(a)["p50"] for a, b in zip(fl_direct, fl_hop)]
+    ovh = [p50_gap(a, b) for a, b in zip(ovh_in, ovh_off)]
+    ovh_n = [p50_gap(a, b) for a, b in zip(ovh_in, ovh_norm)]
+    fl = [p50_gap(a, b) for a, b in zip(fl_direct, fl_hop)]
     # The floor: the least server's hop, measured with the same client and probe as uvfib's
     # overhead; without those runs (older raw data), the in-process chain.
     floor = ({"p50_ns": med(fl) * 1e6, "what": "request-shaped floor"} if fl else chain)
@@ -451,7 +456,7 @@ def main():
         w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
         def delta(a, b):
-            return "%+.0f µs" % ((probe(b)["p50"] - probe(a)["p50"]) * 1000) if a and b else "-"
+            return "%+.0f µs" % (p50_gap(a, b) * 1000) if a and b else "-"
 
         def at(xs, i):
             return xs[i - 1] if i <= len(xs) else None

@@ -317,20 +317,21 @@ def sc_overhead(run):
     # Where each server's threads land varies from start to start by more than the hop costs:
     # more, shorter rounds (1,200 requests each) than elsewhere.
     rounds, dur = (1, run.dur) if run.quick else (6, 6.0)
+
+    def floor(mode):
+        return lambda name: Server([FLOORSERVER, mode], run.err_path(name))
+
+    def offload(*flags):
+        return lambda name: uvfib(run, name, *flags, "--access-log", "off")
+    # offload-normal: the pool threads left at the loop's priority, which wake sooner
+    servers = (("inline", offload("--mode", "inline")), ("offload", offload("--mode", "offload")),
+               ("offload-normal", offload("--mode", "offload", "--compute-priority", "normal")),
+               ("floor-direct", floor("direct")), ("floor-hop", floor("hop")))
     for r in range(1, rounds + 1):
         log("overhead, round %d/%d" % (r, rounds))
-        # offload-normal: the pool threads left at the loop's priority, which wake sooner
-        for mode, flags in (("inline", ["--mode", "inline"]), ("offload", ["--mode", "offload"]),
-                            ("offload-normal", ["--mode", "offload", "--compute-priority", "normal"])):
+        for mode, start in servers:
             name = "overhead-%s-%d" % (mode, r)
-            srv = uvfib(run, name, *flags, "--access-log", "off")
-            try:
-                bench(run, name, srv, probe, dur=dur)
-            finally:
-                srv.stop()
-        for mode in ("direct", "hop"):
-            name = "overhead-floor-%s-%d" % (mode, r)
-            srv = Server([FLOORSERVER, mode], run.err_path(name))
+            srv = start(name)
             try:
                 bench(run, name, srv, probe, dur=dur)
             finally:
