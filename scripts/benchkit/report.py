@@ -328,7 +328,7 @@ def main():
         w("## Kernel: the same recursion, built four ways")
         w("")
         w("`uvfib-fibtime 30` (src/bench/micro): `uvfib` is the server's kernel as it runs in the "
-          "pool (a cancel flag polled once per call above n = 28), `uvfib-nocheck` the same library "
+          "pool (a cancel flag polled once per call above n = 30), `uvfib-nocheck` the same library "
           "build without a flag, `ref-O2`/`ref-O3` the bare recursion compiled alone. The variants "
           "take turns in 0.25 s slices; growth is F(30)'s time over F(28)'s, φ² = 2.618 for the "
           "naive call tree.")

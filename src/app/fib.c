@@ -6,14 +6,20 @@
 #include <stdbool.h>
 
 
-/* Below this n a subtree runs as the bare recursion, without looking at the cancel flag; above
- * it, each call polls the flag once (a relaxed load). F(28) is about 0.5 ms here, so a cancelled
- * or timed-out computation stops within a millisecond or so. The cut-off is that high because
- * calling the bare recursion on many small subtrees costs more than on a few large ones (GCC
- * unrolls it into nested loops whose set-up is paid per call): F(30) through leaves of n <= 20
- * ran 14% slower than the bare F(30), n <= 24 7%, n <= 28 0-5% (uvfib-fibtime, interleaved;
- * docs/benchmarks.md, "Kernel"). */
-#define CHECK_ABOVE_N 28
+/* Up to this n a subtree runs as the bare recursion, without looking at the cancel flag; above
+ * it, each call polls the flag once (a relaxed load). F(30) is 0.7-0.9 ms here (1.5 ms on a slow
+ * host), so a cancelled or timed-out computation stops within about a millisecond.
+ *
+ * Why 30: the check is nearly free (a few calls poll it), but the cut-off decides where the
+ * call tree is split into bare subtrees, and that is not free. GCC compiles the bare recursion
+ * into nested loops whose cost per call depends on n and its parity (instructions per call of
+ * fib_naive, callgrind: n=28 6.89, 29 7.00, 30 6.80, 31 6.99, 32 6.81), so splitting F(30)
+ * into F(28)+F(27)+F(28) runs 2.1% more instructions than F(30) whole. Instructions of the
+ * split tree against the whole one, by cut-off (callgrind, GCC 12 -O2):
+ *   cut 28: F(30) +2.1%, F(31) -0.5%, F(32) +2.0%, F(33) -1.3%, F(34) +0.9%
+ *   cut 30: F(30)  0,    F(31) -1.6%, F(32) +0.6%, F(33) -2.6%, F(34) -0.5%
+ * Below 28 it is worse still (cut 26: F(30) +5.0%). docs/benchmarks.md, "Kernel". */
+#define CHECK_ABOVE_N 30
 
 /* Not static on purpose: GCC 12 inlines a static recursive function into itself several levels
  * deep, spilling registers at every level, and it runs 20-30% slower than this external one,

@@ -1,7 +1,7 @@
 /* fibtime.c - uvfib-fibtime: times the Fibonacci kernel alone, outside any server, for
  * scripts/bench. The physical limit of /fibonacci/N throughput is cores / (time per call) of
  * the fastest build of the same recursion, so it times three:
- *   uvfib          fib_compute() as the server runs it (a cancel flag polled above n = 28)
+ *   uvfib          fib_compute() as the server runs it (a cancel flag polled above n = 30)
  *   uvfib-nocheck  fib_compute() with no flag: the same build without the check, its cost
  *   ref-O2         the bare recursion compiled at -O2      ref-O3  the same at -O3
  *
