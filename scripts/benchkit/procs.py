@@ -93,6 +93,15 @@ class Server:
                 ticks += int(f[11]) + int(f[12])   # fields 14, 15: utime, stime
         return ticks
 
+    def main_thread_ticks(self):
+        """CPU ticks of the server's first thread (uvfib's event loop), 0 once it is gone."""
+        try:
+            s = open("/proc/%d/task/%d/stat" % (self.pid, self.pid)).read()
+        except OSError:
+            return 0
+        f = s[s.rindex(")") + 2:].split()
+        return int(f[11]) + int(f[12])
+
     def stop(self, timeout=10.0):
         if self in _running:
             _running.remove(self)
@@ -130,16 +139,20 @@ class CpuMeter:
         self.t0 = time.monotonic()
         self.m0 = machine_ticks()
         self.s0 = self.server.cpu_ticks() if self.server else 0
+        self.l0 = self.server.main_thread_ticks() if self.server else 0
         return self
 
     def stop(self):
         wall = time.monotonic() - self.t0
         m1 = machine_ticks()
         s1 = self.server.cpu_ticks() if self.server else 0
+        l1 = self.server.main_thread_ticks() if self.server else 0
         total = m1[1] - self.m0[1]
         return {
             "wall_s": round(wall, 3),
             "server_cores": round((s1 - self.s0) / CLK_TCK / wall, 3) if self.server else None,
+            # the first thread's share: uvfib's event loop (the rest are its pool threads)
+            "main_thread_cores": round((l1 - self.l0) / CLK_TCK / wall, 3) if self.server else None,
             "machine_busy": round((m1[0] - self.m0[0]) / total, 3) if total else None,
         }
 

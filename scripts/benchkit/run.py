@@ -55,6 +55,11 @@ class Run:
         self.warm = 0.5 if quick else 2.0        # warm-up seconds before it
         self.rounds = 1 if quick else 3          # alternations of the compared systems
         self.ktime = 1.0 if quick else 4.0       # seconds of the kernel timer per call
+        # heavy: slices of load per round, each between two timings of the limit
+        self.heavy_slices = 2 if quick else 4
+        self.heavy_dur = 1.0 if quick else 3.0   # measured seconds of one slice
+        self.heavy_warm = 0.3                    # its warm-up (the server is warm already)
+        self.heavy_ktime = 0.25 if quick else 0.5  # seconds per build of the limit's timer
 
     def save(self, name, obj):
         with open(os.path.join(self.raw, name + ".json"), "w") as f:
@@ -118,17 +123,18 @@ http {
 
 # ------------------------------------------------------------------ the clients
 
-def bench(run, name, srv, args, report=False, server_metrics=False, dur=None):
+def bench(run, name, srv, args, report=False, server_metrics=False, dur=None, warm=None):
     """uvfib-bench --json against srv; saves raw/NAME.json with the CPU used. Returns it."""
     dur = run.dur if dur is None else dur
+    warm = run.warm if warm is None else warm
     cmd = [BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration", str(dur),
-           "--warmup", str(run.warm), "--json"] + list(args)
+           "--warmup", str(warm), "--json"] + list(args)
     if report:
         cmd += ["--report", os.path.join(run.raw, name + ".html")]
     if server_metrics:
         cmd += ["--server-metrics", "http://127.0.0.1:%d/metrics" % srv.port]
     meter = CpuMeter(srv).start()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + run.warm + 90)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=dur + warm + 90)
     cpu = meter.stop()
     if p.returncode not in (0, 99):
         raise RuntimeError("uvfib-bench failed in %s: %s" % (name, p.stderr[-2000:]))
@@ -220,26 +226,40 @@ def sc_light(run):
                 srv.stop()
 
 
-def kernel_limit(run, name):
+def kernel_limit(run, name, seconds=None):
     """The kernel alone on every core, every build, interleaved: the physical limit now."""
-    cmd = [FIBTIME, "30", str(run.ktime), str(CORES)]
+    cmd = [FIBTIME, "30", str(run.ktime if seconds is None else seconds), str(CORES)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=run.ktime * 8 + 60, check=True)
     run.save(name, {"cmd": cmd, "variants": [json.loads(l) for l in p.stdout.splitlines()]})
 
 
 def sc_heavy(run):
-    """GET /fibonacci/30 on 8 connections (wrk -c8's count) at default flags, the physical limit
-    timed just before and just after each round."""
+    """GET /fibonacci/30 on 8 connections (wrk -c8's count) at default flags, against the
+    physical limit timed just before and just after each slice of load. This machine's speed
+    drifts by tens of percent within seconds, so the load comes in short slices, each between
+    two short timings of the limit: slice K of the run is heavy-uvfib-K, the limits around it
+    heavy-kernel-(K-1) and heavy-kernel-K. A fresh server for each round of slices."""
     args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
-    kernel_limit(run, "heavy-kernel-0")
+    kernel_limit(run, "heavy-kernel-0", run.heavy_ktime)
+    k = 0
     for r in range(1, run.rounds + 1):
         log("heavy, round %d/%d" % (r, run.rounds))
-        srv = uvfib(run, "heavy-uvfib-%d" % r)
+        srv = uvfib(run, "heavy-uvfib-round-%d" % r)
         try:
-            bench(run, "heavy-uvfib-%d" % r, srv, args)
+            for _ in range(run.heavy_slices):
+                k += 1
+                bench(run, "heavy-uvfib-%d" % k, srv, args, dur=run.heavy_dur,
+                      warm=run.heavy_warm)
+                kernel_limit(run, "heavy-kernel-%d" % k, run.heavy_ktime)
         finally:
             srv.stop()
-        kernel_limit(run, "heavy-kernel-%d" % r)
+        # The same load with a core left idle: what the loop and the client cost per request
+        # when their wake-ups do not preempt a computing thread.
+        srv = uvfib(run, "heavy-threads1-%d" % r, "--threads", str(max(1, CORES - 1)))
+        try:
+            bench(run, "heavy-threads1-%d" % r, srv, args, dur=run.heavy_dur, warm=run.heavy_warm)
+        finally:
+            srv.stop()
     srv = node(run, "heavy-fastify", "fastify-piscina.js")
     try:
         bench(run, "heavy-fastify", srv, args)
@@ -509,6 +529,7 @@ def meta(run, scenarios):
         "wrk": (out(["wrk", "-v"]) or "").splitlines()[0] if out(["wrk", "-v"]) else None,
         "cc": (out(["cc", "--version"]) or "").splitlines()[0],
         "dur": run.dur, "warm": run.warm, "rounds": run.rounds, "ktime": run.ktime,
+        "heavy_slices": run.heavy_slices, "heavy_dur": run.heavy_dur, "heavy_ktime": run.heavy_ktime,
     })
 
 
