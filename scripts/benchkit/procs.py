@@ -135,24 +135,31 @@ class CpuMeter:
     def __init__(self, server=None):
         self.server = server
 
+    def _main_thread_ticks(self):
+        """The server's first thread's ticks; None for no server, or one of several processes
+        (run.py's Shared), which has no single first thread."""
+        ticks = getattr(self.server, "main_thread_ticks", None)
+        return ticks() if ticks is not None else None
+
     def start(self):
         self.t0 = time.monotonic()
         self.m0 = machine_ticks()
         self.s0 = self.server.cpu_ticks() if self.server else 0
-        self.l0 = self.server.main_thread_ticks() if self.server else 0
+        self.l0 = self._main_thread_ticks()
         return self
 
     def stop(self):
         wall = time.monotonic() - self.t0
         m1 = machine_ticks()
         s1 = self.server.cpu_ticks() if self.server else 0
-        l1 = self.server.main_thread_ticks() if self.server else 0
+        l1 = self._main_thread_ticks()
         total = m1[1] - self.m0[1]
         return {
             "wall_s": round(wall, 3),
             "server_cores": round((s1 - self.s0) / CLK_TCK / wall, 3) if self.server else None,
             # the first thread's share: uvfib's event loop (the rest are its pool threads)
-            "main_thread_cores": round((l1 - self.l0) / CLK_TCK / wall, 3) if self.server else None,
+            "main_thread_cores": (round((l1 - self.l0) / CLK_TCK / wall, 3)
+                                  if l1 is not None and self.l0 is not None else None),
             "machine_busy": round((m1[0] - self.m0[0]) / total, 3) if total else None,
         }
 
