@@ -94,11 +94,12 @@ class Server:
         return ticks
 
     def main_thread_ticks(self):
-        """CPU ticks of the server's first thread (uvfib's event loop), 0 once it is gone."""
+        """CPU ticks of the server's first thread (uvfib's event loop; Node.js's main thread;
+        nginx's master), None once it is gone."""
         try:
             s = open("/proc/%d/task/%d/stat" % (self.pid, self.pid)).read()
         except OSError:
-            return 0
+            return None
         f = s[s.rindex(")") + 2:].split()
         return int(f[11]) + int(f[12])
 
@@ -157,7 +158,7 @@ class CpuMeter:
         return {
             "wall_s": round(wall, 3),
             "server_cores": round((s1 - self.s0) / CLK_TCK / wall, 3) if self.server else None,
-            # the first thread's share: uvfib's event loop (the rest are its pool threads)
+            # the first thread's share: for uvfib, its event loop
             "main_thread_cores": (round((l1 - self.l0) / CLK_TCK / wall, 3)
                                   if l1 is not None and self.l0 is not None else None),
             "machine_busy": round((m1[0] - self.m0[0]) / total, 3) if total else None,

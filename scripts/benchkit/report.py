@@ -83,26 +83,32 @@ def server_lag_p99(r):
     return math.inf
 
 
-def kernel_best(k):
-    """(variant, calls/s) of the fastest build in one uvfib-fibtime run."""
-    v = max(k["variants"], key=lambda x: x["calls_per_s"])
-    return v["variant"], v["calls_per_s"]
+def fastest_build(kernel_runs):
+    """The build with the most calls/s on average over several uvfib-fibtime runs: the one
+    build the limit is taken from (the fastest of four in each short run alone would pick
+    whichever was luckiest in it)."""
+    totals = {}
+    for k in kernel_runs:
+        for v in k["variants"]:
+            totals.setdefault(v["variant"], []).append(v["calls_per_s"])
+    return max(totals, key=lambda name: statistics.mean(totals[name]))
 
 
-def kernel_best_cpu_ns(k):
-    """The CPU time per call of the fastest build in one uvfib-fibtime run."""
-    return max(k["variants"], key=lambda x: x["calls_per_s"])["cpu_ns_per_call"]
+def build_of(k, name):
+    """One build's line in one uvfib-fibtime run."""
+    return next(v for v in k["variants"] if v["variant"] == name)
 
 
 def heavy_split(r, cpu_ns):
-    """Where a heavy slice's CPU went: (loop µs per request, pool-thread cores, their speed
-    against the kernel alone, load-generator cores). None for a run without the loop's share."""
+    """Where a heavy run's CPU went: (loop µs per request, the other threads' cores, their
+    speed against the kernel alone (None without cpu_ns), load-generator cores). None for a run
+    without the loop's share."""
     cpu, rps = r["cpu"], load_rps(r)
     if cpu.get("main_thread_cores") is None or not rps:
         return None
-    pool = cpu["server_cores"] - cpu["main_thread_cores"]
-    return (cpu["main_thread_cores"] / rps * 1e6, pool,
-            rps * cpu_ns / 1e9 / pool if pool > 0 else None,
+    others = cpu["server_cores"] - cpu["main_thread_cores"]
+    return (cpu["main_thread_cores"] / rps * 1e6, others,
+            rps * cpu_ns / 1e9 / others if cpu_ns and others > 0 else None,
             r["bench"].get("generator", {}).get("cpu_cores"))
 
 
@@ -159,12 +165,16 @@ def main():
 
     # ---------------------------------------------------------- kernel and heavy
     heavy = runs("heavy-uvfib")
-    kernels = runs("heavy-kernel")  # -0 before the first slice, -K after slice K
+    kernels = runs("heavy-kernel")
+    limit_build = fastest_build(kernels) if kernels else None
     heavy_rows = []  # (run, limit calls/s, fraction of it, kernel CPU ns per call)
     for i, r in enumerate(heavy):
-        around = [kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]]
-        limit = statistics.mean([kernel_best(k)[1] for k in around])
-        cpu_ns = statistics.mean([kernel_best_cpu_ns(k) for k in around])
+        if "limits" in r:   # the two timings around the slice, by name
+            around = [load(n) for n in r["limits"]]
+        else:               # older runs: -(K-1) before slice K, -K after it
+            around = [kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]]
+        limit = statistics.mean([build_of(k, limit_build)["calls_per_s"] for k in around])
+        cpu_ns = statistics.mean([build_of(k, limit_build)["cpu_ns_per_call"] for k in around])
         heavy_rows.append((r, limit, load_rps(r) / limit, cpu_ns))
     if heavy_rows:
         pct = med([x[2] for x in heavy_rows])
@@ -367,7 +377,7 @@ def main():
                   med(kernel_gaps) * 100))
             w("")
         w("The kernel is compiled at `-O2` with `-fno-ipa-pure-const`, as an external function "
-          "(src/meson.build, src/fib.c): a `static` one ran 20-30% slower (GCC 12 inlines it into "
+          "(src/meson.build, src/app/fib.c): a `static` one ran 20-30% slower (GCC 12 inlines it into "
           "itself, spilling at every level), and without `-fno-ipa-pure-const` GCC may prove it "
           "`const` and merge repeated calls, another algorithm (under `-fsanitize=thread` F(30) "
           "took 0.1 ms instead of 1.5). GCC 12 emits the same instructions for it at `-O2` and "
@@ -378,71 +388,76 @@ def main():
         w("")
         w("The cancel flag is polled above n = 30, and below it the subtrees run as the bare "
           "recursion. The cut-off decides where the call tree is split, and GCC's compiled "
-          "recursion runs a different number of instructions per call at each n (callgrind, "
-          "`fib_naive`: 6.89 at n = 28, 7.00 at 29, 6.80 at 30), so a cut-off at 28 ran F(30) "
-          "as F(28)+F(27)+F(28), 2.1% more instructions than F(30) whole; at 30, F(30) runs "
-          "exactly the reference's instruction count, and F(31) to F(34) split no worse than "
-          "+0.6% (src/app/fib.c).")
+          "recursion runs a different number of instructions per call at each n, so a cut-off "
+          "at 28 ran F(30) as F(28)+F(27)+F(28), 2.1% more instructions than F(30) whole; at "
+          "30, F(30) runs exactly the reference's instruction count (measured once with "
+          "callgrind, not by this run: src/app/fib.c gives the figures).")
         w("")
 
     if heavy_rows:
         w("## Heavy requests against the physical limit")
         w("")
         w("`GET /fibonacci/30` on 8 keep-alive connections, closed loop, uvfib at default flags. "
-          "The limit is the kernel alone on %d threads, the fastest build, timed by "
-          "`uvfib-fibtime 30 %s %d`. This machine's speed drifts by tens of percent within "
-          "seconds, so the load runs in %s s slices (%d per server start), each timed between "
-          "two timings of the limit, and each slice is judged against the mean of the two." % (
-              meta["cores"], meta.get("heavy_ktime", meta["ktime"]), meta["cores"],
+          "The limit is the kernel alone on %d threads, timed by `uvfib-fibtime 30 %s %d`, of "
+          "the build fastest on average over this scenario's timings (`%s`). The load runs in "
+          "%s s slices (%d per server start, after a warm-up), each between two timings of the "
+          "limit and judged against their mean, so that a drift of the machine's speed falls "
+          "on both alike." % (
+              meta["cores"], meta.get("heavy_ktime", meta["ktime"]), meta["cores"], limit_build,
               meta.get("heavy_dur", meta["dur"]), meta.get("heavy_slices", 1)))
         w("")
-        w("Where the CPU went: the event loop (the server's first thread) per request, the "
-          "pool threads' cores, how fast they ran the kernel against the kernel alone (requests "
-          "× the limit's CPU time per call ÷ their CPU time), and the load generator's cores.")
+        w("Where the CPU went: the event loop (the server's first thread) per request; the "
+          "server's other threads (the pool's, and the access log's writer, which writes in "
+          "batches) and how fast they ran the kernel against the kernel alone (requests × the "
+          "limit's CPU time per call ÷ their CPU time); the load generator's cores; and how busy "
+          "the whole machine was.")
         w("")
-        w("| slice | uvfib req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | pool threads | their speed | generator |")
-        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        w("| slice | uvfib req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         splits = []
         for i, (r, limit, frac, cpu_ns) in enumerate(heavy_rows, 1):
             l = r["bench"]["load"]["latency_ms"]
             sp = heavy_split(r, cpu_ns)
             splits.append(sp)
-            w("| %d | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s |" % (
+            w("| %d | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %.0f%% |" % (
                 i, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
                 r["cpu"]["server_cores"],
                 "%.0f µs" % sp[0] if sp else "-", "%.2f" % sp[1] if sp else "-",
                 "%.1f%%" % (sp[2] * 100) if sp and sp[2] else "-",
-                "%.2f" % sp[3] if sp and sp[3] is not None else "-"))
-        limits = [kernel_best(k)[1] for k in kernels]
+                "%.2f" % sp[3] if sp and sp[3] is not None else "-",
+                r["cpu"]["machine_busy"] * 100))
+        limits = [build_of(k, limit_build)["calls_per_s"] for k in kernels]
+        busy = [r["cpu"]["machine_busy"] for r, _, _, _ in heavy_rows]
         w("")
-        w("The limit, timed %d times in this run, moved between %s and %s calls/s (%.0f%%)." % (
-            len(limits), rate(min(limits)), rate(max(limits)),
-            (max(limits) / min(limits) - 1) * 100))
+        w("The limit, timed %d times in this run, moved between %s and %s calls/s (%.0f%%). The "
+          "machine was %.0f-%.0f%% busy during the slices." % (
+              len(limits), rate(min(limits)), rate(max(limits)),
+              (max(limits) / min(limits) - 1) * 100, min(busy) * 100, max(busy) * 100))
         splits = [x for x in splits if x]
         if splits:
-            loop_us, pool_cores = med([x[0] for x in splits]), med([x[1] for x in splits])
+            loop_us, others = med([x[0] for x in splits]), med([x[1] for x in splits])
             speed, gen = med([x[2] for x in splits]), med([x[3] for x in splits])
+            speeds = [x[2] for x in splits if x[2]]
             w("")
-            w("Medians over the slices: the pool threads ran the kernel at %.1f%% of its speed "
-              "alone, on %.2f of the %d cores. The rest went to input and output: the loop spent "
-              "%.0f µs of CPU per request, and the load generator on the same cores %s." % (
-                  speed * 100 if speed else float("nan"), pool_cores, meta["cores"], loop_us,
-                  "%.2f cores" % gen if gen is not None else "(not measured)"))
-        idle = [heavy_split(t, 0) for t in runs("heavy-threads1")]
-        idle = [x for x in idle if x]
-        if idle:
-            idle_gen = med([x[3] for x in idle])
+            w("Medians over the slices: the loop spent %.0f µs of CPU per request, the load "
+              "generator %s, and the other threads %.2f of the %d cores%s." % (
+                  loop_us, "%.2f cores" % gen if gen is not None else "(not measured)",
+                  others, meta["cores"],
+                  ", running the kernel at %.1f%% of its speed alone (%.1f-%.1f%% per slice)" % (
+                      speed * 100, min(speeds) * 100, max(speeds) * 100) if speeds else ""))
+        spare = [heavy_split(t, None)
+                 for t in runs("heavy-spare-core") or runs("heavy-threads1")]  # older runs
+        spare = [x for x in spare if x]
+        if splits and spare:
+            spare_loop, spare_gen = med([x[0] for x in spare]), med([x[3] for x in spare])
             w("")
-            w("The same load on `--threads %d`, which leaves a core to the loop and the client "
-              "(%d run%s): the loop spent %.0f µs per request and the generator %s. The difference "
-              "is what their wake-ups cost when every core computes: each request wakes the loop "
-              "twice (its arrival, its finished job) and the client once, and each wake-up then "
-              "preempts a computing thread, which on this machine (a 2-vCPU guest) is expensive. "
-              "That share of the cores is what the server loses against the limit; the pool "
-              "threads themselves never wait for work." % (
-                  max(1, meta["cores"] - 1), len(idle), "" if len(idle) == 1 else "s",
-                  med([x[0] for x in idle]),
-                  "%.2f cores" % idle_gen if idle_gen is not None else "(not measured)"))
+            w("The same load on `--threads %d`, a core left to the loop and the client (%d "
+              "run%s): the loop spent %.0f µs per request, the generator %s. Each request wakes "
+              "the loop twice (its arrival, its finished job) and the client once; when every "
+              "core computes, each of those wake-ups preempts a computing thread, and the "
+              "difference between the two sets of figures is what that costs here." % (
+                  meta["cores"] - 1, len(spare), "" if len(spare) == 1 else "s", spare_loop,
+                  "%.2f cores" % spare_gen if spare_gen is not None else "(not measured)"))
         hf = load("heavy-fastify")
         if hf:
             w("")

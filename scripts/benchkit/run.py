@@ -233,33 +233,48 @@ def kernel_limit(run, name, seconds=None):
     run.save(name, {"cmd": cmd, "variants": [json.loads(l) for l in p.stdout.splitlines()]})
 
 
+def warm_up(run, srv, args):
+    """uvfib-bench for run.warm seconds, not recorded: a fresh server's first load."""
+    subprocess.run([BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration",
+                    str(run.warm), "--warmup", "0", "--json"] + list(args),
+                   capture_output=True, timeout=run.warm + 90)
+
+
 def sc_heavy(run):
     """GET /fibonacci/30 on 8 connections (wrk -c8's count) at default flags, against the
-    physical limit timed just before and just after each slice of load. This machine's speed
-    drifts by tens of percent within seconds, so the load comes in short slices, each between
-    two short timings of the limit: slice K of the run is heavy-uvfib-K, the limits around it
-    heavy-kernel-(K-1) and heavy-kernel-K. A fresh server for each round of slices."""
+    physical limit timed just before and just after each slice of load. The machine's speed
+    can drift by tens of percent within seconds, so the load comes in short slices, each
+    between two short timings of the limit: slice K is heavy-uvfib-K, and its "limits" name
+    the two heavy-kernel-N runs around it. A fresh server for each round of slices, warmed up
+    before the round's first timing. Then, while there is a core to spare, the same load on
+    --threads CORES-1 (heavy-spare-core-R): what the loop and the client cost per request when
+    their wake-ups do not preempt a computing thread."""
     args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
-    kernel_limit(run, "heavy-kernel-0", run.heavy_ktime)
-    k = 0
+    k = n = 0
     for r in range(1, run.rounds + 1):
         log("heavy, round %d/%d" % (r, run.rounds))
         srv = uvfib(run, "heavy-uvfib-round-%d" % r)
         try:
+            warm_up(run, srv, args)
+            kernel_limit(run, "heavy-kernel-%d" % n, run.heavy_ktime)
             for _ in range(run.heavy_slices):
                 k += 1
-                bench(run, "heavy-uvfib-%d" % k, srv, args, dur=run.heavy_dur,
-                      warm=run.heavy_warm)
-                kernel_limit(run, "heavy-kernel-%d" % k, run.heavy_ktime)
+                name = "heavy-uvfib-%d" % k
+                out = bench(run, name, srv, args, dur=run.heavy_dur, warm=run.heavy_warm)
+                kernel_limit(run, "heavy-kernel-%d" % (n + 1), run.heavy_ktime)
+                out["limits"] = ["heavy-kernel-%d" % n, "heavy-kernel-%d" % (n + 1)]
+                run.save(name, out)
+                n += 1
+            n += 1
         finally:
             srv.stop()
-        # The same load with a core left idle: what the loop and the client cost per request
-        # when their wake-ups do not preempt a computing thread.
-        srv = uvfib(run, "heavy-threads1-%d" % r, "--threads", str(max(1, CORES - 1)))
-        try:
-            bench(run, "heavy-threads1-%d" % r, srv, args, dur=run.heavy_dur, warm=run.heavy_warm)
-        finally:
-            srv.stop()
+        if CORES > 1:
+            name = "heavy-spare-core-%d" % r
+            srv = uvfib(run, name, "--threads", str(CORES - 1))
+            try:
+                bench(run, name, srv, args, dur=run.heavy_dur)
+            finally:
+                srv.stop()
     srv = node(run, "heavy-fastify", "fastify-piscina.js")
     try:
         bench(run, "heavy-fastify", srv, args)
