@@ -34,6 +34,16 @@ def wait_port(port, timeout=15.0, proc=None):
     raise RuntimeError("nothing listening on 127.0.0.1:%d" % port)
 
 
+def stat_fields(text):
+    """The fields of a /proc/.../stat line after the command name (field 3 onwards)."""
+    return text[text.rindex(")") + 2:].split()
+
+
+def stat_ticks(f):
+    """User + system CPU ticks from stat_fields(): fields 14 and 15."""
+    return int(f[11]) + int(f[12])
+
+
 class Server:
     """A server process in its own session (so stop() ends its whole group). With port=None
     it must print a "listening on http://HOST:PORT" line on stdout; else it is waited for on
@@ -88,9 +98,9 @@ class Server:
                 s = open("/proc/%s/stat" % d).read()
             except OSError:
                 continue
-            f = s[s.rindex(")") + 2:].split()
+            f = stat_fields(s)
             if int(f[3]) == self.pid:          # field 6: session id
-                ticks += int(f[11]) + int(f[12])   # fields 14, 15: utime, stime
+                ticks += stat_ticks(f)
         return ticks
 
     def main_thread_ticks(self):
@@ -100,8 +110,7 @@ class Server:
             s = open("/proc/%d/task/%d/stat" % (self.pid, self.pid)).read()
         except OSError:
             return None
-        f = s[s.rindex(")") + 2:].split()
-        return int(f[11]) + int(f[12])
+        return stat_ticks(stat_fields(s))
 
     def stop(self, timeout=10.0):
         if self in _running:

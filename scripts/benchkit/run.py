@@ -123,12 +123,17 @@ http {
 
 # ------------------------------------------------------------------ the clients
 
+def bench_cmd(srv, dur, warm, args):
+    """uvfib-bench --json against srv for dur seconds after warm, with args."""
+    return [BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration", str(dur),
+            "--warmup", str(warm), "--json"] + list(args)
+
+
 def bench(run, name, srv, args, report=False, server_metrics=False, dur=None, warm=None):
     """uvfib-bench --json against srv; saves raw/NAME.json with the CPU used. Returns it."""
     dur = run.dur if dur is None else dur
     warm = run.warm if warm is None else warm
-    cmd = [BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration", str(dur),
-           "--warmup", str(warm), "--json"] + list(args)
+    cmd = bench_cmd(srv, dur, warm, args)
     if report:
         cmd += ["--report", os.path.join(run.raw, name + ".html")]
     if server_metrics:
@@ -235,9 +240,7 @@ def kernel_limit(run, name, seconds=None):
 
 def warm_up(run, srv, args):
     """uvfib-bench for run.warm seconds, not recorded: a fresh server's first load."""
-    subprocess.run([BENCH, "--host", "127.0.0.1", "--port", str(srv.port), "--duration",
-                    str(run.warm), "--warmup", "0", "--json"] + list(args),
-                   capture_output=True, timeout=run.warm + 90)
+    subprocess.run(bench_cmd(srv, run.warm, 0, args), capture_output=True, timeout=run.warm + 90)
 
 
 def sc_heavy(run):
