@@ -99,6 +99,48 @@ def build_of(k, name):
     return next(v for v in k["variants"] if v["variant"] == name)
 
 
+def rps(r):
+    """A closed-loop run's throughput, whichever generator made it."""
+    return r["rps"] if "wrk_cmd" in r else load_rps(r)
+
+
+def judged(slices, kernels, build):
+    """Each slice of load against the limit timed around it, of one build: [(slice, limit
+    calls/s, its throughput's fraction of the limit, the kernel's CPU ns per call)]. A slice
+    names its two timings ("limits"); heavy runs older than that took kernels[K-1] before slice
+    K and kernels[K] after it."""
+    rows = []
+    for i, r in enumerate(slices):
+        if "limits" in r:
+            around = [load(n) for n in r["limits"]]
+        else:
+            around = [kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]]
+        limit = statistics.mean([build_of(k, build)["calls_per_s"] for k in around])
+        cpu_ns = statistics.mean([build_of(k, build)["cpu_ns_per_call"] for k in around])
+        rows.append((r, limit, rps(r) / limit, cpu_ns))
+    return rows
+
+
+def crosscheck(kind):
+    """uvfib-bench against wrk on workload KIND: None without both, else their median req/s and
+    uvfib-bench's difference, -0.05 for 5% less. Slices judged against the limit around them
+    compare their fractions of it; older whole runs their req/s."""
+    bs, ws = runs("crosscheck-%s-bench" % kind), runs("crosscheck-%s-wrk" % kind)
+    if not bs or not ws:
+        return None
+    out = {"bench": med([rps(r) for r in bs]), "wrk": med([rps(r) for r in ws]),
+           "slices": len(bs) + len(ws), "judged": all("limits" in r for r in bs + ws)}
+    if out["judged"]:
+        kernels = runs("crosscheck-kernel")
+        build = fastest_build(kernels)
+        fb = [x[2] for x in judged(bs, kernels, build)]
+        fw = [x[2] for x in judged(ws, kernels, build)]
+        out.update(diff=med(fb) / med(fw) - 1, bench_frac=med(fb), wrk_frac=med(fw))
+    else:
+        out["diff"] = out["bench"] / out["wrk"] - 1
+    return out
+
+
 def heavy_split(r, cpu_ns):
     """Where a heavy run's CPU went: (loop µs per request, the other threads' cores, their
     speed against the kernel alone (None without cpu_ns), load-generator cores). None for a run
@@ -167,15 +209,7 @@ def main():
     heavy = runs("heavy-uvfib")
     kernels = runs("heavy-kernel")
     limit_build = fastest_build(kernels) if kernels else None
-    heavy_rows = []  # (run, limit calls/s, fraction of it, kernel CPU ns per call)
-    for i, r in enumerate(heavy):
-        if "limits" in r:   # the two timings around the slice, by name
-            around = [load(n) for n in r["limits"]]
-        else:               # older runs: -(K-1) before slice K, -K after it
-            around = [kernels[i], kernels[i + 1] if i + 1 < len(kernels) else kernels[i]]
-        limit = statistics.mean([build_of(k, limit_build)["calls_per_s"] for k in around])
-        cpu_ns = statistics.mean([build_of(k, limit_build)["cpu_ns_per_call"] for k in around])
-        heavy_rows.append((r, limit, load_rps(r) / limit, cpu_ns))
+    heavy_rows = judged(heavy, kernels, limit_build) if heavy else []
     if heavy_rows:
         pct = med([x[2] for x in heavy_rows])
         goals.append(("heavy throughput, default flags", "≥ 95% of the physical limit (goal 97%)",
@@ -295,16 +329,16 @@ def main():
                       verdict(b >= 1.0, "%.2f×" % b)))
 
     # ---------------------------------------------------------- cross-check
-    cc = {}
-    for kind in ("heavy", "light"):
-        bs = runs("crosscheck-%s-bench" % kind)
-        ws = runs("crosscheck-%s-wrk" % kind)
-        if bs and ws:
-            cc[kind] = (med([load_rps(r) for r in bs]), med([r["rps"] for r in ws]))
+    cc = {kind: crosscheck(kind) for kind in ("heavy", "light")}
+    cc = {kind: c for kind, c in cc.items() if c}
     if "heavy" in cc:
-        d = cc["heavy"][0] / cc["heavy"][1] - 1
+        c = cc["heavy"]
+        d = c["diff"]
         goals.append(("uvfib-bench against wrk", "throughput within 10% on the same server",
-                      "/fibonacci/30: %s vs %s req/s (%+.1f%%)" % (rate(cc["heavy"][0]), rate(cc["heavy"][1]), d * 100),
+                      "/fibonacci/30: %s vs %s req/s, %+.1f%%%s" % (
+                          rate(c["bench"]), rate(c["wrk"]), d * 100,
+                          " as fractions of the limit around each of %d slices" % c["slices"]
+                          if c["judged"] else ""),
                       verdict(abs(d) <= 0.10, "%+.1f%%" % (d * 100))))
 
     mem = load("memory")
@@ -616,14 +650,25 @@ def main():
     if cc:
         w("## uvfib-bench against wrk")
         w("")
-        w("The same uvfib server (`--access-log off`), the two generators taking turns, closed loop:")
+        w("The same uvfib server (`--access-log off`), the two generators taking turns, closed loop.")
+        if cc.get("heavy", {}).get("judged"):
+            c = cc["heavy"]
+            w("Server-bound, they take %d slices of %s s in the order uvfib-bench, wrk, wrk, "
+              "uvfib-bench, ..., each between two timings of the limit, as in heavy; the "
+              "difference compares each generator's median fraction of the limit (uvfib-bench "
+              "%.1f%%, wrk %.1f%%), so that the machine's drift between slices falls on neither. "
+              "Generator-bound, whole runs of %s s take turns." % (
+                  c["slices"], meta.get("heavy_dur", meta["dur"]), c["bench_frac"] * 100,
+                  c["wrk_frac"] * 100, meta["dur"]))
         w("")
         w("| workload | uvfib-bench req/s | wrk req/s | difference |")
         w("| --- | --- | --- | --- |")
-        for kind, (b, x) in cc.items():
-            w("| %s | %s | %s | %+.1f%% |" % ("`/fibonacci/30`, 4 connections (server-bound)" if kind == "heavy"
-                                             else "`/fibonacci/10`, 50 connections (generator-bound)",
-                                             rate(b), rate(x), (b / x - 1) * 100))
+        for kind, c in cc.items():
+            w("| %s | %s | %s | %+.1f%%%s |" % (
+                "`/fibonacci/30`, 4 connections (server-bound)" if kind == "heavy"
+                else "`/fibonacci/10`, 50 connections (generator-bound)",
+                rate(c["bench"]), rate(c["wrk"]), c["diff"] * 100,
+                " of the limit" if c["judged"] else ""))
         w("")
     tools = load("tools")
     if tools:

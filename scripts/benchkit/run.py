@@ -238,6 +238,28 @@ def kernel_limit(run, name, seconds=None):
     run.save(name, {"cmd": cmd, "variants": [json.loads(l) for l in p.stdout.splitlines()]})
 
 
+class Limits:
+    """Timings of the physical limit between slices of load, PREFIX-kernel-0, -1, ...: time()
+    before a round's first slice, then judge() after each slice. The machine's speed can drift
+    by tens of percent within seconds here, so a slice is judged against the limit timed just
+    before and just after it, which the drift moves alike."""
+
+    def __init__(self, run, prefix):
+        self.run, self.prefix, self.n = run, prefix, -1
+
+    def time(self):
+        self.n += 1
+        kernel_limit(self.run, "%s-kernel-%d" % (self.prefix, self.n), self.run.heavy_ktime)
+
+    def judge(self, name, out):
+        """Times the limit after slice NAME (its raw output out) and saves the slice with the
+        names of the two timings around it, "limits"."""
+        before = "%s-kernel-%d" % (self.prefix, self.n)
+        self.time()
+        out["limits"] = [before, "%s-kernel-%d" % (self.prefix, self.n)]
+        self.run.save(name, out)
+
+
 def warm_up(run, srv, args):
     """uvfib-bench for run.warm seconds, not recorded: a fresh server's first load."""
     subprocess.run(bench_cmd(srv, run.warm, 0, args), capture_output=True, timeout=run.warm + 90)
@@ -253,22 +275,18 @@ def sc_heavy(run):
     --threads CORES-1 (heavy-spare-core-R): what the loop and the client cost per request when
     their wake-ups do not preempt a computing thread."""
     args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
-    k = n = 0
+    limits = Limits(run, "heavy")
+    k = 0
     for r in range(1, run.rounds + 1):
         log("heavy, round %d/%d" % (r, run.rounds))
         srv = uvfib(run, "heavy-uvfib-round-%d" % r)
         try:
             warm_up(run, srv, args)
-            kernel_limit(run, "heavy-kernel-%d" % n, run.heavy_ktime)
+            limits.time()
             for _ in range(run.heavy_slices):
                 k += 1
                 name = "heavy-uvfib-%d" % k
-                out = bench(run, name, srv, args, dur=run.heavy_dur, warm=run.heavy_warm)
-                kernel_limit(run, "heavy-kernel-%d" % (n + 1), run.heavy_ktime)
-                out["limits"] = ["heavy-kernel-%d" % n, "heavy-kernel-%d" % (n + 1)]
-                run.save(name, out)
-                n += 1
-            n += 1
+                limits.judge(name, bench(run, name, srv, args, dur=run.heavy_dur, warm=run.heavy_warm))
         finally:
             srv.stop()
         if CORES > 1:
@@ -450,17 +468,40 @@ def sc_reuseport(run):
 
 
 def sc_crosscheck(run):
-    """uvfib-bench's closed-loop throughput against wrk's on the same server, taking turns."""
-    for path, conns in (("/fibonacci/30", 4), ("/fibonacci/10", 50)):
-        kind = "heavy" if path.endswith("30") else "light"
-        srv = uvfib(run, "crosscheck-%s" % kind, "--access-log", "off")
-        try:
-            for r in range(1, run.rounds + 1):
-                bench(run, "crosscheck-%s-bench-%d" % (kind, r), srv,
-                      ["--load-url", path, "--load-connections", str(conns)])
-                wrk(run, "crosscheck-%s-wrk-%d" % (kind, r), srv, conns, path, run.dur)
-        finally:
-            srv.stop()
+    """uvfib-bench's closed-loop throughput against wrk's on the same server, taking turns.
+    Server-bound (/fibonacci/30, 4 connections, the judged pair): short slices in the order
+    uvfib-bench, wrk, wrk, uvfib-bench, ..., each between two timings of the limit
+    (crosscheck-kernel-N, named in the slice's "limits"), as in heavy: a whole run each, one
+    after the other, measured the machine's drift as much as the generators. Generator-bound
+    (/fibonacci/10, 50 connections, reported only): whole runs, taking turns."""
+    path, conns = "/fibonacci/30", 4
+    srv = uvfib(run, "crosscheck-heavy", "--access-log", "off")
+    try:
+        warm_up(run, srv, ["--load-url", path, "--load-connections", str(conns)])
+        limits = Limits(run, "crosscheck")
+        limits.time()
+        seen = {"bench": 0, "wrk": 0}
+        for i in range(2 * run.heavy_slices):
+            tool = ("bench", "wrk", "wrk", "bench")[i % 4]
+            seen[tool] += 1
+            name = "crosscheck-heavy-%s-%d" % (tool, seen[tool])
+            if tool == "bench":
+                out = bench(run, name, srv, ["--load-url", path, "--load-connections", str(conns)],
+                            dur=run.heavy_dur, warm=run.heavy_warm)
+            else:
+                out = wrk(run, name, srv, conns, path, run.heavy_dur)
+            limits.judge(name, out)
+    finally:
+        srv.stop()
+    path, conns = "/fibonacci/10", 50
+    srv = uvfib(run, "crosscheck-light", "--access-log", "off")
+    try:
+        for r in range(1, run.rounds + 1):
+            bench(run, "crosscheck-light-bench-%d" % r, srv,
+                  ["--load-url", path, "--load-connections", str(conns)])
+            wrk(run, "crosscheck-light-wrk-%d" % r, srv, conns, path, run.dur)
+    finally:
+        srv.stop()
 
 
 MEMORY_CLIENT = r'''
