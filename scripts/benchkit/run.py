@@ -370,9 +370,11 @@ def sc_overhead(run):
     the compute threads at normal priority) against on the loop; and the floor in the same shape,
     uvfib-floorserver answering on its loop (direct) or through one worker thread (hop)."""
     probe = ["--probe-url", "/fibonacci/1", "--probe-rate", "200", "--probe-connections", "4"]
-    # Where each server's threads land varies from start to start by more than the hop costs:
-    # more, shorter rounds (1,200 requests each) than elsewhere.
-    rounds, dur = (1, run.dur) if run.quick else (6, 6.0)
+    # The p50 of one server moves by more than the hop costs, from one start to the next and
+    # from one 2 s run to the next of the same start (121-187 µs, 225-425 µs, 126-273 µs over
+    # five runs each of three starts of --mode offload): the machine's state, not the sample
+    # size (400 requests). So many short rounds, finely interleaved, each a fresh start.
+    rounds, dur, warm = (1, run.dur, run.warm) if run.quick else (16, 2.0, 0.5)
 
     def floor(mode):
         return lambda name: Server([FLOORSERVER, mode], run.err_path(name))
@@ -389,7 +391,7 @@ def sc_overhead(run):
             name = "overhead-%s-%d" % (mode, r)
             srv = start(name)
             try:
-                bench(run, name, srv, probe, dur=dur)
+                bench(run, name, srv, probe, dur=dur, warm=warm)
             finally:
                 srv.stop()
 
