@@ -60,6 +60,9 @@ class Run:
         self.heavy_dur = 1.0 if quick else 3.0   # measured seconds of one slice
         self.heavy_warm = 0.3                    # its warm-up (the server is warm already)
         self.heavy_ktime = 0.25 if quick else 0.5  # seconds per build of the limit's timer
+        self.cross_blocks = 1 if quick else 2    # crosscheck: blocks of four heavy_dur slices
+        # (wrk takes whole seconds)
+        assert self.heavy_dur == int(self.heavy_dur)
 
     def save(self, name, obj):
         with open(os.path.join(self.raw, name + ".json"), "w") as f:
@@ -471,25 +474,26 @@ def sc_reuseport(run):
 
 def sc_crosscheck(run):
     """uvfib-bench's closed-loop throughput against wrk's on the same server, taking turns.
-    Server-bound (/fibonacci/30, 4 connections, the judged pair): short slices in the order
-    uvfib-bench, wrk, wrk, uvfib-bench, ..., each between two timings of the limit
-    (crosscheck-kernel-N, named in the slice's "limits"), as in heavy: a whole run each, one
-    after the other, measured the machine's drift as much as the generators. Generator-bound
+    Server-bound (/fibonacci/30, 4 connections, the judged pair): short slices in blocks of
+    four, uvfib-bench, wrk, wrk, uvfib-bench, so that a steady drift favours neither, each
+    slice between two timings of the limit (crosscheck-kernel-N, named in its "limits"), as
+    heavy's are: whole runs, one after the other, measured the machine's drift as much as the
+    generators. Both start cold after a timing (no warm-up: wrk has none). Generator-bound
     (/fibonacci/10, 50 connections, reported only): whole runs, taking turns."""
     path, conns = "/fibonacci/30", 4
+    args = ["--load-url", path, "--load-connections", str(conns)]
     srv = uvfib(run, "crosscheck-heavy", "--access-log", "off")
     try:
-        warm_up(run, srv, ["--load-url", path, "--load-connections", str(conns)])
+        warm_up(run, srv, args)
         limits = Limits(run, "crosscheck")
         limits.time()
         seen = {"bench": 0, "wrk": 0}
-        for i in range(2 * run.heavy_slices):
+        for i in range(4 * run.cross_blocks):
             tool = ("bench", "wrk", "wrk", "bench")[i % 4]
             seen[tool] += 1
             name = "crosscheck-heavy-%s-%d" % (tool, seen[tool])
             if tool == "bench":
-                out = bench(run, name, srv, ["--load-url", path, "--load-connections", str(conns)],
-                            dur=run.heavy_dur, warm=run.heavy_warm)
+                out = bench(run, name, srv, args, dur=run.heavy_dur, warm=0)
             else:
                 out = wrk(run, name, srv, conns, path, run.heavy_dur)
             limits.judge(name, out)
@@ -591,6 +595,7 @@ def meta(run, scenarios):
         "cc": (out(["cc", "--version"]) or "").splitlines()[0],
         "dur": run.dur, "warm": run.warm, "rounds": run.rounds, "ktime": run.ktime,
         "heavy_slices": run.heavy_slices, "heavy_dur": run.heavy_dur, "heavy_ktime": run.heavy_ktime,
+        "cross_blocks": run.cross_blocks,
     })
 
 
