@@ -286,10 +286,13 @@ def main():
         inl, off = lat_med("uvfib-inline", "p99"), lat_med("uvfib-default", "p99")
         x = inl / off
         # How many F(30) a probe behind the loop's computing waited, at the kernel's own speed:
-        # about 4 (the load's connections) when the loop keeps up, many more when it does not.
-        k1 = load("kernel-1")
-        calls = (" (inline's p99: %.1f times the kernel's F(30) alone)" %
-                 (inl * 1e6 / build_of(k1, "uvfib")["ns_per_call"]) if k1 else "")
+        # about 4 (the load's connections) when the loop keeps up, many more when it does not;
+        # and what the probe measures of a bare server on this machine.
+        k1, bare = load("kernel-1"), lat_med("floor-idle", "p99")
+        notes = ([] if not k1 else ["inline's p99: %.1f times the kernel's F(30) alone" %
+                                    (inl * 1e6 / build_of(k1, "uvfib")["ns_per_call"])]) + \
+                ([] if not bare else ["a bare server's idle p99 here: %s" % ms(bare)])
+        calls = " (%s)" % "; ".join(notes) if notes else ""
         goals.append(("offload against the blocking loop", "probe p99 ≥ 10× better than `--mode inline`",
                       "%s vs %s: %.1f× better%s" % (ms(off), ms(inl), x, calls),
                       verdict(x >= 10, "%.1f×" % x)))
@@ -536,7 +539,10 @@ def main():
           "each request's intended send); \"saturated\" adds `/fibonacci/30` in a closed loop on 4 "
           "connections. `/healthz` is answered on the loop (uvfib) or the main thread (Node.js), so "
           "its latency is the loop's responsiveness. Medians over the rounds; \"loop p99\" is uvfib's "
-          "own timer-measured loop delay over the run (its `/metrics` histogram, to the bucket edge).")
+          "own timer-measured loop delay over the run (its `/metrics` histogram, to the bucket edge)."
+          "%s" % (" The floor is `uvfib-floorserver direct` (src/bench/micro), a libuv server that "
+                  "answers fixed bytes on its loop and does nothing else: what the probe measures "
+                  "of this machine and of itself." if "floor-idle" in lat else ""))
         w("")
         w("| system | load | probe p50 | p90 | p99 | max | fib/30 req/s | loop p99 |")
         w("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -750,12 +756,13 @@ def reuseport_section(w, meta):
 
 
 LATENCY_ORDER = [
-    ("uvfib-idle", None, False), ("uvfib-default", None, True), ("uvfib-threads-1", None, True),
+    ("floor-idle", None, False), ("uvfib-idle", None, False), ("uvfib-default", None, True), ("uvfib-threads-1", None, True),
     ("uvfib-normal", None, True), ("uvfib-batch", None, True), ("uvfib-nice19", None, True),
     ("uvfib-idleclass", None, True), ("uvfib-inline", None, True), ("fastify-idle", None, False),
     ("fastify", None, True), ("express-piscina", None, True), ("worker-per-request", None, True),
 ]
 LATENCY_LABELS = {
+    "floor-idle": "uvfib-floorserver (the floor)",
     "uvfib-idle": "uvfib, default flags", "uvfib-default": "uvfib, default flags",
     "uvfib-threads-1": "uvfib `--threads N-1`", "uvfib-normal": "uvfib `--compute-priority normal`",
     "uvfib-batch": "uvfib `--compute-priority batch`", "uvfib-nice19": "uvfib `--compute-nice 19`",

@@ -326,6 +326,9 @@ def sc_admission(run):
 
 LATENCY_CONFIGS = [
     # name, how to start, whether /fibonacci/30 saturates the pool meanwhile
+    # floor-idle: the least a libuv server can do (fixed bytes, on its loop): the machine's own
+    # probe latency, below which no server's figures here can go
+    ("floor-idle", lambda run, n: Server([FLOORSERVER, "direct"], run.err_path(n)), False),
     ("uvfib-idle", lambda run, n: uvfib(run, n), False),
     ("uvfib-default", lambda run, n: uvfib(run, n), True),
     ("uvfib-threads-1", lambda run, n: uvfib(run, n, "--threads", str(max(1, CORES - 1))), True),
@@ -339,7 +342,7 @@ LATENCY_CONFIGS = [
     ("express-piscina", lambda run, n: node(run, n, "piscina.js"), True),
     ("worker-per-request", lambda run, n: node(run, n, "worker-per-request.js"), True),
 ]
-QUICK_LATENCY = ("uvfib-idle", "uvfib-default", "uvfib-threads-1", "fastify")
+QUICK_LATENCY = ("floor-idle", "uvfib-idle", "uvfib-default", "uvfib-threads-1", "fastify")
 
 
 def sc_latency(run):

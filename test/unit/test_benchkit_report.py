@@ -195,6 +195,28 @@ class TestReport(Drifting):
         self.assertIn("| `/fibonacci/30`, 4 connections (server-bound) | 1,575 (90.0%) | 1,125 (90.0%) "
                       "| +0.0% of the limit |", text)
 
+    def test_inline_is_compared_with_the_kernel_and_the_floor(self):
+        def probed(name, p99_ms, saturated):
+            out = bench_run(1000 if saturated else 0)
+            out["name"] = name
+            out["bench"]["probe"] = {"latency_ms": {"p50": p99_ms / 4, "p90": p99_ms / 2,
+                                                    "p99": p99_ms, "max": p99_ms * 2}}
+            self.save(name, out)
+        probed("latency-floor-idle-1", 0.8, False)
+        probed("latency-uvfib-default-1", 0.9, True)
+        probed("latency-uvfib-inline-1", 6.3, True)
+        self.save("kernel-1", {"variants": [
+            {"variant": v, "ns_per_call": 900e3, "calls_per_s": 1111, "cpu_ns_per_call": 900e3,
+             "growth": 1.618}
+            for v in ("uvfib", "ref-O2")]})
+        self.drifting((0.9,) * 4, (0.9,) * 4)
+        text = self.write()
+        self.assertIn("| offload against the blocking loop | probe p99 ≥ 10× better than `--mode inline` | "
+                      "900 µs vs 6.30 ms: 7.0× better (inline's p99: 7.0 times the kernel's F(30) "
+                      "alone; a bare server's idle p99 here: 800 µs) | **missed**: 7.0× |", text)
+        self.assertIn("| uvfib-floorserver (the floor) | idle | 200 µs | 400 µs | 800 µs | 1.60 ms | - | - |",
+                      text)
+
     def test_a_miss_is_reported_as_one(self):
         self.drifting((0.9,) * 4, (0.8,) * 4)
         cc = self.goal(self.write(), "uvfib-bench against wrk")
