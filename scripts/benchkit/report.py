@@ -130,20 +130,17 @@ def crosscheck(kind):
     if not bs or not ws:
         return None
     jb, jw = [r for r in bs if "limits" in r], [r for r in ws if "limits" in r]
-    out = {"judged": bool(jb and jw)}
-    if out["judged"]:
-        kernels = runs("crosscheck-kernel")
-        build = fastest_build(kernels)
-        fb = [x[2] for x in judged(jb, kernels, build)]
-        fw = [x[2] for x in judged(jw, kernels, build)]
-        out.update(diff=med(fb) / med(fw) - 1, bench_frac=med(fb), wrk_frac=med(fw),
-                   unjudged=len(bs) + len(ws) - len(jb) - len(jw))
-        bs, ws = jb, jw
-    out.update(bench=med([rps(r) for r in bs]), wrk=med([rps(r) for r in ws]),
-               slices=len(bs) + len(ws))
-    if not out["judged"]:
-        out["diff"] = out["bench"] / out["wrk"] - 1
-    return out
+    if not (jb and jw):
+        b, w = med([rps(r) for r in bs]), med([rps(r) for r in ws])
+        return {"judged": False, "bench": b, "wrk": w, "slices": len(bs) + len(ws),
+                "diff": b / w - 1}
+    kernels = runs("crosscheck-kernel")
+    build = fastest_build(kernels)
+    fb = med([x[2] for x in judged(jb, kernels, build)])
+    fw = med([x[2] for x in judged(jw, kernels, build)])
+    return {"judged": True, "bench": med([rps(r) for r in jb]), "wrk": med([rps(r) for r in jw]),
+            "slices": len(jb) + len(jw), "unjudged": len(bs) + len(ws) - len(jb) - len(jw),
+            "bench_frac": fb, "wrk_frac": fw, "diff": fb / fw - 1}
 
 
 def heavy_split(r, cpu_ns):
@@ -756,8 +753,8 @@ def reuseport_section(w, meta):
 
 
 LATENCY_ORDER = [
-    ("floor-idle", None, False), ("uvfib-idle", None, False), ("uvfib-default", None, True), ("uvfib-threads-1", None, True),
-    ("uvfib-normal", None, True), ("uvfib-batch", None, True), ("uvfib-nice19", None, True),
+    ("floor-idle", None, False), ("uvfib-idle", None, False), ("uvfib-default", None, True),
+    ("uvfib-threads-1", None, True), ("uvfib-normal", None, True), ("uvfib-batch", None, True), ("uvfib-nice19", None, True),
     ("uvfib-idleclass", None, True), ("uvfib-inline", None, True), ("fastify-idle", None, False),
     ("fastify", None, True), ("express-piscina", None, True), ("worker-per-request", None, True),
 ]

@@ -61,8 +61,7 @@ class Run:
         self.heavy_warm = 0.3                    # its warm-up (the server is warm already)
         self.heavy_ktime = 0.25 if quick else 0.5  # seconds per build of the limit's timer
         self.cross_blocks = 1 if quick else 2    # crosscheck: blocks of four heavy_dur slices
-        # (wrk takes whole seconds)
-        assert self.heavy_dur == int(self.heavy_dur)
+        assert self.heavy_dur == int(self.heavy_dur)  # wrk -d takes whole seconds
 
     def save(self, name, obj):
         with open(os.path.join(self.raw, name + ".json"), "w") as f:
