@@ -143,6 +143,12 @@ def crosscheck(kind):
             "bench_frac": fb, "wrk_frac": fw, "diff": fb / fw - 1}
 
 
+def ran_at(r):
+    """Where a judged slice ran among its scenario's timings of the limit: the number of the
+    first it names (heavy-kernel-N), 0 for older runs without "limits"."""
+    return int(r["limits"][0].rsplit("-", 1)[1]) if "limits" in r else 0
+
+
 def heavy_split(r, cpu_ns):
     """Where a heavy run's CPU went: (loop µs per request, the other threads' cores, their
     speed against the kernel alone (None without cpu_ns), load-generator cores). None for a run
@@ -212,11 +218,18 @@ def main():
     kernels = runs("heavy-kernel")
     limit_build = fastest_build(kernels) if kernels else None
     heavy_rows = judged(heavy, kernels, limit_build) if heavy else []
+    floor_heavy = runs("heavy-floor")
+    floor_rows = judged(floor_heavy, kernels, limit_build) if heavy_rows and floor_heavy else []
     if heavy_rows:
         pct = med([x[2] for x in heavy_rows])
+        floor_pct = med([x[2] for x in floor_rows]) if floor_rows else None
         goals.append(("heavy throughput, default flags", "≥ 95% of the physical limit (goal 97%)",
-                      "%.1f%% (median of %d slices, each between two timings of the limit)" % (
-                          pct * 100, len(heavy_rows)),
+                      "%.1f%% (median of %d slices, each between two timings of the limit)%s" % (
+                          pct * 100, len(heavy_rows),
+                          "; the floor, uvfib-floorserver computing the same kernel with nothing "
+                          "else, %.1f%% in the same turns (%d slices): uvfib at %.1f%% of it" % (
+                              floor_pct * 100, len(floor_rows), pct / floor_pct * 100)
+                          if floor_rows else ""),
                       verdict(pct >= 0.95, "%.1f points short" % (95 - pct * 100))))
     k1, kn = load("kernel-1"), load("kernel-%d" % meta["cores"])
     # Every uvfib-fibtime run of this invocation times our kernel beside the reference builds,
@@ -458,23 +471,36 @@ def main():
           "batches) and how fast they ran the kernel against the kernel alone (requests × the "
           "limit's CPU time per call ÷ their CPU time); the load generator's cores; and how busy "
           "the whole machine was.")
+        if floor_rows:
+            w("")
+            w("In turns with each uvfib slice (uvfib first in odd slices, the floor first in even "
+              "ones), the same load on the floor: `uvfib-floorserver compute` (src/bench/micro), "
+              "a libuv server that hands each request to one of %d worker threads through a "
+              "shared FIFO and a condition variable, computes F(n) with the `ref-O2` build, and "
+              "wakes the loop back through an eventfd, as uvfib's pool does, with no HTTP "
+              "parser, metrics, log or limits. What it misses of the limit is what the design "
+              "costs on this machine (the client and the loop's wake-ups on the computing "
+              "cores); what uvfib misses of the floor is uvfib's own." % meta["cores"])
         w("")
-        w("| slice | uvfib req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
-        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        w("| slice | server | req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         splits = []
-        for i, (r, limit, frac, cpu_ns) in enumerate(heavy_rows, 1):
+        rows = [(i, "uvfib", x) for i, x in enumerate(heavy_rows, 1)]
+        rows += [(i, "floor", x) for i, x in enumerate(floor_rows, 1)]
+        for i, who, (r, limit, frac, cpu_ns) in sorted(rows, key=lambda t: (t[0], ran_at(t[2][0]))):
             l = r["bench"]["load"]["latency_ms"]
             sp = heavy_split(r, cpu_ns)
-            splits.append(sp)
-            w("| %d | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %.0f%% |" % (
-                i, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
+            if who == "uvfib":
+                splits.append(sp)
+            w("| %d | %s | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %.0f%% |" % (
+                i, who, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
                 r["cpu"]["server_cores"],
                 "%.0f µs" % sp[0] if sp else "-", "%.2f" % sp[1] if sp else "-",
                 "%.1f%%" % (sp[2] * 100) if sp and sp[2] else "-",
                 "%.2f" % sp[3] if sp and sp[3] is not None else "-",
                 r["cpu"]["machine_busy"] * 100))
         limits = [build_of(k, limit_build)["calls_per_s"] for k in kernels]
-        busy = [r["cpu"]["machine_busy"] for r, _, _, _ in heavy_rows]
+        busy = [r["cpu"]["machine_busy"] for r, _, _, _ in heavy_rows + floor_rows]
         w("")
         w("The limit, timed %d times in this run, moved between %s and %s calls/s (%.0f%%). The "
           "machine was %.0f-%.0f%% busy during the slices." % (
@@ -505,6 +531,19 @@ def main():
               "difference between the two sets of figures is what that costs here." % (
                   meta["cores"] - 1, len(spare), "" if len(spare) == 1 else "s", spare_loop,
                   "%.2f cores" % spare_gen if spare_gen is not None else "(not measured)"))
+        if floor_rows:
+            fsplits = [x for x in (heavy_split(r, c) for r, _, _, c in floor_rows) if x]
+            fr = [x[2] for x in floor_rows]
+            w("")
+            w("The floor: %.1f%% of the limit (median of %d slices, %.1f-%.1f%%), against uvfib's "
+              "%.1f%%%s." % (
+                  med(fr) * 100, len(fr), min(fr) * 100, max(fr) * 100,
+                  med([x[2] for x in heavy_rows]) * 100,
+                  "; its loop spent %.0f µs of CPU per request, the load generator %s" % (
+                      med([x[0] for x in fsplits]),
+                      "%.2f cores" % med([x[3] for x in fsplits])
+                      if all(x[3] is not None for x in fsplits) else "(not measured)")
+                  if fsplits else ""))
         hf = load("heavy-fastify")
         if hf:
             w("")

@@ -267,30 +267,45 @@ def warm_up(run, srv, args):
     subprocess.run(bench_cmd(srv, run.warm, 0, args), capture_output=True, timeout=run.warm + 90)
 
 
+def floorserver(run, name, mode):
+    """uvfib-floorserver MODE (src/bench/micro): the least a server can do, a floor."""
+    return Server([FLOORSERVER, mode], run.err_path(name))
+
+
 def sc_heavy(run):
     """GET /fibonacci/30 on 8 connections (wrk -c8's count) at default flags, against the
     physical limit timed just before and just after each slice of load. The machine's speed
     can drift by tens of percent within seconds, so the load comes in short slices, each
     between two short timings of the limit: slice K is heavy-uvfib-K, and its "limits" name
-    the two heavy-kernel-N runs around it. A fresh server for each round of slices, warmed up
-    before the round's first timing. Then, while there is a core to spare, the same load on
-    --threads CORES-1 (heavy-spare-core-R): what the loop and the client cost per request when
-    their wake-ups do not preempt a computing thread."""
+    the two heavy-kernel-N runs around it. Beside each, in turns (uvfib first, then the floor
+    first, ...), slice K of the floor, heavy-floor-K: uvfib-floorserver compute, the same
+    kernel through the same kind of hand-off and nothing else, which says how much of the
+    distance to the limit is the design's on this machine and how much is uvfib's. A fresh
+    pair of servers for each round of slices, warmed up before the round's first timing. Then,
+    while there is a core to spare, the same load on --threads CORES-1 (heavy-spare-core-R):
+    what the loop and the client cost per request when their wake-ups do not preempt a
+    computing thread."""
     args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
     limits = Limits(run, "heavy")
     k = 0
     for r in range(1, run.rounds + 1):
         log("heavy, round %d/%d" % (r, run.rounds))
         srv = uvfib(run, "heavy-uvfib-round-%d" % r)
+        floor = floorserver(run, "heavy-floor-round-%d" % r, "compute")
         try:
             warm_up(run, srv, args)
+            warm_up(run, floor, args)
             limits.time()
-            for _ in range(run.heavy_slices):
+            for i in range(run.heavy_slices):
                 k += 1
-                name = "heavy-uvfib-%d" % k
-                limits.judge(name, bench(run, name, srv, args, dur=run.heavy_dur, warm=run.heavy_warm))
+                turns = (("uvfib", srv), ("floor", floor))
+                for who, s in turns if i % 2 == 0 else turns[::-1]:
+                    name = "heavy-%s-%d" % (who, k)
+                    limits.judge(name, bench(run, name, s, args, dur=run.heavy_dur,
+                                             warm=run.heavy_warm))
         finally:
             srv.stop()
+            floor.stop()
         if CORES > 1:
             name = "heavy-spare-core-%d" % r
             srv = uvfib(run, name, "--threads", str(CORES - 1))
@@ -382,7 +397,7 @@ def sc_overhead(run):
     rounds, dur, warm = (1, run.dur, run.warm) if run.quick else (16, 2.0, 0.5)
 
     def floor(mode):
-        return lambda name: Server([FLOORSERVER, mode], run.err_path(name))
+        return lambda name: floorserver(run, name, mode)
 
     def offload(*flags):
         return lambda name: uvfib(run, name, *flags, "--access-log", "off")

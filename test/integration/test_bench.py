@@ -795,10 +795,12 @@ def read_png(path):
 
 
 class FloorServerTest(unittest.TestCase):
-    """uvfib-floorserver, scripts/bench's floor under the offload overhead: the same answer as
-    uvfib's to /fibonacci/1, on the loop (direct) or through its worker thread (hop)."""
+    """uvfib-floorserver, scripts/bench's floors: uvfib's answer to /fibonacci/N, on the loop
+    (direct), through one worker thread (hop), or computed by a worker per core (compute)."""
 
-    BODY = b'{"success":true,"result":1}'
+    @staticmethod
+    def body(result):
+        return b'{"success":true,"result":%d}' % result
 
     def path(self):
         path = os.environ.get("UVFIB_FLOORSERVER")
@@ -814,45 +816,66 @@ class FloorServerTest(unittest.TestCase):
         self.assertRegex(line, r"^uvfib-floorserver listening on http://127\.0\.0\.1:\d+$")
         return p, int(line.rsplit(":", 1)[1])
 
-    def read_answers(self, sock, n):
-        """n whole answers from sock, each checked: status line, length, body."""
+    def read_answers(self, sock, bodies):
+        """One whole answer from sock per body, in order, each checked: status line, length,
+        body; and nothing more."""
         data = b""
-        answer = None
-        for _ in range(n):
-            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + len(self.BODY):
+        for body in bodies:
+            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + len(body):
                 chunk = sock.recv(65536)
                 self.assertTrue(chunk, "the server closed the connection")
                 data += chunk
-            end = data.index(b"\r\n\r\n") + 4 + len(self.BODY)
+            end = data.index(b"\r\n\r\n") + 4 + len(body)
             answer, data = data[:end], data[end:]
             self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer)
-            self.assertIn(b"\r\nContent-Length: %d\r\n" % len(self.BODY), answer)
-            self.assertTrue(answer.endswith(b"\r\n\r\n" + self.BODY), answer)
+            self.assertIn(b"\r\nContent-Length: %d\r\n" % len(body), answer)
+            self.assertTrue(answer.endswith(b"\r\n\r\n" + body), answer)
         self.assertEqual(data, b"")
-        return answer
 
-    def test_answers_on_the_loop_and_through_the_worker_then_exits_0(self):
-        for mode in ("direct", "hop"):
+    def test_answers_on_the_loop_and_through_the_workers_then_exits_0(self):
+        def req(n):
+            return b"GET /fibonacci/%d HTTP/1.1\r\nHost: x\r\n\r\n" % n
+        for mode in ("direct", "hop", "compute"):
             with self.subTest(mode=mode):
                 p, port = self.start(mode)
-                # One whose client leaves with its request unanswered (with the worker, in hop).
+                # One whose client leaves with its request unanswered (with a worker, in hop
+                # and compute).
                 gone = socket.create_connection(("127.0.0.1", port), timeout=10)
-                gone.sendall(b"GET /fibonacci/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                gone.sendall(req(27))
                 gone.close()
                 sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                req = b"GET /fibonacci/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                sock.sendall(req[:10])
-                sock.sendall(req[10:] + req + req)  # split, then pipelined
-                self.read_answers(sock, 3)
-                sock.sendall(req)                   # the same connection, kept alive
-                self.read_answers(sock, 1)
+                sock.sendall(req(1)[:10])
+                # Split, then pipelined: the slow one first, whose answer must come first.
+                sock.sendall(req(1)[10:] + req(27) + req(2))
+                self.read_answers(sock, [self.body(1), self.body(196418), self.body(1)])
+                sock.sendall(req(20))                 # the same connection, kept alive
+                self.read_answers(sock, [self.body(6765)])
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # no n: F(1)
+                self.read_answers(sock, [self.body(1)])
                 p.send_signal(signal.SIGTERM)
                 self.assertEqual(p.wait(timeout=20), 0, p.stderr.read().decode())
                 sock.close()
 
+    def test_compute_answers_connections_at_once(self):
+        """compute: every connection's request is computed, each answer its own F(n)."""
+        p, port = self.start("compute")
+        socks = []
+        for n in range(20, 28):
+            s = socket.create_connection(("127.0.0.1", port), timeout=20)
+            self.addCleanup(s.close)
+            s.sendall(b"GET /fibonacci/%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+            socks.append((n, s))
+        fib = [0, 1]
+        while len(fib) < 28:
+            fib.append(fib[-1] + fib[-2])
+        for n, s in socks:
+            self.read_answers(s, [self.body(fib[n])])
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=20), 0, p.stderr.read().decode())
+
     def test_bad_usage_exits_2(self):
         path = self.path()
-        for argv in ([], ["sideways"], ["hop", "1", "2"]):
+        for argv in ([], ["sideways"], ["hop", "1", "2"], ["compute", "1", "2"]):
             p = subprocess.run([path] + argv, capture_output=True, timeout=10)
             self.assertEqual(p.returncode, 2, argv)
             self.assertIn(b"usage", p.stderr)

@@ -160,6 +160,8 @@ class TestCrosscheck(Drifting):
 
 
 class TestReport(Drifting):
+    extra = {}  # more raw runs for write()
+
     def write(self):
         self.save("meta", {"date_utc": "2026-12-02 00:00 UTC", "commit": "abc1234", "dirty": False,
                            "quick": False, "scenarios": ["heavy", "crosscheck"], "cores": 2,
@@ -172,6 +174,8 @@ class TestReport(Drifting):
             self.save("heavy-kernel-%d" % n, kernel(uvfib=c, ref_O2=c))
         self.save("heavy-uvfib-1", bench_run(1900, ["heavy-kernel-0", "heavy-kernel-1"]))
         self.save("heavy-uvfib-2", bench_run(1350, ["heavy-kernel-1", "heavy-kernel-2"]))
+        for name, obj in self.extra.items():
+            self.save(name, obj)
         out = os.path.join(self.dir.name, "out.md")
         p = subprocess.run([sys.executable, REPORT, self.dir.name, out, self.dir.name],
                            capture_output=True, text=True, timeout=60)
@@ -217,6 +221,31 @@ class TestReport(Drifting):
         self.assertIn("| uvfib-floorserver (the floor) | idle | 200 µs | 400 µs | 800 µs | 1.60 ms | - | - |",
                       text)
 
+    def test_the_floor_is_judged_beside_uvfib_in_the_order_they_ran(self):
+        # Slice 1: uvfib (timings 0-1), then the floor (1-2); slice 2: the floor first (2-3),
+        # then uvfib (3-4).
+        self.extra = {"heavy-kernel-3": kernel(uvfib=1000, ref_O2=1000),
+                      "heavy-kernel-4": kernel(uvfib=2000, ref_O2=2000),
+                      "heavy-floor-1": bench_run(1200, ["heavy-kernel-1", "heavy-kernel-2"]),
+                      "heavy-floor-2": bench_run(960, ["heavy-kernel-2", "heavy-kernel-3"]),
+                      "heavy-uvfib-2": bench_run(1350, ["heavy-kernel-3", "heavy-kernel-4"])}
+        self.drifting((0.9,) * 4, (0.9,) * 4)
+        text = self.write()
+        # uvfib: 1,900 of 2,000 (95%) and 1,350 of 1,500 (90%); the floor: 1,200 of 1,500 (80%)
+        # and 960 of 1,000 (96%).
+        heavy = self.goal(text, "heavy throughput, default flags")
+        self.assertIn("92.5% (median of 2 slices, each between two timings of the limit); the "
+                      "floor, uvfib-floorserver computing the same kernel with nothing else, "
+                      "88.0% in the same turns (2 slices): uvfib at 105.1% of it", heavy)
+        rows = [line.split(" | ")[:5] for line in text.splitlines()
+                if line.startswith(("| 1 | ", "| 2 | ")) and "**" in line]
+        self.assertEqual(rows, [["| 1", "uvfib", "1,900", "2,000", "**95.0%**"],
+                                ["| 1", "floor", "1,200", "1,500", "**80.0%**"],
+                                ["| 2", "floor", "960", "1,000", "**96.0%**"],
+                                ["| 2", "uvfib", "1,350", "1,500", "**90.0%**"]])
+        self.assertIn("The floor: 88.0% of the limit (median of 2 slices, 80.0-96.0%), against "
+                      "uvfib's 92.5%", text)
+
     def test_a_miss_is_reported_as_one(self):
         self.drifting((0.9,) * 4, (0.8,) * 4)
         cc = self.goal(self.write(), "uvfib-bench against wrk")
@@ -232,6 +261,7 @@ class TestOrder(unittest.TestCase):
         self.calls = []
         stand_ins = {
             "uvfib": lambda run, name, *flags: self.Server(),
+            "floorserver": lambda run, name, mode: self.Server(),
             "node": lambda run, name, script: self.Server(),
             "warm_up": lambda run, srv, args: self.calls.append("warm"),
             "kernel_limit": self.kernel_limit,
@@ -277,20 +307,29 @@ class TestOrder(unittest.TestCase):
             self.assertEqual(self.saved(name)["limits"],
                              ["crosscheck-kernel-%d" % i, "crosscheck-kernel-%d" % (i + 1)], name)
 
-    def test_heavy_rounds_start_with_a_timing_of_their_own(self):
+    def test_heavy_slices_take_turns_with_the_floor_between_timings(self):
         runner.sc_heavy(self.run_)
-        slices = self.run_.rounds * self.run_.heavy_slices
-        names = ["heavy-uvfib-%d" % k for k in range(1, slices + 1)]
+        heavy = [c for c in self.calls if c.startswith("heavy-") and "spare" not in c
+                 and "fastify" not in c]
+        # A round: a timing, then each slice of uvfib and of the floor, in turns, each followed
+        # by a timing; the next round starts with a timing of its own.
+        self.assertEqual(heavy[:18], [
+            "heavy-kernel-0", "heavy-uvfib-1", "heavy-kernel-1", "heavy-floor-1",
+            "heavy-kernel-2", "heavy-floor-2", "heavy-kernel-3", "heavy-uvfib-2",
+            "heavy-kernel-4", "heavy-uvfib-3", "heavy-kernel-5", "heavy-floor-3",
+            "heavy-kernel-6", "heavy-floor-4", "heavy-kernel-7", "heavy-uvfib-4",
+            "heavy-kernel-8", "heavy-kernel-9"])
+        slices = [c for c in heavy if "kernel" not in c]
         per = self.run_.heavy_slices
-        for k, name in enumerate(names):
-            first = (k // per) * (per + 1) + k % per  # each round adds one timing before it
-            self.assertEqual(self.saved(name)["limits"],
-                             ["heavy-kernel-%d" % first, "heavy-kernel-%d" % (first + 1)], name)
-        # Every timing a slice names was taken, and every round's server was warmed first.
-        self.assertEqual(self.calls.count("warm"), self.run_.rounds)
-        for name in names:
-            for k in self.saved(name)["limits"]:
-                self.assertIn(k, self.calls)
+        for who in ("uvfib", "floor"):
+            self.assertEqual([c for c in slices if "-%s-" % who in c],
+                             ["heavy-%s-%d" % (who, k) for k in range(1, self.run_.rounds * per + 1)])
+        # Every slice names the two timings taken just before and just after it.
+        for name in slices:
+            i = heavy.index(name)
+            self.assertEqual(self.saved(name)["limits"], [heavy[i - 1], heavy[i + 1]], name)
+        # Both servers of every round were warmed up before its first timing.
+        self.assertEqual(self.calls.count("warm"), 2 * self.run_.rounds)
 
 
 def main():
