@@ -296,7 +296,8 @@ class TestOrder(unittest.TestCase):
     def test_crosscheck_slices_take_turns_between_timings(self):
         runner.sc_crosscheck(self.run_)
         heavy = [c for c in self.calls if c.startswith("crosscheck-") and "light" not in c]
-        self.assertEqual(heavy, [
+        self.assertEqual(len(heavy), 1 + 2 * 4 * self.run_.cross_blocks)
+        self.assertEqual(heavy[:17], [
             "crosscheck-kernel-0", "crosscheck-heavy-bench-1", "crosscheck-kernel-1",
             "crosscheck-heavy-wrk-1", "crosscheck-kernel-2", "crosscheck-heavy-wrk-2",
             "crosscheck-kernel-3", "crosscheck-heavy-bench-2", "crosscheck-kernel-4",
@@ -304,6 +305,7 @@ class TestOrder(unittest.TestCase):
             "crosscheck-kernel-6", "crosscheck-heavy-wrk-4", "crosscheck-kernel-7",
             "crosscheck-heavy-bench-4", "crosscheck-kernel-8"])
         for i, name in enumerate(heavy[1::2]):
+            self.assertEqual(name.split("-")[2], ("bench", "wrk", "wrk", "bench")[i % 4], name)
             self.assertEqual(self.saved(name)["limits"],
                              ["crosscheck-kernel-%d" % i, "crosscheck-kernel-%d" % (i + 1)], name)
 
