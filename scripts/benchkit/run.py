@@ -155,7 +155,24 @@ def bench(run, name, srv, args, report=False, server_metrics=False, dur=None, wa
     return out
 
 
-WRK_LAT_RE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+WRK_LAT_RE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
+
+
+def parse_wrk(text):
+    """What wrk --latency printed: requests, req/s, non-2xx answers, the latency percentiles
+    (ms) and socket errors; 0 for a count it did not print. Shared with tools.py."""
+    def num(rx, default=0.0):
+        m = re.search(rx, text, re.M)
+        return float(m.group(1)) if m else default
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+    lat = {("p" + m.group(1)): float(m.group(2)) * unit[m.group(3)]
+           for m in WRK_LAT_RE.finditer(text)}
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     text)
+    return {"requests": int(num(r"^\s*(\d+) requests in")), "rps": num(r"^Requests/sec:\s+([\d.]+)"),
+            "non2xx": int(num(r"Non-2xx or 3xx responses: (\d+)")), "latency_ms": lat,
+            "socket_errors": dict(zip(("connect", "read", "write", "timeout"),
+                                      map(int, sock.groups()))) if sock else {}}
 
 
 def wrk(run, name, srv, conns, path, secs):
@@ -165,20 +182,8 @@ def wrk(run, name, srv, conns, path, secs):
     meter = CpuMeter(srv).start()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
     cpu = meter.stop()
-    text = p.stdout
-
-    def num(rx, default=0.0):
-        m = re.search(rx, text, re.M)
-        return float(m.group(1)) if m else default
-    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    lat = {("p" + m.group(1)): float(m.group(2)) * unit[m.group(3)]
-           for m in WRK_LAT_RE.finditer(text)}
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    out = {"name": name, "server_cmd": srv.cmd, "wrk_cmd": cmd, "cpu": cpu, "stdout": text,
-           "requests": int(num(r"^\s*(\d+) requests in")), "rps": num(r"^Requests/sec:\s+([\d.]+)"),
-           "non2xx": int(num(r"Non-2xx or 3xx responses: (\d+)")), "latency_ms": lat,
-           "socket_errors": dict(zip(("connect", "read", "write", "timeout"),
-                                     map(int, sock.groups()))) if sock else {}}
+    out = {"name": name, "server_cmd": srv.cmd, "wrk_cmd": cmd, "cpu": cpu, "stdout": p.stdout}
+    out.update(parse_wrk(p.stdout))
     run.save(name, out)
     log("  %s done" % name)
     return out

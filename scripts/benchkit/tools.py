@@ -18,6 +18,8 @@ import re
 import statistics
 import sys
 
+from run import parse_wrk
+
 # The step of each tool's latency figures, in ms: autocannon records whole milliseconds
 # (uvfib-bench and wrk record micro- or nanoseconds).
 RESOLUTION_MS = {"autocannon": 1.0}
@@ -37,14 +39,11 @@ class Raw:
     def wrk(self, name):
         """Requests/sec and the latency distribution (ms) from wrk --latency's text."""
         text = open(self.path(name + ".txt")).read()
-        unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-        pct = {}
-        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M):
-            pct["p" + p] = float(v) * unit[u]
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-        return {"rps": rps, "p50": pct["p50"], "p99": pct["p99"],
-                "errors": int(errors.group(1)) if errors else 0}
+        if not re.search(r"^Requests/sec:", text, re.M):
+            raise ValueError("%s: wrk printed no Requests/sec line" % name)
+        w = parse_wrk(text)
+        return {"rps": w["rps"], "p50": w["latency_ms"]["p50"], "p99": w["latency_ms"]["p99"],
+                "errors": w["non2xx"]}
 
     def autocannon(self, name):
         r = json.load(open(self.path(name + ".json")))
