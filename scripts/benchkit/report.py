@@ -484,14 +484,13 @@ def main():
         w("")
         w("| slice | server | req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
         w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        splits = []
+        splits, fsplits = [], []   # heavy_split() of uvfib's slices, of the floor's
         rows = [(i, "uvfib", x) for i, x in enumerate(heavy_rows, 1)]
         rows += [(i, "floor", x) for i, x in enumerate(floor_rows, 1)]
         for i, who, (r, limit, frac, cpu_ns) in sorted(rows, key=lambda t: (t[0], ran_at(t[2][0]))):
             l = r["bench"]["load"]["latency_ms"]
             sp = heavy_split(r, cpu_ns)
-            if who == "uvfib":
-                splits.append(sp)
+            (splits if who == "uvfib" else fsplits).append(sp)
             w("| %d | %s | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %.0f%% |" % (
                 i, who, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
                 r["cpu"]["server_cores"],
@@ -532,7 +531,7 @@ def main():
                   meta["cores"] - 1, len(spare), "" if len(spare) == 1 else "s", spare_loop,
                   "%.2f cores" % spare_gen if spare_gen is not None else "(not measured)"))
         if floor_rows:
-            fsplits = [x for x in (heavy_split(r, c) for r, _, _, c in floor_rows) if x]
+            fsplits = [x for x in fsplits if x]
             fr = [x[2] for x in floor_rows]
             w("")
             w("The floor: %.1f%% of the limit (median of %d slices, %.1f-%.1f%%), against uvfib's "

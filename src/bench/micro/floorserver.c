@@ -324,18 +324,16 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "direct") == 0)
-        mode = DIRECT;
-    else if (argc >= 2 && strcmp(argv[1], "hop") == 0)
-        mode = HOP;
-    else if (argc >= 2 && strcmp(argv[1], "compute") == 0)
-        mode = COMPUTE;
-    else
-        argc = 0;
-    if (argc < 2 || argc > 3) {
+    static const char *const names[] = {[DIRECT] = "direct", [HOP] = "hop", [COMPUTE] = "compute"};
+    int found = -1;
+    for (int m = DIRECT; m <= COMPUTE && argc >= 2; m++)
+        if (strcmp(argv[1], names[m]) == 0)
+            found = m;
+    if (found < 0 || argc > 3) {
         fprintf(stderr, "usage: uvfib-floorserver direct|hop|compute [PORT]\n");
         return 2;
     }
+    mode = (enum mode)found;
     int port = argc == 3 ? atoi(argv[2]) : 0;
     loop = uv_default_loop();
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
