@@ -133,6 +133,62 @@ def stop_all():
         s.stop()
 
 
+# A busy loop that ends by itself after argv[1] seconds even if nobody stops it.
+_HOG = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
+# Starts argv[1] hogs for argv[2] seconds, then becomes the command that follows: the hogs are
+# its children, in its session.
+_WITH_HOGS = ("import os, subprocess, sys\n"
+              "for _ in range(int(sys.argv[1])):\n"
+              "    subprocess.Popen([sys.executable, '-c', %r, sys.argv[2]])\n"
+              "os.execv(sys.argv[3], sys.argv[3:])\n" % _HOG)
+
+
+def with_hogs(cmd, n, seconds):
+    """cmd, started beside n processes that keep a core busy each for at most seconds, in its
+    session: one scheduling group with it (the kernel's autogroup, or a container's cgroup),
+    as processes sharing its container or terminal would be. Server.stop() ends them with it."""
+    return ["python3", "-c", _WITH_HOGS, str(n), str(seconds)] + list(cmd)
+
+
+class Hogs:
+    """n processes that keep a core busy each, at the launcher's priority, for at most
+    seconds, each in a session of its own: a scheduling group apart from the server's, as a
+    neighbouring service would be. A context manager; cpu_cores() is what they got, from start
+    to now."""
+
+    def __init__(self, n, seconds):
+        self.n, self.seconds = n, seconds
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        self.procs = [subprocess.Popen(["python3", "-c", _HOG, str(self.seconds)],
+                                       start_new_session=True) for _ in range(self.n)]
+        return self
+
+    def cpu_cores(self):
+        ticks = 0
+        for p in self.procs:
+            try:
+                ticks += stat_ticks(stat_fields(open("/proc/%d/stat" % p.pid).read()))
+            except OSError:
+                pass
+        return round(ticks / CLK_TCK / (time.monotonic() - self.t0), 3)
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def process_ticks(pid):
+    """CPU ticks (user + system) of one process, all its threads; None once it is gone."""
+    try:
+        return stat_ticks(stat_fields(open("/proc/%d/stat" % pid).read()))
+    except OSError:
+        return None
+
+
 def machine_ticks():
     """(busy, total) ticks of every CPU together, from /proc/stat."""
     c = [int(x) for x in open("/proc/stat").readline().split()[1:]]

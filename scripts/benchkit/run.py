@@ -21,7 +21,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import CpuMeter, Server, background_cores, free_port, stop_all  # noqa: E402
+from procs import (CLK_TCK, CpuMeter, Hogs, Server, background_cores, free_port,  # noqa: E402
+                   process_ticks, stop_all, with_hogs)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build-release")
@@ -33,8 +34,8 @@ FLOORSERVER = os.path.join(BUILD, "src", "bench", "micro", "uvfib-floorserver")
 NODE_DIR = os.path.join(ROOT, "scripts", "node")
 CORES = os.cpu_count()
 
-SCENARIOS = ["kernel", "handoff", "light", "heavy", "admission", "latency", "overhead",
-             "reuseport", "crosscheck", "memory", "tools"]
+SCENARIOS = ["kernel", "handoff", "light", "heavy", "admission", "latency", "contention",
+             "overhead", "reuseport", "crosscheck", "memory", "tools"]
 
 
 def log(msg):
@@ -364,7 +365,7 @@ LATENCY_CONFIGS = [
     ("express-piscina", lambda run, n: node(run, n, "piscina.js"), True),
     ("worker-per-request", lambda run, n: node(run, n, "worker-per-request.js"), True),
 ]
-QUICK_LATENCY = ("floor-idle", "uvfib-idle", "uvfib-default", "uvfib-threads-1", "fastify")
+QUICK_LATENCY = ("floor-idle", "uvfib-idle", "uvfib-default", "uvfib-idleclass", "fastify")
 
 
 def sc_latency(run):
@@ -391,6 +392,44 @@ def sc_latency(run):
                     run.save(name, out)
             finally:
                 srv.stop()
+
+
+CONTENTION_CONFIGS = (("default", ()), ("idleclass", ("--compute-priority", "idle")))
+
+
+def sc_contention(run):
+    """What the compute priority costs the computations when other processes want the cores:
+    /fibonacci/30 on 8 connections (closed loop) while CORES busy loops run at the launcher's
+    priority, at default flags (compute threads at nice 10) and with --compute-priority idle
+    (SCHED_IDLE), which the latency scenario finds best for the loop, taking turns. The busy
+    loops run in uvfib's own scheduling group (its session: the kernel's autogroup, as in one
+    container), contention-same-*, or each in a group of its own (a neighbouring service),
+    contention-apart-*. The kernel shares the cores between groups first, so only processes in
+    uvfib's own group compete with its threads' priorities."""
+    args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
+    dur, warm = (run.dur, run.warm) if run.quick else (4.0, 1.0)
+    hog_secs = dur + warm + 30  # a bound: they are stopped with the run
+    for r in range(1, run.rounds + 1):
+        log("contention, round %d/%d" % (r, run.rounds))
+        for place in ("same", "apart"):
+            for cname, flags in CONTENTION_CONFIGS:
+                name = "contention-%s-%s-%d" % (place, cname, r)
+                cmd = [UVFIB, "--port", "0"] + list(flags)
+                if place == "same":
+                    cmd = with_hogs(cmd, CORES, hog_secs)
+                srv = Server(cmd, run.err_path(name))
+                try:
+                    t0, u0 = time.monotonic(), process_ticks(srv.pid)
+                    with Hogs(0 if place == "same" else CORES, hog_secs) as hogs:
+                        out = bench(run, name, srv, args, dur=dur, warm=warm)
+                        out["hog_cores"] = hogs.cpu_cores() if place == "apart" else None
+                    u1, wall = process_ticks(srv.pid), time.monotonic() - t0
+                    # uvfib alone: the session's CPU counts the same-group hogs too
+                    out["uvfib_cores"] = round((u1 - u0) / CLK_TCK / wall, 3)
+                    out["hogs_where"] = place
+                    run.save(name, out)
+                finally:
+                    srv.stop()
 
 
 def sc_overhead(run):

@@ -17,6 +17,7 @@ ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "benchkit"))
 import tap  # noqa: E402
+import procs  # noqa: E402
 import report  # noqa: E402
 import run as runner  # noqa: E402
 
@@ -200,15 +201,9 @@ class TestReport(Drifting):
                       "| +0.0% of the limit |", text)
 
     def test_inline_is_compared_with_the_kernel_and_the_floor(self):
-        def probed(name, p99_ms, saturated):
-            out = bench_run(1000 if saturated else 0)
-            out["name"] = name
-            out["bench"]["probe"] = {"latency_ms": {"p50": p99_ms / 4, "p90": p99_ms / 2,
-                                                    "p99": p99_ms, "max": p99_ms * 2}}
-            self.save(name, out)
-        probed("latency-floor-idle-1", 0.8, False)
-        probed("latency-uvfib-default-1", 0.9, True)
-        probed("latency-uvfib-inline-1", 6.3, True)
+        self.probed("latency-floor-idle-1", 0.8, False)
+        self.probed("latency-uvfib-default-1", 0.9, True)
+        self.probed("latency-uvfib-inline-1", 6.3, True)
         self.save("kernel-1", {"variants": [
             {"variant": v, "ns_per_call": 900e3, "calls_per_s": 1111, "cpu_ns_per_call": 900e3,
              "growth": 1.618}
@@ -245,6 +240,46 @@ class TestReport(Drifting):
                                 ["| 2", "uvfib", "1,350", "1,500", "**90.0%**"]])
         self.assertIn("The floor: 88.0% of the limit (median of 2 slices, 80.0-96.0%), against "
                       "uvfib's 92.5%", text)
+
+    def probed(self, name, p99_ms, saturated):
+        out = bench_run(1000 if saturated else 0)
+        out["name"] = name
+        out["bench"]["probe"] = {"latency_ms": {"p50": p99_ms / 4, "p90": p99_ms / 2,
+                                                "p99": p99_ms, "max": p99_ms * 2}}
+        self.save(name, out)
+
+    def test_the_documented_loop_first_configuration_is_sched_idle(self):
+        # Per round, saturated p99 over idle p99: idle class 1.5 and 3.0 (median 2.25, a
+        # miss); a core for the loop 1.0 and 1.0, which is not the documented configuration.
+        for r, idle, idleclass in ((1, 0.4, 0.6), (2, 0.2, 0.6)):
+            self.probed("latency-uvfib-idle-%d" % r, idle, False)
+            self.probed("latency-uvfib-idleclass-%d" % r, idleclass, True)
+            self.probed("latency-uvfib-threads-1-%d" % r, idle, True)
+        self.drifting((0.9,) * 4, (0.9,) * 4)
+        line = next(l for l in self.write().splitlines() if l.startswith("| loop first, documented"))
+        self.assertIn("`--compute-priority idle`", line)
+        self.assertIn("600 µs vs idle 300 µs: 2.25× (median of per-round ratios) | **missed**: 2.25×",
+                      line)
+
+    def test_contention_rows_and_why_the_default_is_nice(self):
+        def contended(place, cname, r, rps, uvfib_cores, hog_cores=None):
+            out = bench_run(rps, server=1.9 if place == "same" else uvfib_cores)
+            out["bench"]["load"]["errors"] = {"total": r - 1}
+            out.update(uvfib_cores=uvfib_cores, hog_cores=hog_cores, hogs_where=place)
+            self.save("contention-%s-%s-%d" % (place, cname, r), out)
+        for r in (1, 2, 3):
+            contended("same", "default", r, 200 + r, 0.2)
+            contended("same", "idleclass", r, 4 + r, 0.01)
+            contended("apart", "default", r, 1000, 1.0, 1.0)
+            contended("apart", "idleclass", r, 990, 0.98, 1.02)
+        self.drifting((0.9,) * 4, (0.9,) * 4)
+        text = self.write()
+        self.assertIn("taking turns (3 rounds, medians)", text)
+        # Same group: the busy loops' cores are the session's (1.9) less uvfib's own.
+        self.assertIn("| same group | default flags (nice 10) | 202 | 0.20 | 1.70 | 1 |", text)
+        self.assertIn("| same group | `--compute-priority idle` | 6.0 | 0.01 | 1.89 | 1 |", text)
+        self.assertIn("| apart | `--compute-priority idle` | 990 | 0.98 | 1.02 | 1 |", text)
+        self.assertIn("34× fewer answers than at nice 10 here. That is why the default stays", text)
 
     def test_a_miss_is_reported_as_one(self):
         self.drifting((0.9,) * 4, (0.8,) * 4)
@@ -332,6 +367,44 @@ class TestOrder(unittest.TestCase):
             self.assertEqual(self.saved(name)["limits"], [heavy[i - 1], heavy[i + 1]], name)
         # Both servers of every round were warmed up before its first timing.
         self.assertEqual(self.calls.count("warm"), 2 * self.run_.rounds)
+
+
+class TestHogs(unittest.TestCase):
+    """The contention scenario's busy loops: in the server's session (its scheduling group)
+    with with_hogs(), each in a session of its own with Hogs; bounded in time either way."""
+
+    def sessions(self, pids):
+        return [int(procs.stat_fields(open("/proc/%d/stat" % p).read())[3]) for p in pids]
+
+    def children(self, pid):
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    f = procs.stat_fields(open("/proc/%s/stat" % d).read())
+                except OSError:
+                    continue
+                if int(f[1]) == pid:
+                    out.append(int(d))
+        return out
+
+    def test_with_hogs_shares_the_commands_session(self):
+        # The command prints its pid once its hogs exist (they are started before the exec).
+        cmd = procs.with_hogs(["/bin/sh", "-c", "echo $$; exec sleep 30"], 2, 30)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.addCleanup(lambda: (os.killpg(p.pid, 9), p.wait(), p.stdout.close()))
+        self.assertEqual(int(p.stdout.readline()), p.pid, "the command replaced the launcher")
+        hogs = self.children(p.pid)
+        self.assertEqual(len(hogs), 2)
+        self.assertEqual(self.sessions(hogs), [p.pid, p.pid])
+
+    def test_hogs_apart_each_have_a_session_and_end_by_themselves(self):
+        with procs.Hogs(2, 0.3) as hogs:
+            pids = [h.pid for h in hogs.procs]
+            self.assertEqual(self.sessions(pids), pids)
+            self.assertNotIn(os.getsid(0), pids)
+            for h in hogs.procs:
+                self.assertEqual(h.wait(timeout=20), 0, "a hog ended by itself, not killed")
 
 
 def main():
