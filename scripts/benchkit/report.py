@@ -650,6 +650,14 @@ def main():
             else:
                 w("In its own group, `SCHED_IDLE` answered %.2f× fewer than nice 10 here." % x)
             w("")
+        apart = [cont.get(("apart", c)) for c in ("default", "idleclass")]
+        if all(apart):
+            rps = [med([load_rps(r) for r in a]) for a in apart]
+            cores = [med([r["uvfib_cores"] for r in a]) for a in apart]
+            w("Apart, the kernel shares the cores between the groups first either way; there "
+              "`SCHED_IDLE` answered %.0f%% of what nice 10 did (uvfib on %.2f cores against "
+              "%.2f)." % (rps[1] / rps[0] * 100, cores[1], cores[0]))
+            w("")
 
     if ovh and floor:
         w("## Offload overhead and this machine's wake-up floor")

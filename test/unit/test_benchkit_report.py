@@ -280,6 +280,8 @@ class TestReport(Drifting):
         self.assertIn("| same group | `--compute-priority idle` | 6.0 | 0.01 | 1.89 | 1 |", text)
         self.assertIn("| apart | `--compute-priority idle` | 990 | 0.98 | 1.02 | 1 |", text)
         self.assertIn("34× fewer answers than at nice 10 here. That is why the default stays", text)
+        self.assertIn("`SCHED_IDLE` answered 99% of what nice 10 did (uvfib on 0.98 cores against "
+                      "1.00)", text)
 
     def test_a_miss_is_reported_as_one(self):
         self.drifting((0.9,) * 4, (0.8,) * 4)
