@@ -113,18 +113,23 @@ class Server:
         return stat_ticks(stat_fields(s))
 
     def stop(self, timeout=10.0):
+        """SIGTERM to the whole process group, even when the server itself has ended (what it
+        started may not have), then SIGKILL to the group if the server is not gone in time."""
         if self in _running:
             _running.remove(self)
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what is left of the group
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
         self.proc.stdout.close()
 
 
@@ -179,6 +184,20 @@ class Hogs:
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+def children(pid):
+    """The pids of a process's children, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                f = stat_fields(open("/proc/%s/stat" % d).read())
+            except OSError:
+                continue
+            if int(f[1]) == pid:                # field 4: parent pid
+                out.append(int(d))
+    return out
 
 
 def process_ticks(pid):

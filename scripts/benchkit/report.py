@@ -605,10 +605,13 @@ def main():
         w("![probe latency per system, log scale](bench-latency.svg)")
         w("")
 
+    # contention-PLACE-CONFIG-ROUND; a run cut short (no uvfib_cores) is left out.
     cont = {}
     for path in glob.glob(os.path.join(RAW, "contention-*-[0-9]*.json")):
         place, cname = os.path.basename(path).split("-")[1:3]
-        cont.setdefault((place, cname), []).append(json.load(open(path)))
+        r = json.load(open(path))
+        if "uvfib_cores" in r:
+            cont.setdefault((place, cname), []).append(r)
     if cont:
         n_rounds = max(len(v) for v in cont.values())
         w("## Compute priority when other processes want the cores")
@@ -616,12 +619,27 @@ def main():
         w("`/fibonacci/30` on 8 connections (closed loop) while %d busy loops, one per core, run at "
           "the priority of whoever started them, uvfib at default flags (compute threads at nice "
           "10) and with `--compute-priority idle` (`SCHED_IDLE`), taking turns (%d round%s, medians). "
-          "*Same group*: the busy loops are in uvfib's scheduling group (its session, the "
-          "kernel's autogroup; in production, its container or unit), as a second process in "
-          "the same container would be. *Apart*: each in a group of its own, as a neighbouring "
-          "service. The kernel shares the cores between groups first, then among the threads of "
-          "a group by their priorities." % (meta["cores"], n_rounds, "" if n_rounds == 1 else "s"))
+          "*Same group*: the busy loops run in uvfib's session, which the kernel's autogroup makes "
+          "one scheduling group, as a cgroup with the cpu controller (a container's, a systemd "
+          "unit's) groups the processes in it. *Apart*: each in a session of its own, as a "
+          "neighbouring service. The kernel shares the cores between groups first, then among "
+          "the threads of a group by their priorities." % (
+              meta["cores"], n_rounds, "" if n_rounds == 1 else "s"))
         w("")
+
+        def grouped(r):
+            """Whether the busy loops shared uvfib's autogroup (same) or had their own (apart)."""
+            ag = r.get("autogroups") or {}
+            hogs = ag.get("hogs") or []
+            if not r.get("autogroup_enabled") or not ag.get("uvfib") or not hogs:
+                return False
+            same = [h == ag["uvfib"] for h in hogs]
+            return all(same) if r["hogs_where"] == "same" else not any(same)
+        if not all(grouped(r) for rs in cont.values() for r in rs):
+            w("**On this machine the sessions were not the scheduling groups described** (the "
+              "kernel's autogroup off, or the busy loops not where intended): *same* and *apart* "
+              "may measure the same thing.")
+            w("")
         w("| busy loops | uvfib | fib/30 req/s | uvfib's cores | busy loops' cores | errors |")
         w("| --- | --- | --- | --- | --- | --- |")
         for place in ("same", "apart"):
@@ -630,6 +648,8 @@ def main():
                 rs = cont.get((place, cname))
                 if not rs:
                     continue
+                # Same group: the session's CPU (server_cores) less uvfib's own, both over
+                # bench()'s window.
                 hogs = med([r["hog_cores"] if r.get("hog_cores") is not None else
                             r["cpu"]["server_cores"] - r["uvfib_cores"] for r in rs])
                 w("| %s | %s | %s | %.2f | %.2f | %s |" % (
@@ -638,25 +658,23 @@ def main():
                     hogs, "{:,}".format(int(med([r["bench"]["load"]["errors"]["total"]
                                                 for r in rs])))))
         w("")
-        same = [cont.get(("same", c)) for c in ("default", "idleclass")]
-        if all(same):
-            x = med([load_rps(r) for r in same[0]]) / max(med([load_rps(r) for r in same[1]]), 0.01)
-            if x >= 2:
-                w("In its own group, `SCHED_IDLE` computes only on the time every other thread "
-                  "of the group leaves: %.0f× fewer answers than at nice 10 here. That is why the "
-                  "default stays at nice 10, and `--compute-priority idle` is the configuration "
-                  "for a uvfib that has its group to itself, as in its own container or systemd "
-                  "unit." % x)
-            else:
-                w("In its own group, `SCHED_IDLE` answered %.2f× fewer than nice 10 here." % x)
-            w("")
-        apart = [cont.get(("apart", c)) for c in ("default", "idleclass")]
-        if all(apart):
-            rps = [med([load_rps(r) for r in a]) for a in apart]
-            cores = [med([r["uvfib_cores"] for r in a]) for a in apart]
-            w("Apart, the kernel shares the cores between the groups first either way; there "
-              "`SCHED_IDLE` answered %.0f%% of what nice 10 did (uvfib on %.2f cores against "
-              "%.2f)." % (rps[1] / rps[0] * 100, cores[1], cores[0]))
+        for place, where in (("same", "In uvfib's own group"), ("apart", "Apart")):
+            pair = [cont.get((place, c)) for c in ("default", "idleclass")]
+            if not all(pair):
+                continue
+            nice, idle = (med([load_rps(r) for r in rs]) for rs in pair)
+            cores = [med([r["uvfib_cores"] for r in rs]) for rs in pair]
+            share = "%.0f%%" % (idle / nice * 100) if nice > 0 else "-"
+            w("%s, `SCHED_IDLE` answered %s `/fibonacci/30` a second against %s at nice 10 (%s), "
+              "uvfib on %.2f cores against %.2f." % (where, rate(idle), rate(nice),
+                                                     "1/%.0f" % (nice / idle) if place == "same"
+                                                     and idle > 0 and nice >= 2 * idle else share,
+                                                     cores[1], cores[0]))
+            if place == "same" and idle > 0 and nice >= 2 * idle:
+                w("An idle-class thread computes only on what every other thread of its group "
+                  "leaves. That is why the default stays at nice 10, and `--compute-priority "
+                  "idle` is the configuration for a machine where nothing else keeps the cores "
+                  "busy.")
             w("")
 
     if ovh and floor:

@@ -21,8 +21,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import (CLK_TCK, CpuMeter, Hogs, Server, background_cores, free_port,  # noqa: E402
-                   process_ticks, stop_all, with_hogs)
+from procs import (CLK_TCK, CpuMeter, Hogs, Server, background_cores, children,  # noqa: E402
+                   free_port, process_ticks, stop_all, with_hogs)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build-release")
@@ -397,18 +397,30 @@ def sc_latency(run):
 CONTENTION_CONFIGS = (("default", ()), ("idleclass", ("--compute-priority", "idle")))
 
 
+def autogroup(pid):
+    """The kernel's autogroup of a process ("/autogroup-N nice 0"), None where there is none."""
+    try:
+        return open("/proc/%d/autogroup" % pid).read().strip()
+    except OSError:
+        return None
+
+
 def sc_contention(run):
     """What the compute priority costs the computations when other processes want the cores:
     /fibonacci/30 on 8 connections (closed loop) while CORES busy loops run at the launcher's
     priority, at default flags (compute threads at nice 10) and with --compute-priority idle
-    (SCHED_IDLE), which the latency scenario finds best for the loop, taking turns. The busy
-    loops run in uvfib's own scheduling group (its session: the kernel's autogroup, as in one
-    container), contention-same-*, or each in a group of its own (a neighbouring service),
-    contention-apart-*. The kernel shares the cores between groups first, so only processes in
-    uvfib's own group compete with its threads' priorities."""
+    (SCHED_IDLE, the documented configuration for the loop first), taking turns. The busy loops
+    run in uvfib's session, contention-same-*, or each in a session of its own,
+    contention-apart-*. With the kernel's autogroup on (recorded), a session is a scheduling
+    group: the kernel shares the cores between groups first, so only the same-session busy
+    loops compete with uvfib's threads by priority."""
     args = ["--load-url", "/fibonacci/30", "--load-connections", "8"]
     dur, warm = (run.dur, run.warm) if run.quick else (4.0, 1.0)
     hog_secs = dur + warm + 30  # a bound: they are stopped with the run
+    try:
+        enabled = open("/proc/sys/kernel/sched_autogroup_enabled").read().strip() == "1"
+    except OSError:
+        enabled = False
     for r in range(1, run.rounds + 1):
         log("contention, round %d/%d" % (r, run.rounds))
         for place in ("same", "apart"):
@@ -419,14 +431,22 @@ def sc_contention(run):
                     cmd = with_hogs(cmd, CORES, hog_secs)
                 srv = Server(cmd, run.err_path(name))
                 try:
-                    t0, u0 = time.monotonic(), process_ticks(srv.pid)
                     with Hogs(0 if place == "same" else CORES, hog_secs) as hogs:
+                        hog_pids = ([h.pid for h in hogs.procs] if place == "apart"
+                                    else children(srv.pid))
+                        u0 = process_ticks(srv.pid)
                         out = bench(run, name, srv, args, dur=dur, warm=warm)
+                        u1 = process_ticks(srv.pid)
                         out["hog_cores"] = hogs.cpu_cores() if place == "apart" else None
-                    u1, wall = process_ticks(srv.pid), time.monotonic() - t0
-                    # uvfib alone: the session's CPU counts the same-group hogs too
-                    out["uvfib_cores"] = round((u1 - u0) / CLK_TCK / wall, 3)
+                        out["autogroups"] = {"uvfib": autogroup(srv.pid),
+                                             "hogs": [autogroup(p) for p in hog_pids]}
+                    # uvfib alone, over bench()'s window: in the same session the session's CPU
+                    # (server_cores) counts the busy loops too.
+                    if u0 is None or u1 is None:
+                        raise RuntimeError("uvfib ended during %s" % name)
+                    out["uvfib_cores"] = round((u1 - u0) / CLK_TCK / out["cpu"]["wall_s"], 3)
                     out["hogs_where"] = place
+                    out["autogroup_enabled"] = enabled
                     run.save(name, out)
                 finally:
                     srv.stop()

@@ -7,6 +7,7 @@ scenarios with their servers, generators and timer replaced, and checks what the
 order of the slices and the timings each one names."""
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -261,27 +262,51 @@ class TestReport(Drifting):
         self.assertIn("600 µs vs idle 300 µs: 2.25× (median of per-round ratios) | **missed**: 2.25×",
                       line)
 
+    def contended(self, place, cname, r, rps, uvfib_cores, hog_cores=None, groups=True):
+        out = bench_run(rps, server=1.9 if place == "same" else uvfib_cores)
+        out["bench"]["load"]["errors"] = {"total": r - 1}
+        out.update(uvfib_cores=uvfib_cores, hog_cores=hog_cores, hogs_where=place,
+                   autogroup_enabled=groups,
+                   autogroups={"uvfib": "/autogroup-1 nice 0",
+                               "hogs": ["/autogroup-%d nice 0" % (1 if place == "same" else h)
+                                        for h in (2, 3)]})
+        self.save("contention-%s-%s-%d" % (place, cname, r), out)
+
     def test_contention_rows_and_why_the_default_is_nice(self):
-        def contended(place, cname, r, rps, uvfib_cores, hog_cores=None):
-            out = bench_run(rps, server=1.9 if place == "same" else uvfib_cores)
-            out["bench"]["load"]["errors"] = {"total": r - 1}
-            out.update(uvfib_cores=uvfib_cores, hog_cores=hog_cores, hogs_where=place)
-            self.save("contention-%s-%s-%d" % (place, cname, r), out)
         for r in (1, 2, 3):
-            contended("same", "default", r, 200 + r, 0.2)
-            contended("same", "idleclass", r, 4 + r, 0.01)
-            contended("apart", "default", r, 1000, 1.0, 1.0)
-            contended("apart", "idleclass", r, 990, 0.98, 1.02)
+            self.contended("same", "default", r, 200 + r, 0.2)
+            self.contended("same", "idleclass", r, 4 + r, 0.01)
+            self.contended("apart", "default", r, 1000, 1.0, 1.0)
+            self.contended("apart", "idleclass", r, 990, 0.98, 1.02)
         self.drifting((0.9,) * 4, (0.9,) * 4)
         text = self.write()
         self.assertIn("taking turns (3 rounds, medians)", text)
+        self.assertNotIn("not the scheduling groups described", text)
         # Same group: the busy loops' cores are the session's (1.9) less uvfib's own.
         self.assertIn("| same group | default flags (nice 10) | 202 | 0.20 | 1.70 | 1 |", text)
         self.assertIn("| same group | `--compute-priority idle` | 6.0 | 0.01 | 1.89 | 1 |", text)
         self.assertIn("| apart | `--compute-priority idle` | 990 | 0.98 | 1.02 | 1 |", text)
-        self.assertIn("34× fewer answers than at nice 10 here. That is why the default stays", text)
-        self.assertIn("`SCHED_IDLE` answered 99% of what nice 10 did (uvfib on 0.98 cores against "
-                      "1.00)", text)
+        self.assertIn("In uvfib's own group, `SCHED_IDLE` answered 6.0 `/fibonacci/30` a second "
+                      "against 202 at nice 10 (1/34), uvfib on 0.01 cores against 0.20.", text)
+        self.assertIn("That is why the default stays at nice 10", text)
+        self.assertIn("Apart, `SCHED_IDLE` answered 990 `/fibonacci/30` a second against 1,000 at "
+                      "nice 10 (99%), uvfib on 0.98 cores against 1.00.", text)
+
+    def test_contention_without_groups_is_flagged_and_cut_runs_left_out(self):
+        # Autogroup off: both placements are one group. Round 2 of idle was cut short.
+        for r in (1, 2):
+            self.contended("same", "default", r, 150, 0.2, groups=False)
+            self.contended("same", "idleclass", r, 140 if r == 1 else 1, 0.19, groups=False)
+        cut = bench_run(1)
+        cut["hogs_where"] = "same"
+        self.save("contention-same-idleclass-2", cut)
+        self.drifting((0.9,) * 4, (0.9,) * 4)
+        text = self.write()
+        self.assertIn("not the scheduling groups described", text)
+        self.assertIn("| same group | `--compute-priority idle` | 140 | 0.19 |", text)
+        # Not twice as many answers at nice 10: no reason drawn from it.
+        self.assertIn("140 `/fibonacci/30` a second against 150 at nice 10 (93%)", text)
+        self.assertNotIn("That is why", text)
 
     def test_a_miss_is_reported_as_one(self):
         self.drifting((0.9,) * 4, (0.8,) * 4)
@@ -378,17 +403,50 @@ class TestHogs(unittest.TestCase):
     def sessions(self, pids):
         return [int(procs.stat_fields(open("/proc/%d/stat" % p).read())[3]) for p in pids]
 
-    def children(self, pid):
+    def test_server_stop_ends_busy_loops_its_command_left(self):
+        # The server prints its line and ends at once; its busy loops live on in its group
+        # until stop(), which must end them although the server itself is gone.
+        err = os.path.join(self.tmp.name, "err")
+        srv = procs.Server(procs.with_hogs(
+            ["/bin/sh", "-c", "echo listening on http://127.0.0.1:9"], 2, 60), err)
+        self.addCleanup(lambda: [os.kill(p, 9) for p in self.alive(hogs)])
+        hogs = self.in_session(srv.pid)
+        self.assertEqual(len(hogs), 2, "the busy loops outlive their parent until stopped")
+        srv.stop()
+        for p in hogs:
+            self.wait_gone(p)
+
+    def alive(self, pids):
+        return [p for p in pids if os.path.exists("/proc/%d" % p) and
+                procs.stat_fields(open("/proc/%d/stat" % p).read())[0] != "Z"]
+
+    def in_session(self, sid):
         out = []
         for d in os.listdir("/proc"):
-            if d.isdigit():
+            if d.isdigit() and int(d) != sid:
                 try:
-                    f = procs.stat_fields(open("/proc/%s/stat" % d).read())
+                    if int(procs.stat_fields(open("/proc/%s/stat" % d).read())[3]) == sid:
+                        out.append(int(d))
                 except OSError:
-                    continue
-                if int(f[1]) == pid:
-                    out.append(int(d))
+                    pass
         return out
+
+    def wait_gone(self, pid):
+        """Until pid has ended: its pidfd becomes readable when it does."""
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            self.assertTrue(poller.poll(10000), "busy loop %d still running after stop()" % pid)
+        finally:
+            os.close(fd)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
 
     def test_with_hogs_shares_the_commands_session(self):
         # The command prints its pid once its hogs exist (they are started before the exec).
@@ -396,7 +454,7 @@ class TestHogs(unittest.TestCase):
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.addCleanup(lambda: (os.killpg(p.pid, 9), p.wait(), p.stdout.close()))
         self.assertEqual(int(p.stdout.readline()), p.pid, "the command replaced the launcher")
-        hogs = self.children(p.pid)
+        hogs = procs.children(p.pid)
         self.assertEqual(len(hogs), 2)
         self.assertEqual(self.sessions(hogs), [p.pid, p.pid])
 
@@ -404,7 +462,6 @@ class TestHogs(unittest.TestCase):
         with procs.Hogs(2, 0.3) as hogs:
             pids = [h.pid for h in hogs.procs]
             self.assertEqual(self.sessions(pids), pids)
-            self.assertNotIn(os.getsid(0), pids)
             for h in hogs.procs:
                 self.assertEqual(h.wait(timeout=20), 0, "a hog ended by itself, not killed")
 
