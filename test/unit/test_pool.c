@@ -572,7 +572,8 @@ static bool may_raise_priority(void)
 
 /* A pool thread is at the compute priority while it runs work that is not cheap, at its own
  * while it runs cheap work, parks or goes back to libuv: a lowered thread wakes later, and
- * libuv's threads also run the embedder's work. nice and batch (policy and nice). */
+ * libuv's threads also run the embedder's work. nice and batch (policy and nice), and idle
+ * (SCHED_IDLE, which ignores the nice increment). */
 static void test_compute_priority_is_held_only_while_work_that_is_not_cheap_runs(void **state)
 {
     (void)state;
@@ -581,14 +582,17 @@ static void test_compute_priority_is_held_only_while_work_that_is_not_cheap_runs
     int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); /* libuv's threads' too */
     const struct {
         uvfib_priority_t policy;
-        int nice, low_policy;
-    } cases[] = {{UVFIB_PRIORITY_NICE, 5, SCHED_OTHER}, {UVFIB_PRIORITY_BATCH, 3, SCHED_BATCH}};
+        int nice, low_policy, low_nice_step; /* the increment the lowered thread shows */
+    } cases[] = {{UVFIB_PRIORITY_NICE, 5, SCHED_OTHER, 5},
+                 {UVFIB_PRIORITY_BATCH, 3, SCHED_BATCH, 3},
+                 {UVFIB_PRIORITY_IDLE, 7, SCHED_IDLE, 0}};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         struct fixture fx;
         struct uvfib__pool_priority prio = {cases[c].policy, cases[c].nice};
         fx_start_with(&fx, 1, prio, on_done_count);
         fx.pool.linger_ms = LONG_LINGER_MS;
-        int low = base + cases[c].nice > 19 ? 19 : base + cases[c].nice;
+        int step = cases[c].low_nice_step;
+        int low = base + step > 19 ? 19 : base + step;
 
         struct pjob heavy = run_noting_priority(&fx, false);
         assert_int_equal(heavy.nice, low);
