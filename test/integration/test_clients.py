@@ -598,26 +598,59 @@ def may_raise_priority():
     return result[0]
 
 
+NICE, POLICY = 19, 41  # fields of /proc/PID/task/TID/stat
+SCHED_OTHER, SCHED_IDLE = 0, 5
+
+
 class Process(ClientTest):
-    def _thread_nices(self, server):
-        """{thread id: nice} of the server process, from /proc."""
+    def _thread_nices(self, server, field=NICE):
+        """{thread id: a field of its stat (nice by default)} of the server process, from /proc."""
         nices = {}
         for tid in os.listdir("/proc/%d/task" % server.proc.pid):
             with open("/proc/%d/task/%s/stat" % (server.proc.pid, tid)) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            nices[int(tid)] = int(fields[16])  # field 19 of stat: nice
+            nices[int(tid)] = int(fields[field - 3])  # fields[0] is field 3, the state
         return nices
 
-    def _wait_nices(self, server, pred, what):
-        """Polls the threads' nice values (the kernel has no event for them) until pred holds."""
+    def _wait_nices(self, server, pred, what, field=NICE):
+        """Polls the threads' nice values, or another field (the kernel has no event for
+        them), until pred holds."""
         end = time.monotonic() + D(20)
         while True:
-            nices = self._thread_nices(server)
+            nices = self._thread_nices(server, field)
             if pred(nices):
                 return nices
             if time.monotonic() > end:
-                self.fail("%s: thread nices %s" % (what, nices))
+                self.fail("%s: thread stat field %d %s" % (what, field, nices))
             time.sleep(0.002)
+
+    @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
+    def test_idle_class_compute_threads_leave_the_loop_answering(self):
+        # --compute-priority idle, the documented loop-first configuration: a thread computing
+        # F(45) is SCHED_IDLE, the loop stays SCHED_OTHER and answers /healthz meanwhile.
+        server = self.start("--port", "0", "--compute-priority", "idle", "--threads", "1",
+                            "--inline-max-n", "20")
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=D(10))
+        sock.sendall(b"GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n")
+        policies = self._wait_nices(server, lambda n: SCHED_IDLE in n.values(),
+                                    "a thread in the idle class while computing", POLICY)
+        self.assertEqual(policies[server.proc.pid], SCHED_OTHER, "the loop keeps its class")
+        self.assertEqual(set(self._thread_nices(server).values()), {0},
+                         "idle takes no nice increment")
+        conn = self.http(server)
+        resp, body = self.get(conn, "/healthz")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(SCHED_IDLE, self._thread_nices(server, POLICY).values(),
+                      "answered while the computation ran")
+        conn.close()
+        sock.close()  # the client leaves: F(45) is cancelled
+        if may_raise_priority():
+            self._wait_nices(server, lambda n: set(n.values()) == {SCHED_OTHER},
+                             "every thread back in its own class once idle", POLICY)
+        conn = self.http(server)
+        resp, body = self.get(conn, "/fibonacci/25")
+        self.assert_result(resp.status, body, 25)
+        conn.close()
 
     @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
     def test_compute_threads_lower_their_priority_and_the_loop_keeps_its_own(self):
