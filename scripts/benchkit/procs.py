@@ -44,6 +44,25 @@ def stat_ticks(f):
     return int(f[11]) + int(f[12])
 
 
+PARENT, SESSION = 4, 6  # fields of /proc/PID/stat: the parent's pid, the session id
+
+
+def processes_where(field, value):
+    """{pid: stat_fields()} of every process whose stat field (numbered as in proc(5)) is
+    value, e.g. processes_where(SESSION, sid)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            f = stat_fields(open("/proc/%s/stat" % d).read())
+        except OSError:
+            continue
+        if int(f[field - 3]) == value:   # stat_fields() starts at field 3
+            out[int(d)] = f
+    return out
+
+
 class Server:
     """A server process in its own session (so stop() ends its whole group). With port=None
     it must print a "listening on http://HOST:PORT" line on stdout; else it is waited for on
@@ -90,18 +109,7 @@ class Server:
 
     def cpu_ticks(self):
         """CPU ticks (user + system) of every process in the server's session."""
-        ticks = 0
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                s = open("/proc/%s/stat" % d).read()
-            except OSError:
-                continue
-            f = stat_fields(s)
-            if int(f[3]) == self.pid:          # field 6: session id
-                ticks += stat_ticks(f)
-        return ticks
+        return sum(stat_ticks(f) for f in processes_where(SESSION, self.pid).values())
 
     def main_thread_ticks(self):
         """CPU ticks of the server's first thread (uvfib's event loop; Node.js's main thread;
@@ -171,12 +179,7 @@ class Hogs:
         return self
 
     def cpu_cores(self):
-        ticks = 0
-        for p in self.procs:
-            try:
-                ticks += stat_ticks(stat_fields(open("/proc/%d/stat" % p.pid).read()))
-            except OSError:
-                pass
+        ticks = sum(process_ticks(p.pid) or 0 for p in self.procs)
         return round(ticks / CLK_TCK / (time.monotonic() - self.t0), 3)
 
     def __exit__(self, *exc):
@@ -184,20 +187,6 @@ class Hogs:
             if p.poll() is None:
                 p.kill()
             p.wait()
-
-
-def children(pid):
-    """The pids of a process's children, from /proc."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                f = stat_fields(open("/proc/%s/stat" % d).read())
-            except OSError:
-                continue
-            if int(f[1]) == pid:                # field 4: parent pid
-                out.append(int(d))
-    return out
 
 
 def process_ticks(pid):

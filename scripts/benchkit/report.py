@@ -664,13 +664,14 @@ def main():
                 continue
             nice, idle = (med([load_rps(r) for r in rs]) for rs in pair)
             cores = [med([r["uvfib_cores"] for r in rs]) for rs in pair]
-            share = "%.0f%%" % (idle / nice * 100) if nice > 0 else "-"
+            # In its own group, half or less of nice 10's: starved, said as a fraction.
+            starved = place == "same" and 0 < idle <= nice / 2
+            share = ("1/%.0f" % (nice / idle) if starved else
+                     "%.0f%%" % (idle / nice * 100) if nice > 0 else "-")
             w("%s, `SCHED_IDLE` answered %s `/fibonacci/30` a second against %s at nice 10 (%s), "
-              "uvfib on %.2f cores against %.2f." % (where, rate(idle), rate(nice),
-                                                     "1/%.0f" % (nice / idle) if place == "same"
-                                                     and idle > 0 and nice >= 2 * idle else share,
+              "uvfib on %.2f cores against %.2f." % (where, rate(idle), rate(nice), share,
                                                      cores[1], cores[0]))
-            if place == "same" and idle > 0 and nice >= 2 * idle:
+            if starved:
                 w("An idle-class thread computes only on what every other thread of its group "
                   "leaves. That is why the default stays at nice 10, and `--compute-priority "
                   "idle` is the configuration for a machine where nothing else keeps the cores "

@@ -21,8 +21,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import (CLK_TCK, CpuMeter, Hogs, Server, background_cores, children,  # noqa: E402
-                   free_port, process_ticks, stop_all, with_hogs)
+from procs import (CLK_TCK, PARENT, CpuMeter, Hogs, Server, background_cores,  # noqa: E402
+                   free_port, process_ticks, processes_where, stop_all, with_hogs)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build-release")
@@ -433,7 +433,7 @@ def sc_contention(run):
                 try:
                     with Hogs(0 if place == "same" else CORES, hog_secs) as hogs:
                         hog_pids = ([h.pid for h in hogs.procs] if place == "apart"
-                                    else children(srv.pid))
+                                    else list(processes_where(PARENT, srv.pid)))
                         u0 = process_ticks(srv.pid)
                         out = bench(run, name, srv, args, dur=dur, warm=warm)
                         u1 = process_ticks(srv.pid)

@@ -603,25 +603,25 @@ SCHED_OTHER, SCHED_IDLE = 0, 5
 
 
 class Process(ClientTest):
-    def _thread_nices(self, server, field=NICE):
+    def _thread_stat(self, server, field=NICE):
         """{thread id: a field of its stat (nice by default)} of the server process, from /proc."""
-        nices = {}
+        values = {}
         for tid in os.listdir("/proc/%d/task" % server.proc.pid):
             with open("/proc/%d/task/%s/stat" % (server.proc.pid, tid)) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            nices[int(tid)] = int(fields[field - 3])  # fields[0] is field 3, the state
-        return nices
+            values[int(tid)] = int(fields[field - 3])  # fields[0] is field 3, the state
+        return values
 
-    def _wait_nices(self, server, pred, what, field=NICE):
-        """Polls the threads' nice values, or another field (the kernel has no event for
-        them), until pred holds."""
+    def _wait_stat(self, server, pred, what, field=NICE):
+        """Polls a field of the threads' stat, nice by default (the kernel has no event for
+        it), until pred holds."""
         end = time.monotonic() + D(20)
         while True:
-            nices = self._thread_nices(server, field)
-            if pred(nices):
-                return nices
+            values = self._thread_stat(server, field)
+            if pred(values):
+                return values
             if time.monotonic() > end:
-                self.fail("%s: thread stat field %d %s" % (what, field, nices))
+                self.fail("%s: thread stat field %d %s" % (what, field, values))
             time.sleep(0.002)
 
     @unittest.skipIf(WRAP, "the wrapper is the process under valgrind")
@@ -632,20 +632,20 @@ class Process(ClientTest):
                             "--inline-max-n", "20")
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=D(10))
         sock.sendall(b"GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n")
-        policies = self._wait_nices(server, lambda n: SCHED_IDLE in n.values(),
+        policies = self._wait_stat(server, lambda n: SCHED_IDLE in n.values(),
                                     "a thread in the idle class while computing", POLICY)
         self.assertEqual(policies[server.proc.pid], SCHED_OTHER, "the loop keeps its class")
-        self.assertEqual(set(self._thread_nices(server).values()), {0},
+        self.assertEqual(set(self._thread_stat(server).values()), {0},
                          "idle takes no nice increment")
         conn = self.http(server)
         resp, body = self.get(conn, "/healthz")
         self.assertEqual(resp.status, 200)
-        self.assertIn(SCHED_IDLE, self._thread_nices(server, POLICY).values(),
+        self.assertIn(SCHED_IDLE, self._thread_stat(server, POLICY).values(),
                       "answered while the computation ran")
         conn.close()
         sock.close()  # the client leaves: F(45) is cancelled
         if may_raise_priority():
-            self._wait_nices(server, lambda n: set(n.values()) == {SCHED_OTHER},
+            self._wait_stat(server, lambda n: set(n.values()) == {SCHED_OTHER},
                              "every thread back in its own class once idle", POLICY)
         conn = self.http(server)
         resp, body = self.get(conn, "/fibonacci/25")
@@ -660,7 +660,7 @@ class Process(ClientTest):
             conn = self.http(server)
             resp, body = self.get(conn, "/fibonacci/25")  # above the inline cut-off: the pool
             self.assert_result(resp.status, body, 25)
-            nices = self._thread_nices(server)
+            nices = self._thread_stat(server)
             self.assertEqual(nices[server.proc.pid], 0, "the loop thread keeps its priority")
             if want == 0:
                 self.assertEqual(set(nices.values()), {0})
@@ -671,14 +671,14 @@ class Process(ClientTest):
             # seconds; the client leaves once the lowered thread is seen, which cancels it.
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=D(10))
             sock.sendall(b"GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n")
-            nices = self._wait_nices(server, lambda n: want in n.values(),
+            nices = self._wait_stat(server, lambda n: want in n.values(),
                                      "a thread lowered while computing")
             self.assertEqual(nices[server.proc.pid], 0, "the loop thread keeps its priority")
             sock.close()
             # Idle again, the thread is back at its own priority where the process may raise
             # it (root, CAP_SYS_NICE or RLIMIT_NICE): a lowered thread wakes later.
             if may_raise_priority():
-                self._wait_nices(server, lambda n: set(n.values()) == {0},
+                self._wait_stat(server, lambda n: set(n.values()) == {0},
                                  "every thread back at nice 0 once idle")
 
     def test_auto_mode_measures_its_inline_cut_off_at_start(self):

@@ -401,7 +401,8 @@ class TestHogs(unittest.TestCase):
     with with_hogs(), each in a session of its own with Hogs; bounded in time either way."""
 
     def sessions(self, pids):
-        return [int(procs.stat_fields(open("/proc/%d/stat" % p).read())[3]) for p in pids]
+        return [int(procs.stat_fields(open("/proc/%d/stat" % p).read())[procs.SESSION - 3])
+                for p in pids]
 
     def test_server_stop_ends_busy_loops_its_command_left(self):
         # The server prints its line and ends at once; its busy loops live on in its group
@@ -410,7 +411,7 @@ class TestHogs(unittest.TestCase):
         srv = procs.Server(procs.with_hogs(
             ["/bin/sh", "-c", "echo listening on http://127.0.0.1:9"], 2, 60), err)
         self.addCleanup(lambda: [os.kill(p, 9) for p in self.alive(hogs)])
-        hogs = self.in_session(srv.pid)
+        hogs = [p for p in procs.processes_where(procs.SESSION, srv.pid) if p != srv.pid]
         self.assertEqual(len(hogs), 2, "the busy loops outlive their parent until stopped")
         srv.stop()
         for p in hogs:
@@ -419,17 +420,6 @@ class TestHogs(unittest.TestCase):
     def alive(self, pids):
         return [p for p in pids if os.path.exists("/proc/%d" % p) and
                 procs.stat_fields(open("/proc/%d/stat" % p).read())[0] != "Z"]
-
-    def in_session(self, sid):
-        out = []
-        for d in os.listdir("/proc"):
-            if d.isdigit() and int(d) != sid:
-                try:
-                    if int(procs.stat_fields(open("/proc/%s/stat" % d).read())[3]) == sid:
-                        out.append(int(d))
-                except OSError:
-                    pass
-        return out
 
     def wait_gone(self, pid):
         """Until pid has ended: its pidfd becomes readable when it does."""
@@ -454,7 +444,7 @@ class TestHogs(unittest.TestCase):
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.addCleanup(lambda: (os.killpg(p.pid, 9), p.wait(), p.stdout.close()))
         self.assertEqual(int(p.stdout.readline()), p.pid, "the command replaced the launcher")
-        hogs = procs.children(p.pid)
+        hogs = list(procs.processes_where(procs.PARENT, p.pid))
         self.assertEqual(len(hogs), 2)
         self.assertEqual(self.sessions(hogs), [p.pid, p.pid])
 
