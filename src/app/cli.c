@@ -81,7 +81,7 @@ static const char usage[] =
     "                             else keeps the cores busy, as idle threads compute on\n"
     "                             little more than the CPU the others leave\n"
     "      --compute-nice N       nice increment for compute threads, 0 to 19 (default 10);\n"
-    "                             0 leaves their priority alone\n"
+    "                             with nice, 0 leaves their priority alone\n"
     "      --loop-resolution MS   period of the event-loop delay monitor (default 10; 0 off)\n"
     "      --monitor-window MS    window of recent loop delay and utilization (default 1000)\n"
     "      --max-loop-delay MS    answer computations 503 while the recent event-loop delay\n"
@@ -164,6 +164,11 @@ static const struct option options[] = {
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
+
+const char *cli_option_name(size_t i)
+{
+    return i < sizeof(options) / sizeof(options[0]) ? options[i].name : NULL;
+}
 
 /* A whole number in [min, max], digits only. */
 static bool number(const char *s, uint64_t min, uint64_t max, uint64_t *out)
