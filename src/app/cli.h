@@ -5,6 +5,7 @@
 #define FIBAPP_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -29,6 +30,9 @@ enum { CLI_RUN = 0, CLI_EXIT = 1, CLI_USAGE = 2 };
 const char *cli_mode_name(uvfib_mode_t mode);
 /* "normal", "nice", "batch" or "idle". */
 const char *cli_priority_name(uvfib_priority_t p);
+
+/* The name of long option i (0, 1, ...) of --help's list, without "--"; NULL past the last. */
+const char *cli_option_name(size_t i);
 
 /* Parses argv (getopt_long) after filling defaults ($PORT too). Prints --help and --version
  * to out, a one-line error to err. @return CLI_RUN, CLI_EXIT (help or version printed) or

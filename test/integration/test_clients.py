@@ -598,7 +598,7 @@ def may_raise_priority():
     return result[0]
 
 
-NICE, POLICY = 19, 41  # fields of /proc/PID/task/TID/stat
+UTIME, NICE, POLICY = 14, 19, 41  # fields of /proc/PID/task/TID/stat
 SCHED_OTHER, SCHED_IDLE = 0, 5
 
 
@@ -662,15 +662,21 @@ class Process(ClientTest):
             self.assert_result(resp.status, body, 25)
             nices = self._thread_stat(server)
             self.assertEqual(nices[server.proc.pid], 0, "the loop thread keeps its priority")
-            if want == 0:
-                self.assertEqual(set(nices.values()), {0})
             conn.close()
-            if want == 0:
-                continue
             # While it computes, a compute thread is at nice 7 and the loop at 0. F(45) takes
             # seconds; the client leaves once the lowered thread is seen, which cancels it.
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=D(10))
             sock.sendall(b"GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n")
+            if want == 0:
+                # Nice 0 leaves the threads alone: once a pool thread has computed for 100 ms
+                # (10 ticks) of F(45), every thread is still at nice 0.
+                self._wait_stat(server, lambda t: any(v >= 10 for tid, v in t.items()
+                                                      if tid != server.proc.pid),
+                                "a pool thread computing", UTIME)
+                nices = self._thread_stat(server)
+                self.assertEqual(set(nices.values()), {0}, "no thread lowered while computing")
+                sock.close()
+                continue
             nices = self._wait_stat(server, lambda n: want in n.values(),
                                      "a thread lowered while computing")
             self.assertEqual(nices[server.proc.pid], 0, "the loop thread keeps its priority")

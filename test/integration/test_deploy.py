@@ -320,6 +320,10 @@ class HAProxy(Proc):
 
     def server_status(self):
         """{server name: status} from `show stat` (UP, DOWN, "UP 1/2", ...)."""
+        return self.server_stat("status")
+
+    def server_stat(self, field):
+        """{server name: a field of `show stat`} of the uvfib backend's servers."""
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
             s.connect(self.stats)
@@ -331,7 +335,7 @@ class HAProxy(Proc):
         for row in rows[1:]:
             f = dict(zip(cols, row.split(",")))
             if f.get("pxname") == "be_uvfib" and f.get("svname", "").startswith("uvfib"):
-                out[f["svname"]] = f["status"]
+                out[f["svname"]] = f[field]
         return out
 
     def wait_status(self, server, status, timeout):
@@ -904,7 +908,11 @@ class DrainEndToEndTest(Harness):
                                 "--probe-rate", "100", "--probe-connections", "4",
                                 "--duration", "50", "--timeout", "10000", "--json"],
                                name="uvfib-bench"))
-        time.sleep(1)
+        # The drains begin once the probe's requests are flowing to every instance.
+        def flowing():
+            answered = lb.server_stat("hrsp_2xx")
+            return sorted(answered) == names and all(int(n or 0) >= 10 for n in answered.values())
+        wait_for(flowing, 20, "the probe's first answers from every instance")
         drains = []
 
         def drain(k):

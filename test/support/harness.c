@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fib.h"
+#include "server.h"
 
 enum { CMD_NONE, CMD_STATS, CMD_SHUTDOWN, CMD_CLOSE, CMD_READINESS, CMD_UNREADY };
 
@@ -24,6 +25,7 @@ static void on_wake(uv_async_t *async)
     switch (cmd) {
     case CMD_STATS:
         uvfib_server_stats(&h->server, &h->stats);
+        h->bytes_in = h->server.impl->metrics.count.bytes_in;
         break;
     case CMD_SHUTDOWN:
         uvfib_server_shutdown(&h->server, h->shutdown_timeout_ms, on_closed);
@@ -108,6 +110,25 @@ void harness_stats(struct harness *h, uvfib_stats_t *out)
 {
     command(h, CMD_STATS);
     *out = h->stats;
+}
+
+uint64_t harness_bytes_in(struct harness *h)
+{
+    command(h, CMD_STATS);
+    return h->bytes_in;
+}
+
+int harness_wait_bytes_in(struct harness *h, uint64_t n, int timeout_ms)
+{
+    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
+    while (harness_bytes_in(h) < n) {
+        if (uv_hrtime() > end)
+            return -1;
+        /* No event reaches the test thread when the server reads; each round trip to the
+         * loop is one, and between them the thread yields its core. */
+        uv_sleep(1);
+    }
+    return 0;
 }
 
 void harness_readiness(struct harness *h, uvfib_readiness_t *out)

@@ -23,6 +23,7 @@ struct harness {
     bool shutdown_started;       /* test thread: harness_shutdown was called */
     uint64_t shutdown_timeout_ms;
     uvfib_stats_t stats;         /* snapshot taken on the loop thread */
+    uint64_t bytes_in;           /* the server's bytes read from clients, in that snapshot */
     uvfib_readiness_t readiness; /* snapshot taken on the loop thread */
     const char *unready_reason;  /* for the pending CMD_UNREADY */
     bool closed;                 /* the close callback ran */
@@ -43,6 +44,12 @@ void harness_readiness(struct harness *h, uvfib_readiness_t *out);
 void harness_unready(struct harness *h, const char *reason);
 /* Copies the server's counters, read on the loop thread. */
 void harness_stats(struct harness *h, uvfib_stats_t *out);
+/* The server's count of bytes read from clients (uvfib_http_received_bytes_total), read on the
+ * loop thread: once it has grown by a write's length, the server has read and parsed it. */
+uint64_t harness_bytes_in(struct harness *h);
+/* Waits until the server has read at least n bytes in all, for at most timeout_ms.
+ * @return 0, or -1 on the timeout. */
+int harness_wait_bytes_in(struct harness *h, uint64_t n, int timeout_ms);
 /* Starts a graceful shutdown on the loop thread and returns at once. */
 void harness_shutdown(struct harness *h, uint64_t timeout_ms);
 /* Closes the server (if still open), waits for the loop to end, joins. */

@@ -1,4 +1,4 @@
-/* test_fib.c - unit tests of src/fib.c and the Fibonacci routes' calibration: the naive kernel
+/* test_fib.c - unit tests of src/app/fib.c and the Fibonacci routes' calibration: the naive kernel
  * against an iterative reference, its range limit and cancel flag, and the inline cut-off
  * chosen from a hand-off cost. No loop, no allocation. */
 #include <setjmp.h>

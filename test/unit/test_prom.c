@@ -292,19 +292,26 @@ static void test_prom_histogram_bound_in_seconds_rounds_to_the_nanosecond(void *
     uvfib__buf_free(&buf);
 }
 
-/* Parses the bucket counts out of an exposition and checks they never decrease, that +Inf
- * equals _count, and that _sum is the histogram's sum in seconds. */
+/* Parses the bucket counts out of an exposition and checks them against the samples, counted
+ * here: each bound's count lies between the samples up to the bound less and more two bucket
+ * widths (the histogram's resolution, 1/128 of a value), +Inf equals _count, and _sum is the
+ * samples' own sum in seconds. */
 static void test_prom_histogram_cumulative_inf_equals_count(void **state)
 {
     (void)state;
     static uvfib__hist_t h;
+    static uint64_t samples[20000];
     uvfib__hist_init(&h);
     uint64_t x = 88172645463325252u;   /* xorshift64, fixed seed */
+    uint64_t total_ns = 0;
     for (int i = 0; i < 20000; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        uvfib__hist_record(&h, x % UINT64_C(3000000000));   /* 0 .. 3 s */
+        /* 0 .. 3 s, spread over the decades the bounds cover: 3 s / 2^(0..23) */
+        samples[i] = (x % UINT64_C(3000000000)) >> (x >> 59) % 24;
+        total_ns += samples[i];
+        uvfib__hist_record(&h, samples[i]);
     }
     static const double b[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -314,7 +321,7 @@ static void test_prom_histogram_cumulative_inf_equals_count(void **state)
     assert_int_equal(buf.oom, 0);
 
     uint64_t prev = 0, inf = 0, count = 0;
-    size_t n_buckets = 0;
+    size_t n_buckets = 0, n_split = 0;
     double sum = -1;
     for (char *line = buf.data; *line != '\0'; line = strchr(line, '\n') + 1) {
         uint64_t c;
@@ -323,7 +330,18 @@ static void test_prom_histogram_cumulative_inf_equals_count(void **state)
         } else if (strncmp(line, "h_bucket{", 9) == 0) {
             c = strtoull(strchr(line, '}') + 2, NULL, 10);
             assert_true(c >= prev);
+            assert_true(n_buckets < sizeof(b) / sizeof(b[0]));
+            double bound_ns = b[n_buckets] * 1e9;
+            uint64_t lo = 0, hi = 0;
+            for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+                lo += (double)samples[i] <= bound_ns * (1 - 2.0 / 128);
+                hi += (double)samples[i] <= bound_ns * (1 + 2.0 / 128);
+            }
+            if (c < lo || c > hi)
+                fail_msg("le=%g: %" PRIu64 ", samples there %" PRIu64 "..%" PRIu64,
+                         b[n_buckets], c, lo, hi);
             prev = c;
+            n_split += c > 0 && c < 20000;
             n_buckets++;
         } else if (strncmp(line, "h_sum ", 6) == 0) {
             sum = strtod(line + 6, NULL);
@@ -337,7 +355,8 @@ static void test_prom_histogram_cumulative_inf_equals_count(void **state)
     assert_int_equal(count, 20000);
     assert_int_equal(inf, count);
     assert_true(prev <= inf);
-    assert_true(sum == uvfib__hist_sum(&h) / 1e9);
+    assert_true(sum == (double)total_ns / 1e9);
+    assert_true(n_split >= 12); /* the samples spread across the bounds */
     uvfib__buf_free(&buf);
 }
 
