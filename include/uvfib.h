@@ -91,7 +91,7 @@ struct uvfib_config_s {
                                        the process may raise it back (see uvfib_priority_t);
                                        default UVFIB_PRIORITY_NORMAL (leave them alone) */
     int compute_nice;             /**< nice increment for UVFIB_PRIORITY_NICE and _BATCH,
-                                       1..19; default 10 */
+                                       0..19 (0: the class alone); default 10 */
     uint64_t loop_resolution_ms;  /**< period of the loop-delay monitor's timer; default 10;
                                        0: no timer (and no max_loop_delay_ms) */
     uint64_t monitor_window_ms;   /**< window of the recent loop-delay figures, ELU and the
@@ -335,9 +335,9 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
 
 /* -------------------------------------------------------------- responses */
 
-/* A request is answered once. After a uvfib_res_send/json/error() call, whatever it returned,
- * the request is finished: `req` must not be used again (outside a done callback, where it
- * stays valid until the callback returns). Loop thread. */
+/* A request is answered once. After a uvfib_res_send/json/error() call that returned anything
+ * but UV_EINVAL (which sends nothing), the request is finished: `req` must not be used again
+ * (outside a done callback, where it stays valid until the callback returns). Loop thread. */
 
 /** Adds a response header (copied), before answering. Content-Length, Date and Connection are
  * set by uvfib; Content-Type is application/json unless a Content-Type is added here.
@@ -352,7 +352,8 @@ UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char
 UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
 
 /** Answers with `status` and the JSON printed from `json` (borrowed: the caller still owns and
- * deletes the tree). As uvfib_res_send(). */
+ * deletes the tree). As uvfib_res_send(); a NULL `json` is UV_EINVAL, and a tree cJSON has no
+ * memory to print is UV_ENOMEM (a 500 was sent instead). */
 UVFIB_EXTERN int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json);
 
 /** Answers `{"success":false,"error":message}` with `status`. As uvfib_res_send(). */
@@ -385,7 +386,7 @@ UVFIB_EXTERN int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_d
  * back, so that both threads are asleep as at a modest request rate. Each round trip in ns goes
  * to samples_ns[i], in order. It runs a private loop and blocks for about rounds ms: call it
  * before uv_run(), e.g. to choose what runs on the loop. Any thread that is not running a
- * loop. @return 0, UV_EINVAL, UV_ENOMEM. */
+ * loop. @return 0, UV_EINVAL, UV_ENOMEM, or what uv_loop_init() returned (e.g. UV_EMFILE). */
 UVFIB_EXTERN int uvfib_measure_handoff(unsigned rounds, uint64_t *samples_ns);
 
 /** Non-zero once the job should stop (its client went away, its deadline passed, or the server

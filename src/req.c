@@ -119,13 +119,20 @@ int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len)
 
 int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json)
 {
+    if (req->answered)
+        return UV_EALREADY;
+    if (json == NULL || status < 100 || status > 999)
+        return UV_EINVAL; /* nothing sent: the request is still to be answered */
     /* Small trees are printed into the stack, larger ones by cJSON's allocator. */
     char stack[512];
-    if (json != NULL && cJSON_PrintPreallocated((cJSON *)json, stack, (int)sizeof(stack), 0))
+    if (cJSON_PrintPreallocated((cJSON *)json, stack, (int)sizeof(stack), 0))
         return uvfib_res_send(req, status, stack, strlen(stack));
-    char *text = json == NULL ? NULL : cJSON_PrintUnformatted(json);
-    if (text == NULL)
-        return uvfib__conn_respond_error(req, 500, "out of memory");
+    char *text = cJSON_PrintUnformatted(json);
+    if (text == NULL) {
+        /* cJSON prints only into memory: a 500 goes out instead, as uvfib_res_send() does. */
+        int err = uvfib__conn_respond_error(req, 500, "out of memory");
+        return err < 0 ? err : UV_ENOMEM;
+    }
     int err = uvfib_res_send(req, status, text, strlen(text));
     cJSON_free(text);
     return err;

@@ -105,7 +105,8 @@ static bool config_valid(const uvfib_config_t *cfg)
 {
     return cfg->host != NULL && cfg->port >= 0 && cfg->port <= 65535 && cfg->threads > 0 &&
            cfg->max_pipeline > 0 && (unsigned)cfg->mode <= UVFIB_MODE_INLINE &&
-           (unsigned)cfg->compute_priority <= UVFIB_PRIORITY_IDLE && cfg->monitor_window_ms > 0 &&
+           (unsigned)cfg->compute_priority <= UVFIB_PRIORITY_IDLE && cfg->compute_nice >= 0 &&
+           cfg->compute_nice <= 19 && cfg->monitor_window_ms > 0 &&
            !(cfg->max_loop_delay_ms > 0 && cfg->loop_resolution_ms == 0);
 }
 

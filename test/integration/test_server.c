@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <cJSON.h>
+
 #include "client.h"
 #include "fill.h"
 #include "fib_ref.h"
@@ -287,13 +289,11 @@ static void test_new_request_during_shutdown_gets_503_close(void **state)
     cfg.mode = UVFIB_MODE_OFFLOAD;
     assert_int_equal(harness_start(&h, &cfg, NULL), 0);
     int fd = client_connect(h.port);
-    /* A partial request keeps the connection in the drain... */
-    assert_int_equal(client_send(fd, "GET /healthz HTTP/1.1\r\n"), 0);
-    uvfib_stats_t s;
-    do
-        harness_stats(&h, &s);
-    while (s.connections_open == 0);
-    usleep(50 * 1000);
+    /* A partial request keeps the connection in the drain, once the server has read it... */
+    static const char head[] = "GET /healthz HTTP/1.1\r\n";
+    uint64_t before = harness_bytes_in(&h);
+    assert_int_equal(client_send(fd, head), 0);
+    assert_int_equal(harness_wait_bytes_in(&h, before + strlen(head), T_MS), 0);
     harness_shutdown(&h, 0);
     /* ...and when it completes it is answered 503 with Connection: close. */
     assert_int_equal(client_send(fd, "Host: x\r\n\r\n"), 0);
@@ -698,6 +698,20 @@ static void on_echo(uvfib_req_t *req, void *arg)
     uvfib_res_send(req, 200, out, strlen(out));
 }
 
+/* GET /json: uvfib_res_json() misused, then used (after which req is not used again); the
+ * handler runs on the loop thread, so it keeps what each call returned for the test. */
+static int json_rc[3];
+static void on_json(uvfib_req_t *req, void *arg)
+{
+    (void)arg;
+    cJSON *tree = cJSON_CreateObject();
+    cJSON_AddNumberToObject(tree, "answer", 42);
+    json_rc[0] = uvfib_res_json(req, 200, NULL);   /* nothing to print: nothing sent */
+    json_rc[1] = uvfib_res_json(req, 42, tree);    /* no such status: nothing sent */
+    json_rc[2] = uvfib_res_json(req, 201, tree);   /* the answer */
+    cJSON_Delete(tree);
+}
+
 static int arg_frees;
 static void free_counted(void *arg)
 {
@@ -711,11 +725,31 @@ static void echo_setup(uvfib_server_t *server)
     /* The argument is the server's from here: freed once, when the server is. */
     assert_int_equal(uvfib_route_add_ex(server, "POST", "/echo", on_echo, malloc(16),
                                         free_counted), 0);
+    assert_int_equal(uvfib_route_add(server, "GET", "/json", on_json, NULL), 0);
     /* A failed registration leaves the argument to the caller, and never calls arg_free. */
     void *mine = malloc(16);
     assert_int_equal(uvfib_route_add_ex(server, "POST", "no-slash", on_echo, mine, free_counted),
                      UV_EINVAL);
     free(mine);
+}
+
+static void test_res_json_sends_nothing_on_a_bad_call(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    assert_int_equal(harness_start(&h, &cfg, echo_setup), 0);
+    int fd = client_connect(h.port);
+    assert_int_equal(client_send(fd, "GET /json HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    struct response r;
+    assert_int_equal(client_read(fd, &r, T_MS), 0);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(r.body, "{\"answer\":42}");
+    assert_int_equal(json_rc[0], UV_EINVAL);
+    assert_int_equal(json_rc[1], UV_EINVAL);
+    assert_int_equal(json_rc[2], 0);
+    close(fd);
+    stop_and_check(&h, live);
 }
 
 static void test_handler_reads_headers_query_and_body(void **state)
@@ -1074,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_limits_answer_their_status_and_close),
         cmocka_unit_test(test_allocation_failures_never_crash_or_leak),
         cmocka_unit_test(test_handler_reads_headers_query_and_body),
+        cmocka_unit_test(test_res_json_sends_nothing_on_a_bad_call),
         cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
         cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
         cmocka_unit_test(test_no_memory_for_a_response_sends_500_and_closes),
