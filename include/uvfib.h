@@ -336,8 +336,9 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
 /* -------------------------------------------------------------- responses */
 
 /* A request is answered once. After a uvfib_res_send/json/error() call that returned anything
- * but UV_EINVAL (which sends nothing), the request is finished: `req` must not be used again
- * (outside a done callback, where it stays valid until the callback returns). Loop thread. */
+ * but UV_EINVAL or UV_EBUSY (which send nothing), the request is finished: `req` must not be
+ * used again, except inside a done callback, where it stays valid until the callback returns.
+ * Loop thread. */
 
 /** Adds a response header (copied), before answering. Content-Length, Date and Connection are
  * set by uvfib; Content-Type is application/json unless a Content-Type is added here.
@@ -347,6 +348,7 @@ UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char
 /** Answers with `status` (100..999) and `body` of `len` bytes, JSON text unless a Content-Type
  * header says otherwise (copied). @return 0; UV_EALREADY (answered before: nothing sent),
  * UV_EINVAL (bad status, or a NULL body with len > 0: nothing sent, the request is still to
+ * UV_EBUSY (offloaded with uvfib_req_offload(), whose done callback answers: nothing sent),
  * be answered), UV_ENOMEM (no memory for the response: a 500 was sent instead, and the
  * connection closes after it). */
 UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
@@ -369,9 +371,11 @@ UVFIB_EXTERN int uvfib_res_error(uvfib_req_t *req, int status, const char *messa
  * `done(req, ctx, status)` on the loop, exactly once. At most `threads` jobs run at once; the
  * rest wait in the server's own FIFO. If the client goes away, a waiting job is dropped and a
  * running one sees uvfib_work_cancelled() != 0. Loop thread.
- * @return 0: done will run. On any error the request's answer is settled (a 503 or 500 went
- * out, or it had been answered already, or its client is gone: do not answer it), `done`
- * will not run, and `ctx` is still the caller's to free:
+ * @return 0: done will run (or has run, on the loop), and `req` is its: the caller does not
+ * use it again (an answer meanwhile would be UV_EBUSY, nothing sent). On any error the
+ * request's answer is settled (a 503 or 500 went out, or it had been answered already, or its
+ * client is gone: do not answer it), `done` will not run, and `ctx` is still the caller's to
+ * free:
  *   UV_EBUSY      refused by admission: 503 with Retry-After and the reason was sent
  *   UV_ENOMEM     no memory: 500 was sent
  *   UV_ECANCELED  the client is gone: nothing can be sent

@@ -310,6 +310,17 @@ static void *writer(void *arg)
     return NULL;
 }
 
+void uvfib__accesslog_abandon(struct uvfib__accesslog *log)
+{
+    /* The writer reads on_exit only after it has seen the stop, which the mutex orders after
+     * this. */
+    pthread_mutex_lock(&log->mu);
+    log->on_exit = NULL;
+    pthread_mutex_unlock(&log->mu);
+    uvfib__accesslog_stop(log, 0);
+    uvfib__accesslog_free(log);
+}
+
 int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_bytes,
                            void (*on_exit)(void *arg), void *arg)
 {

@@ -57,6 +57,10 @@ void uvfib__accesslog_stop(struct uvfib__accesslog *log, uint64_t timeout_ns);
  * the writer gave up at its deadline. Any thread but the writer. */
 uint64_t uvfib__accesslog_unwritten(struct uvfib__accesslog *log);
 
+/* Stops the writer at once, without its on_exit, joins it and frees log: for a start that is
+ * undone before anything could receive on_exit (the server's init failed after it). */
+void uvfib__accesslog_abandon(struct uvfib__accesslog *log);
+
 /* Joins the writer (after on_exit ran, or after stop when on_exit is NULL: then this waits for
  * its last write, or until it gives up) and frees log. @return the lines it never wrote, as
  * uvfib__accesslog_unwritten(). */

@@ -202,7 +202,10 @@ static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
     c->n_reqs--;
     bool close_after = req->close_after;
     uvfib__account_request(c->srv, req, status);
-    uvfib__request_free(req);
+    if (req->in_done)
+        req->complete = true; /* its done callback may still read it: freed when it returns */
+    else
+        uvfib__request_free(req);
     if (c->closing)
         return;
     if (status < 0) {
@@ -248,7 +251,7 @@ static void flush(struct uvfib__conn *c)
             int n = uv_try_write((uv_stream_t *)&c->tcp, &all, 1);
             if (n == (int)req->out_len) {
                 bool close_after = req->close_after;
-                complete(c, req, 0); /* frees req; it was the head */
+                complete(c, req, 0); /* it was the head; frees req (after its done callback) */
                 if (close_after)
                     break; /* nothing goes out after a closing response */
                 next = c->head;
@@ -299,6 +302,8 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
     struct uvfib__conn *c = req->conn;
     if (req->answered)
         return UV_EALREADY;
+    if (req->job != NULL)
+        return UV_EBUSY; /* offloaded: its done callback answers, once the job is back */
     if (status < 100 || status > 999)
         return UV_EINVAL;
     req->answered = true;
@@ -332,6 +337,8 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
 
 int uvfib__conn_respond_error(uvfib_req_t *req, int status, const char *message)
 {
+    if (req->job != NULL && !req->answered)
+        return UV_EBUSY;
     size_t len;
     char *text = uvfib__json_error(message, &len);
     if (text != NULL) {

@@ -174,7 +174,7 @@ static void on_job_finish(struct uvfib__job *job, int status)
 {
     uvfib_req_t *req = job->req;
     struct uvfib__conn *conn = req->conn;
-    job->done_cb(req, job->ctx, status);
+    uvfib__request_run_done(req, job->done_cb, job->ctx, status);
     uvfib__free(job);
     uvfib__conn_unref(conn);
 }
@@ -212,7 +212,7 @@ int uvfib_req_offload(uvfib_req_t *req, uvfib_work_cb work, uvfib_done_cb done, 
         atomic_init(&w.cancelled, false);
         srv->metrics.count.jobs_inline++;
         work(&w, ctx);
-        done(req, ctx, 0);
+        uvfib__request_run_done(req, done, ctx, 0);
         return 0;
     }
 

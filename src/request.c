@@ -21,6 +21,16 @@ uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn, size_t text_bytes)
     return req;
 }
 
+void uvfib__request_run_done(uvfib_req_t *req, uvfib_done_cb done, void *ctx, int status)
+{
+    assert(!req->in_done);
+    req->in_done = true;
+    done(req, ctx, status);
+    req->in_done = false;
+    if (req->complete)
+        uvfib__request_free(req);
+}
+
 void uvfib__request_free(uvfib_req_t *req)
 {
     assert(req->job == NULL);

@@ -47,6 +47,9 @@ struct uvfib_req_s {
     bool writing;                 /* uv_write issued */
     bool close_after;             /* close the connection once this response is out */
     bool out_static;              /* out is the static out-of-memory response: not freed */
+    bool in_done;                 /* its done callback is running: req must outlive it */
+    bool complete;                /* its response is out while in_done: the callback's caller
+                                     frees it (uvfib__request_done_return) */
 };
 
 /* A new request for conn, zeroed, its clock started, with text_bytes more after it for its
@@ -57,6 +60,9 @@ static inline char *uvfib__request_text(uvfib_req_t *req)
 {
     return (char *)(req + 1);
 }
+/* Runs the done callback of req's offloaded work, which the API promises req outlives: if the
+ * response goes out during it, the request is freed only once it returns. */
+void uvfib__request_run_done(uvfib_req_t *req, uvfib_done_cb done, void *ctx, int status);
 /* Frees req and all it owns; it must have no job. */
 void uvfib__request_free(uvfib_req_t *req);
 

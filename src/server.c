@@ -132,10 +132,9 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
     if (err == 0)
         err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
     if (err < 0) {
-        if (srv->log != NULL) {
-            uvfib__accesslog_stop(srv->log, 0);
-            uvfib__accesslog_free(srv->log);
-        }
+        /* Nothing could receive the writer's on_exit yet (log_exited is initialised below). */
+        if (srv->log != NULL)
+            uvfib__accesslog_abandon(srv->log);
         uvfib__free(srv->host);
         uvfib__free(srv);
         return err;
@@ -383,6 +382,8 @@ static void close_handle(struct uvfib__server *srv, uv_handle_t *h)
  * successful shutdown or close exactly once. */
 static void maybe_closed(struct uvfib__server *srv)
 {
+    if (srv->finished)
+        return;
     if (srv->draining && srv->conns == NULL)
         srv->closing = true; /* drained: the last connection is gone */
     if (!srv->closing || srv->conns != NULL)
@@ -405,7 +406,9 @@ static void maybe_closed(struct uvfib__server *srv)
     if (srv->n_handles > 0)
         return;
     /* The callbacks may still read the final figures (uvfib_server_stats()). They may also free
-     * `server`, so it is not touched after them. */
+     * `server`, so it is not touched after them; a close or shutdown called from them is
+     * refused (finished), so each runs once. */
+    srv->finished = true;
     uvfib_server_t *server = srv->pub;
     if (srv->shutdown_cb != NULL)
         srv->shutdown_cb(server);
@@ -467,7 +470,7 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
 int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb)
 {
     struct uvfib__server *srv = server->impl;
-    if (srv->closing && (srv->close_cb != NULL || !srv->draining))
+    if (srv->finished || (srv->closing && (srv->close_cb != NULL || !srv->draining)))
         return UV_EALREADY; /* closed or closing already by a close (or a drain that ended) */
     srv->close_cb = cb;
     uint64_t at = uv_hrtime() + UVFIB__CLOSE_LOG_GRACE_NS;

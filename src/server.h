@@ -55,6 +55,7 @@ struct uvfib__server {
     char unready_reason[160];     /* its reason, one line */
     bool draining;                /* graceful shutdown in progress */
     bool closing;                 /* close requested: connections are being closed */
+    bool finished;                /* closed: the caller's callbacks are running or have run */
     uvfib_close_cb shutdown_cb;   /* the successful uvfib_server_shutdown()'s, or NULL */
     uvfib_close_cb close_cb;      /* the successful uvfib_server_close()'s, or NULL */
     char read_buf[64 * 1024];     /* shared by every connection: consumed in on_read */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -800,11 +801,34 @@ static void on_echo_done(uvfib_req_t *req, void *ctx, int status)
     uvfib_res_send(req, 200, "{\"done\":true}", 13);
 }
 
+/* What the calls below returned, and the path read after answering, for the test thread. */
+static int busy_rc, again_rc;
+static char path_after[64];
+
+/* Answers, then uses req as the API allows inside a done callback: it is still valid. */
+static void on_answer_then_read_done(uvfib_req_t *req, void *ctx, int status)
+{
+    uvfib_res_send(req, 200, "{\"done\":true}", 13);
+    snprintf(path_after, sizeof(path_after), "%s", uvfib_req_path(req));
+    again_rc = uvfib_res_send(req, 200, "{}", 2);
+}
+
 static void on_misuse(uvfib_req_t *req, void *arg)
 {
-    if (strcmp(uvfib_req_param(req, "how"), "nowork") == 0) {
+    const char *how = uvfib_req_param(req, "how");
+    if (strcmp(how, "nowork") == 0) {
         /* The request is answered (500) by the failed call itself. */
         assert_int_equal(uvfib_req_offload(req, NULL, on_echo_done, NULL, 0), UV_EINVAL);
+        return;
+    }
+    if (strcmp(how, "answer") == 0) {
+        /* Offloaded, it is the done callback's to answer: an answer now sends nothing. */
+        if (uvfib_req_offload(req, on_echo_work, on_echo_done, NULL, 0) == 0)
+            busy_rc = uvfib_res_send(req, 200, "{\"early\":true}", 14);
+        return;
+    }
+    if (strcmp(how, "reread") == 0) {
+        uvfib_req_offload(req, on_echo_work, on_answer_then_read_done, NULL, 0);
         return;
     }
     assert_int_equal(uvfib_req_offload(req, on_echo_work, on_echo_done, NULL, 0), 0);
@@ -835,6 +859,44 @@ static void test_failed_offload_leaves_the_request_answered(void **state)
     stop_and_check(&h, live);
 }
 
+/* An answer to an offloaded request before its done callback sends nothing (UV_EBUSY); the
+ * callback's answer is the one that goes out. Inside the callback the request stays valid
+ * after it is answered, even when the answer was written at once: it can be read, and a
+ * second answer is UV_EALREADY (ASan and valgrind see any use after free here). */
+static void test_offloaded_request_is_answered_by_its_done_callback_only(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    for (int mode = UVFIB_MODE_AUTO; mode <= UVFIB_MODE_INLINE; mode++) {
+        uvfib_config_t cfg = config();
+        cfg.mode = (uvfib_mode_t)mode;
+        busy_rc = again_rc = 0;
+        path_after[0] = '\0';
+        assert_int_equal(harness_start(&h, &cfg, misuse_setup), 0);
+        int fd = client_connect(h.port);
+        struct response r;
+        /* Inline, the done callback has run and the request may be gone once the offload
+         * returns: the handler must not touch it then (see uvfib_req_offload). */
+        if (mode != UVFIB_MODE_INLINE) {
+            assert_int_equal(client_get(fd, "/misuse/answer", &r, T_MS), 0);
+            assert_int_equal(r.status, 200);
+            assert_string_equal(r.body, "{\"done\":true}");
+        }
+        assert_int_equal(client_get(fd, "/misuse/reread", &r, T_MS), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{\"done\":true}");
+        /* Pipelined behind it, one more: the connection goes on as usual. */
+        assert_int_equal(client_get(fd, "/misuse/reread", &r, T_MS), 0);
+        assert_int_equal(r.status, 200);
+        close(fd);
+        stop_and_check(&h, live);
+        if (mode != UVFIB_MODE_INLINE)
+            assert_int_equal(busy_rc, UV_EBUSY);
+        assert_string_equal(path_after, "/misuse/reread");
+        assert_int_equal(again_rc, UV_EALREADY);
+    }
+}
+
 /* Shutdown, then close: both callbacks, once each, the shutdown's first; a second close is
  * refused and its callback never runs. */
 static int close_order[4], n_closed;
@@ -861,6 +923,88 @@ static void test_close_during_a_shutdown_runs_both_callbacks_once(void **state)
     assert_int_equal(close_order[0], 1);
     assert_int_equal(close_order[1], 2);
     assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+/* A drain that ended: a close or another shutdown from its callback is refused, and nothing
+ * runs twice. */
+static int again_close_rc, again_shutdown_rc;
+static void on_drained_close_again(uvfib_server_t *server)
+{
+    close_order[n_closed++] = 1;
+    again_close_rc = uvfib_server_close(server, on_second_close);
+    again_shutdown_rc = uvfib_server_shutdown(server, 0, on_second_close);
+}
+
+static void test_close_from_the_shutdown_callback_is_refused(void **state)
+{
+    long live = uvfib__alloc_live();
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uvfib_config_t cfg = config();
+    cfg.port = 0;
+    cfg.access_log_fd = -1;
+    uvfib_server_t server;
+    n_closed = 0;
+    again_close_rc = again_shutdown_rc = 0;
+    assert_int_equal(uvfib_server_init(&loop, &server, &cfg), 0);
+    assert_int_equal(uvfib_server_listen(&server), 0);
+    assert_int_equal(uvfib_server_shutdown(&server, 0, on_drained_close_again), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 1);
+    assert_int_equal(again_close_rc, UV_EALREADY);
+    assert_int_equal(again_shutdown_rc, UV_EALREADY);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+/* uvfib_server_init() that fails after the access log's writer started stops the writer and
+ * returns the error: here the pool cannot have a descriptor for its wake-up. */
+static void test_init_failing_after_the_log_started_returns_the_error(void **state)
+{
+    long live = uvfib__alloc_live();
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    uvfib_config_t cfg = config();
+    cfg.access_log_fd = fds[1];
+    uvfib_server_t server;
+
+    /* No descriptor above the lowest free one: the next one asked for is EMFILE. */
+    struct rlimit old, none;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    none = old;
+    none.rlim_cur = (rlim_t)lowest;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    int rc = uvfib_server_init(&loop, &server, &cfg);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, UV_EMFILE);
+    assert_int_equal(uvfib__alloc_live(), live);
+
+    /* The k-th allocation fails, for k from 1 up until init succeeds: each failure on the way,
+     * those after the writer started included, is returned and leaves nothing behind. */
+    rc = -1;
+    for (long k = 1; rc != 0 && k < 200; k++) {
+        uvfib__alloc_fail_after(k);
+        rc = uvfib_server_init(&loop, &server, &cfg);
+        uvfib__alloc_fail_after(0);
+        if (rc != 0) {
+            assert_int_equal(rc, UV_ENOMEM);
+            assert_int_equal(uvfib__alloc_live(), live);
+        }
+    }
+    assert_int_equal(rc, 0);
+    n_closed = 0;
+    assert_int_equal(uvfib_server_close(&server, on_close_closed), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(fds[0]);
+    close(fds[1]);
     assert_int_equal(uvfib__alloc_live(), live);
 }
 
@@ -1109,6 +1253,9 @@ int main(void)
         cmocka_unit_test(test_allocation_failures_never_crash_or_leak),
         cmocka_unit_test(test_handler_reads_headers_query_and_body),
         cmocka_unit_test(test_res_json_sends_nothing_on_a_bad_call),
+        cmocka_unit_test(test_offloaded_request_is_answered_by_its_done_callback_only),
+        cmocka_unit_test(test_close_from_the_shutdown_callback_is_refused),
+        cmocka_unit_test(test_init_failing_after_the_log_started_returns_the_error),
         cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
         cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
         cmocka_unit_test(test_no_memory_for_a_response_sends_500_and_closes),
