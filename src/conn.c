@@ -229,6 +229,7 @@ static void on_write(uv_write_t *w, int status)
     uvfib_req_t *req = CONTAINER_OF(w, uvfib_req_t, write);
     struct uvfib__conn *c = req->conn;
     c->n_writes--;
+    c->write_progress_ms = uv_now(c->srv->loop); /* the client took a whole response */
     complete(c, req, status);
     uvfib__conn_unref(c);
 }
@@ -268,6 +269,8 @@ static void flush(struct uvfib__conn *c)
             uvfib__conn_close(c);
             return;
         }
+        if (c->n_writes == 0)
+            c->write_progress_ms = uv_now(c->srv->loop);
         req->writing = true;
         c->n_writes++;
         uvfib__conn_ref(c);
@@ -539,22 +542,36 @@ static void on_timer(uv_timer_t *timer)
  * timer each time (a heap removal and insertion in libuv, two or three times per request) cost
  * about 600 instructions per light request. An earlier deadline re-arms at once. Either way
  * the connection's deadline is the same loop time as with a restart. */
+/* The time left until start + limit (0: no limit), at least 1 ms once it has passed. */
+static uint64_t left_of(uint64_t start, uint64_t limit, uint64_t now)
+{
+    if (limit == 0)
+        return 0;
+    uint64_t end = limit > UINT64_MAX - start ? UINT64_MAX : start + limit;
+    return end > now ? end - now : 1;
+}
+
 static void update_timer(struct uvfib__conn *c)
 {
     if (c->closing)
         return;
     const uvfib_config_t *cfg = &c->srv->cfg;
+    uint64_t now = uv_now(c->srv->loop);
     uint64_t timeout = 0;
+    /* A partial request's deadline counts from its first byte, not the last read: a client
+     * that trickles one byte at a time still runs out of time. */
+    uint64_t header = c->http.in_message ? left_of(c->msg_start_ms, cfg->header_timeout_ms, now)
+                                         : 0;
     if (c->n_writes > 0) {
-        timeout = cfg->write_timeout_ms;
+        /* A write's deadline counts from its last progress, never from a read: a client that
+         * keeps sending but stops reading still runs out of time. */
+        timeout = left_of(c->write_progress_ms, cfg->write_timeout_ms, now);
+        if (header > 0 && (timeout == 0 || header < timeout))
+            timeout = header;
     } else if (c->n_reqs > 0) {
         timeout = 0; /* computing: the job has its own limits */
     } else if (c->http.in_message) {
-        /* Counted from the request's first byte, not the last read: a client
-         * that trickles one byte at a time still runs out of time. */
-        uint64_t now = uv_now(c->srv->loop);
-        uint64_t end = c->msg_start_ms + cfg->header_timeout_ms;
-        timeout = cfg->header_timeout_ms == 0 ? 0 : end > now ? end - now : 1;
+        timeout = header;
     } else if (c->reading) {
         timeout = cfg->keepalive_timeout_ms;
     }
@@ -562,7 +579,6 @@ static void update_timer(struct uvfib__conn *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t now = uv_now(c->srv->loop);
     /* Saturated: an embedder may say "never" with UINT64_MAX, and a wrapped deadline would
      * look earlier than every later one, which would then never re-arm the timer. */
     uint64_t deadline = timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;

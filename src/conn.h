@@ -30,6 +30,8 @@ struct uvfib__conn {
     char *pending;                /* owned: unparsed bytes kept while reads are paused */
     size_t pending_len;
     uint64_t msg_start_ms;        /* loop time of a partial request's first byte */
+    uint64_t write_progress_ms;   /* loop time a write last started with none in flight, or
+                                     last finished: the write deadline counts from it */
     uint64_t deadline_ms;         /* loop time of the deadline update_timer last set; the
                                      timer may be due earlier (on_timer re-arms it for the rest) */
     unsigned refs;                /* open handles + writes in flight + jobs + shutdown */

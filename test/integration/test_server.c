@@ -1097,6 +1097,40 @@ static void test_client_that_stops_reading_is_dropped_after_write_timeout(void *
     stop_and_check(&h, live);
 }
 
+/* A client that never reads but keeps sending (here, a byte every 20 ms after a closing
+ * request, which the server reads and throws away) is dropped all the same: the write
+ * deadline counts from the writes' last progress, not from reads. */
+static void test_client_that_sends_but_never_reads_is_dropped_after_write_timeout(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.write_timeout_ms = 300;
+    cfg.max_pipeline = 128;
+    assert_int_equal(harness_start(&h, &cfg, big_setup), 0);
+    int fd = client_connect(h.port);
+    int small = 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    /* 6.4 MB of responses, more than the socket buffers hold, the last one closing. */
+    static const char one[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char last[] = "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(client_send(fd, one), 0);
+    assert_int_equal(client_send(fd, last), 0);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    uvfib_stats_t s;
+    uint64_t end = uv_hrtime() + (uint64_t)T_MS * 1000000;
+    do {
+        send(fd, "x", 1, MSG_NOSIGNAL); /* the pacing of a trickle, not a wait */
+        usleep(20 * 1000);
+        harness_stats(&h, &s);
+    } while (s.connections_open > 0 && uv_hrtime() < end);
+    assert_int_equal(s.connections_open, 0);
+    assert_true(s.responses_total < s.requests_total); /* it was cut off, not finished */
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 /* Each limit, set low, answered with its status and a JSON error, then close. */
 static void test_limits_answer_their_status_and_close(void **state)
 {
@@ -1255,6 +1289,7 @@ int main(void)
         cmocka_unit_test(test_res_json_sends_nothing_on_a_bad_call),
         cmocka_unit_test(test_offloaded_request_is_answered_by_its_done_callback_only),
         cmocka_unit_test(test_close_from_the_shutdown_callback_is_refused),
+        cmocka_unit_test(test_client_that_sends_but_never_reads_is_dropped_after_write_timeout),
         cmocka_unit_test(test_init_failing_after_the_log_started_returns_the_error),
         cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
         cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
