@@ -29,6 +29,7 @@ struct uvfib__accesslog {
     int fd;                       /* borrowed */
     bool is_socket;               /* written with send(MSG_DONTWAIT) */
     bool careful;                 /* blocking pipe or terminal: poll first, PIPE_BUF at most */
+    bool whole_lines;             /* a pipe: each write whole lines of at most PIPE_BUF bytes */
     char *front, *back;           /* owned, cap bytes each; front under mu, back: writer's */
     size_t front_len, cap;
     bool stop;                    /* under mu */
@@ -224,6 +225,8 @@ static ssize_t write_some(const struct uvfib__accesslog *log, const char *data, 
         }
         len = len < PIPE_BUF ? len : PIPE_BUF;
     }
+    if (log->whole_lines)
+        len = uvfib__accesslog_whole_lines(data, len);
     return write(log->fd, data, len);
 }
 
@@ -239,6 +242,16 @@ static bool keep_waiting(struct uvfib__accesslog *log, uint64_t last_progress_ns
     bool wait = !log->gave_up;
     pthread_mutex_unlock(&log->mu);
     return wait;
+}
+
+size_t uvfib__accesslog_whole_lines(const char *data, size_t len)
+{
+    if (len <= PIPE_BUF)
+        return len; /* ends on a line (every batch does) or is a line's rest: all of it */
+    for (size_t i = PIPE_BUF; i > 0; i--)
+        if (data[i - 1] == '\n')
+            return i;
+    return PIPE_BUF; /* one line longer than PIPE_BUF: no write of it can be atomic */
 }
 
 /* Writes data[0..len), waiting while the descriptor is full. @return the bytes not written:
@@ -335,6 +348,10 @@ int uvfib__accesslog_start(struct uvfib__accesslog **out, int fd, size_t buffer_
         log->is_socket = S_ISSOCK(st.st_mode);
         log->careful = !log->is_socket && !S_ISREG(st.st_mode) && flags >= 0 &&
                        !(flags & O_NONBLOCK);
+        /* Others may write to the same pipe (our own notices on a shared stderr, a process
+         * manager's lines): a write of at most PIPE_BUF bytes is never split by theirs, nor
+         * cut short, so each of our lines arrives whole. */
+        log->whole_lines = S_ISFIFO(st.st_mode);
     }
     log->cap = buffer_bytes > 0 ? buffer_bytes : 1;
     log->on_exit = on_exit;

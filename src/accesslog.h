@@ -32,6 +32,11 @@ struct uvfib__accesslog_entry {
  * or 0 if cap is too small. */
 size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__accesslog_entry *e);
 
+/* How much of data[0..len) (whole lines, every batch ending on one) one write to a pipe takes:
+ * all of it up to PIPE_BUF bytes, else the lines that fit in PIPE_BUF, so that the write is
+ * atomic and no other writer's line lands inside one of ours. */
+size_t uvfib__accesslog_whole_lines(const char *data, size_t len);
+
 /* Starts a writer thread for fd (borrowed: the caller closes it after stop)
  * with buffer_bytes of room for lines not written yet. on_exit(arg) runs on
  * the writer thread as its last act after uvfib__accesslog_stop(); it may be

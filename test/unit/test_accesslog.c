@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -243,6 +244,42 @@ static void test_stop_gives_up_at_its_deadline(void **state)
 }
 
 /* A descriptor that fails (the reader has gone: EPIPE) loses the batch; the lines count. */
+/* To a pipe, each write is whole lines of at most PIPE_BUF bytes, which the kernel never splits
+ * or interleaves with another writer's (our notices on a shared stderr). Lines of 1 to 300
+ * bytes: every chunk ends on a newline, is at most PIPE_BUF, and the chunks cover the batch. */
+static void test_pipe_writes_are_whole_lines_of_at_most_pipe_buf(void **state)
+{
+    (void)state;
+    static char batch[64 * 1024];
+    size_t len = 0;
+    for (unsigned i = 0; len + 301 < sizeof(batch); i++) {
+        size_t n = 1 + (i * 7919u) % 300; /* a line of n bytes, its newline included */
+        memset(batch + len, 'a' + (char)(i % 26), n - 1);
+        batch[len + n - 1] = '\n';
+        len += n;
+    }
+    size_t off = 0, writes = 0;
+    while (off < len) {
+        size_t n = uvfib__accesslog_whole_lines(batch + off, len - off);
+        assert_true(n > 0 && n <= PIPE_BUF);
+        assert_int_equal(batch[off + n - 1], '\n');
+        /* As many whole lines as fit: the next line would not. */
+        if (off + n < len) {
+            const char *next_end = memchr(batch + off + n, '\n', len - off - n);
+            assert_true((size_t)(next_end - (batch + off)) + 1 > PIPE_BUF);
+        }
+        off += n;
+        writes++;
+    }
+    assert_true(writes >= len / PIPE_BUF);
+    /* A line longer than PIPE_BUF cannot be written atomically: PIPE_BUF of it at a time. */
+    static char longline[3 * PIPE_BUF];
+    memset(longline, 'x', sizeof(longline));
+    longline[sizeof(longline) - 1] = '\n';
+    assert_int_equal(uvfib__accesslog_whole_lines(longline, sizeof(longline)), PIPE_BUF);
+    assert_int_equal(uvfib__accesslog_whole_lines(longline, 10), 10);
+}
+
 static void test_lines_a_failed_write_loses_are_counted(void **state)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -268,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_stop_gives_up_on_a_descriptor_nobody_reads),
         cmocka_unit_test(test_stop_gives_up_at_its_deadline),
         cmocka_unit_test(test_lines_a_failed_write_loses_are_counted),
+        cmocka_unit_test(test_pipe_writes_are_whole_lines_of_at_most_pipe_buf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
