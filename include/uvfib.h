@@ -199,11 +199,12 @@ UVFIB_EXTERN void uvfib_config_init(uvfib_config_t *cfg);
 UVFIB_EXTERN int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server,
                                    const uvfib_config_t *cfg);
 
-/** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD). `pattern` is a
- * path whose segments may be `:name` parameters, e.g. "/fibonacci/:number". Routes match in
- * the order added. `arg` is passed to the handler and stays the caller's. Loop thread, before
- * uvfib_server_listen(). @return 0, UV_EINVAL (bad method or pattern), UV_ENOMEM, UV_EBUSY
- * (listening, draining or closed). */
+/** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD on a path with
+ * no HEAD route of its own). `pattern` is a path whose segments may be `:name` parameters, e.g.
+ * "/fibonacci/:number". Routes match in the order added, a route for the method as sent before
+ * the GET route a HEAD falls back to. `arg` is passed to the handler and stays the caller's.
+ * Loop thread, before uvfib_server_listen(). @return 0, UV_EINVAL (bad method or pattern),
+ * UV_ENOMEM, UV_EBUSY (listening, draining or closed). */
 UVFIB_EXTERN int uvfib_route_add(uvfib_server_t *server, const char *method,
                                  const char *pattern, uvfib_handler_cb handler, void *arg);
 
@@ -309,7 +310,8 @@ UVFIB_EXTERN int uvfib_server_overloaded(const uvfib_server_t *server, char *rea
 /* Everything a request hands out is valid until the request is answered (or, after a
  * successful uvfib_req_offload(), until its done callback returns). Loop thread. */
 
-/** The request method, e.g. "GET" (HEAD requests are routed as GET: see uvfib_req_is_head). */
+/** The request method, e.g. "GET". A HEAD request answered by a GET route says "GET" (see
+ * uvfib_req_is_head), one answered by a HEAD route "HEAD". */
 UVFIB_EXTERN const char *uvfib_req_method(const uvfib_req_t *req);
 /** 1 when the client sent HEAD: the body is counted in Content-Length but not sent. */
 UVFIB_EXTERN int uvfib_req_is_head(const uvfib_req_t *req);
@@ -341,16 +343,19 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
  * Loop thread. */
 
 /** Adds a response header (copied), before answering. Content-Length, Date and Connection are
- * set by uvfib; Content-Type is application/json unless a Content-Type is added here.
- * @return 0, UV_EINVAL (answered already, NULL, CR/LF in it, a bad name), UV_ENOMEM. */
+ * set by uvfib and Transfer-Encoding is never used, so those four names (in any case) are
+ * refused; Content-Type is application/json unless a Content-Type is added here.
+ * @return 0, UV_EINVAL (answered already, NULL, CR/LF in it, a bad name, one of those four),
+ * UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
 
 /** Answers with `status` (100..999) and `body` of `len` bytes, JSON text unless a Content-Type
  * header says otherwise (copied). @return 0; UV_EALREADY (answered before: nothing sent),
- * UV_EINVAL (bad status, or a NULL body with len > 0: nothing sent, the request is still to
  * UV_EBUSY (offloaded with uvfib_req_offload(), whose done callback answers: nothing sent),
+ * UV_EINVAL (bad status, or a NULL body with len > 0: nothing sent, the request is still to
  * be answered), UV_ENOMEM (no memory for the response: a 500 was sent instead, and the
- * connection closes after it). */
+ * connection closes after it). A 1xx, 204 or 304 has no content (RFC 9110 6.4.1): it goes out
+ * without the body, Content-Length or the default Content-Type. */
 UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
 
 /** Answers with `status` and the JSON printed from `json` (borrowed: the caller still owns and

@@ -61,6 +61,7 @@ static int on_message_begin(llhttp_t *p)
     h->header_bytes = 0;
     h->n_headers = 0;
     h->body_bytes = 0;
+    h->in_trailers = false;
     h->buf_len = 0;
     h->headers_off = h->body_off = 0;
     h->msg.url_len = 0;
@@ -87,12 +88,18 @@ static int count_header_bytes(llhttp_t *p, size_t len)
     return 0;
 }
 
+/* Fields after the headers are trailers (the end of a chunked body). They are counted against
+ * the header limits and dropped: appended like headers they would land in the body, past
+ * max_body_bytes, and a handler would read them as headers the client never sent up front
+ * (RFC 9110 6.5.1: a trailer is not merged into the header section unless its field's definition
+ * says how). */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct uvfib__http *h = from(p);
     int rc = count_header_bytes(p, len);
-    if (rc == 0)
-        rc = finish_url(p);
+    if (rc != 0 || h->in_trailers)
+        return rc;
+    rc = finish_url(p);
     if (rc == 0 && h->field_off == 0)
         h->field_off = h->buf_len; /* a name that arrives in pieces starts once */
     return rc != 0 ? rc : append(p, at, len);
@@ -103,6 +110,8 @@ static int on_header_field_complete(llhttp_t *p)
     struct uvfib__http *h = from(p);
     if (++h->n_headers > h->limits->max_headers)
         return reject(p, 431, "too many header fields");
+    if (h->in_trailers)
+        return count_header_bytes(p, 4); /* ": " and CRLF, as for a header */
     size_t name_len = h->buf_len - h->field_off;
     const char *name = h->msg.url + h->field_off;
     /* "host" in any case, without a call: | 0x20 lowers letters, and only letters match. */
@@ -144,6 +153,8 @@ static const uint8_t host_class[256] = {
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct uvfib__http *h = from(p);
+    if (h->in_trailers)
+        return count_header_bytes(p, len);
     if (h->in_host) {
         for (size_t i = 0; i < len; i++) {
             uint8_t k = host_class[(unsigned char)at[i]];
@@ -160,6 +171,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *p)
 {
     struct uvfib__http *h = from(p);
+    if (h->in_trailers)
+        return 0;
     h->in_host = false;
     h->host_ws = false;
     h->msg.n_headers++;
@@ -184,6 +197,7 @@ static int on_headers_complete(llhttp_t *p)
     if (finish_url(p) != 0)
         return HPE_USER;
     h->body_off = h->buf_len;
+    h->in_trailers = true; /* any field from here on is a trailer */
     return 0;
 }
 

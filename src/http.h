@@ -1,6 +1,7 @@
 /* http.h - llhttp glue: one request at a time out of a byte stream, with the target, headers
  * and body gathered across reads, the limits llhttp lacks (target, header block, header count,
- * body), and pipelining by pausing after each message. Pure: no loop, no sockets. */
+ * body), and pipelining by pausing after each message. Trailer fields of a chunked body count
+ * against the header limits and are dropped. Pure: no loop, no sockets. */
 #ifndef UVFIB_HTTP_H
 #define UVFIB_HTTP_H
 
@@ -52,12 +53,13 @@ struct uvfib__http {
     struct uvfib__http_msg msg;   /* the message being parsed; its pointers set when taken */
     size_t buf_len, buf_cap;      /* bytes used and allocated in msg.url's buffer */
     size_t headers_off, body_off; /* where the headers and the body start in it */
-    size_t header_bytes;          /* names + values + separators so far */
-    unsigned n_headers;
+    size_t header_bytes;          /* names + values + separators so far, trailers included */
+    unsigned n_headers;           /* header and trailer fields so far */
     size_t body_bytes;
     size_t field_off;             /* where the current header name starts in the buffer */
     bool in_host;                 /* parsing the value of the Host header */
     bool host_ws;                 /* whitespace seen in it: only more may follow (OWS) */
+    bool in_trailers;             /* the head is over: fields now are trailers, not kept */
     bool in_message;              /* between message begin and complete */
     bool paused;                  /* paused after a message: resume before the next feed */
     int err_status;               /* HTTP status for an error: 400, 413, 414, 431 */

@@ -19,7 +19,9 @@
 
 const char *uvfib_req_method(const uvfib_req_t *req)
 {
-    if (req->msg.method == HTTP_HEAD)
+    /* A HEAD answered by a GET route says GET, as that route's handler expects. */
+    if (req->msg.method == HTTP_HEAD &&
+        (req->match.route == NULL || strcmp(req->match.route->method, "HEAD") != 0))
         return "GET";
     return llhttp_method_name((llhttp_method_t)req->msg.method);
 }
@@ -105,7 +107,7 @@ const void *uvfib_req_body(const uvfib_req_t *req, size_t *len)
 
 int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value)
 {
-    if (req->answered || name == NULL || value == NULL)
+    if (req->answered || name == NULL || value == NULL || uvfib__header_is_ours(name))
         return UV_EINVAL;
     return uvfib__header_add(&req->headers, name, value);
 }

@@ -78,8 +78,24 @@ void uvfib__header_free(struct uvfib__header *list)
     }
 }
 
+bool uvfib__response_has_no_content(int status)
+{
+    return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+bool uvfib__header_is_ours(const char *name)
+{
+    static const char *const ours[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                       "Date"};
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+        if (strcasecmp(name, ours[i]) == 0)
+            return true;
+    return false;
+}
+
 /* What r's head needs: counted once, so the bytes are written in one pass. */
 struct head {
+    bool no_content;              /* 1xx, 204, 304: neither a body nor Content-Length */
     bool json_type;               /* add Content-Type: application/json */
     const char *reason;
     size_t reason_len;
@@ -94,8 +110,12 @@ static int measure(const struct uvfib__response *r, struct head *h)
 {
     if (r->status < 100 || r->status > 999)
         return UV_EINVAL;
+    /* RFC 9110 6.4.1: these responses end at their header section whatever the handler gave, so
+     * a length or body sent with them would be read as the start of the next response. And
+     * with no content, there is no type to default. */
+    h->no_content = uvfib__response_has_no_content(r->status);
     /* JSON unless the handler set its own type (the Prometheus text of /metrics). */
-    h->json_type = true;
+    h->json_type = !h->no_content;
     for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
         if (strcasecmp(hd->text, "content-type") == 0)
             h->json_type = false;
@@ -104,9 +124,9 @@ static int measure(const struct uvfib__response *r, struct head *h)
     uvfib__dec3((unsigned)r->status, h->status); /* 100..999, checked above */
     h->status[3] = '\0';
     h->length_len = uvfib__u64_to_dec(r->body_len, h->length);
-    h->total = 9 + 3 + 1 + h->reason_len + 2 + (h->json_type ? sizeof(json_type) - 1 : 0) + 16 +
-               h->length_len + 2 + 6 + 29 + 2 + 12 + (r->keep_alive ? 10 : 5) + 2 + 2 +
-               (r->head ? 0 : r->body_len);
+    h->total = 9 + 3 + 1 + h->reason_len + 2 + (h->json_type ? sizeof(json_type) - 1 : 0) +
+               (h->no_content ? 0 : 16 + h->length_len + 2) + 6 + 29 + 2 + 12 +
+               (r->keep_alive ? 10 : 5) + 2 + 2 + (r->head || h->no_content ? 0 : r->body_len);
     for (const struct uvfib__header *hd = r->headers; hd != NULL; hd = hd->next)
         h->total += hd->name_len + 2 + hd->value_len + 2;
     return 0;
@@ -131,9 +151,12 @@ static size_t write_out(const struct uvfib__response *r, const struct head *h, c
     p = PUT_LIT(p, "\r\n");
     if (h->json_type)
         p = PUT_LIT(p, json_type);
-    p = PUT_LIT(p, "Content-Length: ");
-    p = put(p, h->length, h->length_len);
-    p = PUT_LIT(p, "\r\nDate: ");
+    if (!h->no_content) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put(p, h->length, h->length_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "Date: ");
     p = put(p, r->date, 29);
     p = PUT_LIT(p, "\r\nConnection: ");
     p = r->keep_alive ? PUT_LIT(p, "keep-alive") : PUT_LIT(p, "close");
@@ -145,7 +168,7 @@ static size_t write_out(const struct uvfib__response *r, const struct head *h, c
         p = PUT_LIT(p, "\r\n");
     }
     p = PUT_LIT(p, "\r\n");
-    if (!r->head && r->body_len > 0)
+    if (!r->head && !h->no_content && r->body_len > 0)
         p = put(p, r->body, r->body_len);
     return (size_t)(p - buf);
 }

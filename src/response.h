@@ -25,13 +25,20 @@ struct uvfib__response {
 };
 
 const char *uvfib__status_reason(int status);
-/* Serialises r into one buffer (*out, owned by the caller, freed with uvfib__free).
- * @return 0, UV_EINVAL (status out of range) or UV_ENOMEM. */
+/* Serialises r into one buffer (*out, owned by the caller, freed with uvfib__free). A status
+ * with no content (uvfib__response_has_no_content) goes out without r's body, Content-Length
+ * and the default Content-Type. @return 0, UV_EINVAL (status out of range) or UV_ENOMEM. */
 int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_t *out_len);
 /* {"success":false,"error":message} as text owned by the caller (uvfib__free), or NULL. */
 char *uvfib__json_error(const char *message, size_t *len);
 /* Writes the IMF-fixdate of t ("Sun, 06 Nov 1994 08:49:37 GMT") into buf[30]. */
 void uvfib__http_date(time_t t, char *buf);
+/* True for 1xx, 204 and 304: responses that end at their header section (RFC 9110 6.4.1). */
+bool uvfib__response_has_no_content(int status);
+/* True for the headers that frame the response, which the serialiser alone writes: Content-Length,
+ * Connection and Date, and Transfer-Encoding, which it never uses (any case). One from a handler
+ * would contradict the serialiser's, and two framings are how responses get smuggled. */
+bool uvfib__header_is_ours(const char *name);
 /* Appends a header (copied). @return 0, UV_EINVAL (CR, LF, or a bad name), UV_ENOMEM. */
 int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value);
 void uvfib__header_free(struct uvfib__header *list);

@@ -122,6 +122,13 @@ static int fail(struct uvfib__match *m, int status, const char *error)
     return 0;
 }
 
+static int matched(struct uvfib__match *m, const struct uvfib__route *rt)
+{
+    m->route = rt;
+    m->status = 200;
+    return 0;
+}
+
 /* Strips the scheme and authority of an absolute-form target (RFC 9112 3.2.2). */
 static void origin_form(const char **target, size_t *len)
 {
@@ -184,20 +191,24 @@ int uvfib__router_match(const struct uvfib__router *r, const char *method, const
         p += seg_len;
     }
 
-    /* HEAD is answered by GET routes; the connection drops the body. */
-    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    /* A route for the method as sent wins; a HEAD without one is answered by the path's GET
+     * route (the connection drops the body), so the whole table is seen before falling back. */
+    bool is_head = strcmp(method, "HEAD") == 0;
+    const struct uvfib__route *get = NULL;
     for (const struct uvfib__route *rt = r->head; rt != NULL; rt = rt->next) {
         if (!segment_matches(rt, m))
             continue;
-        if (strcmp(rt->method, want) == 0) {
-            m->route = rt;
-            m->status = 200;
-            return 0;
-        }
+        if (strcmp(rt->method, method) == 0)
+            return matched(m, rt);
+        bool is_get = strcmp(rt->method, "GET") == 0;
+        if (is_head && is_get && get == NULL)
+            get = rt;
         add_allow(m->allow, sizeof(m->allow), rt->method);
-        if (strcmp(rt->method, "GET") == 0)
+        if (is_get)
             add_allow(m->allow, sizeof(m->allow), "HEAD");
     }
+    if (get != NULL)
+        return matched(m, get);
     if (m->allow[0] != '\0')
         return fail(m, 405, "method not allowed on this path: see the Allow header");
     return fail(m, 404, "no route matches this path");

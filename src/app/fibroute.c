@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "decimal.h"
 
@@ -46,12 +47,27 @@ static void on_fib_done(uvfib_req_t *req, void *ctx, int status)
     free(job);
 }
 
+static void answer_too_large(uvfib_req_t *req, const struct fib_options *opt)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "number too large: this server accepts n from 0 to %u",
+             opt->max_n);
+    uvfib_res_error(req, 422, msg);
+}
+
 static void on_fibonacci(uvfib_req_t *req, void *arg)
 {
     const struct fib_options *opt = arg;
     const char *text = uvfib_req_param(req, "number");
     uint64_t n;
     int err = decimal_parse_u64(text, &n);
+    /* The 400 asks for at most 20 digits, so a 20-digit n above 2^64 - 1 is well formed and
+     * only too large, as any n over max_n is. decimal_parse_u64 says UV_ERANGE for more digits
+     * as well; those stay a 400. */
+    if (err == UV_ERANGE && strlen(text) <= 20) {
+        answer_too_large(req, opt);
+        return;
+    }
     if (err < 0) {
         uvfib_res_error(req, 400,
                         "number must be a non-negative decimal integer (digits 0-9 only, "
@@ -59,10 +75,7 @@ static void on_fibonacci(uvfib_req_t *req, void *arg)
         return;
     }
     if (n > opt->max_n) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "number too large: this server accepts n from 0 to %u",
-                 opt->max_n);
-        uvfib_res_error(req, 422, msg);
+        answer_too_large(req, opt);
         return;
     }
     struct fib_job *job = malloc(sizeof(*job)); /* malloc, not calloc: glibc's cache serves it */

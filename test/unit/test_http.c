@@ -908,6 +908,124 @@ static void test_a_body_is_kept_across_reads(void **state)
                             check_body);
 }
 
+/* ------------------------------------------------------- chunked trailers */
+
+/* Trailer fields come after the body, through the same llhttp callbacks as header fields;
+ * appended like them they landed in the body (past max_body_bytes) and, with an empty body,
+ * read as request headers. */
+#define CHUNKED_HEAD "POST /hash HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static void check_trailers_dropped(const struct uvfib__http_msg *msg)
+{
+    check_body(msg);
+    assert_int_equal(msg->n_headers, 2);
+    assert_null(uvfib__http_msg_header(msg, "x-t"));
+    assert_null(uvfib__http_msg_header(msg, "x-u"));
+}
+
+static void test_chunked_trailers_are_not_body_or_headers(void **state)
+{
+    (void)state;
+    assert_split_everywhere(CHUNKED_HEAD "5\r\nhello\r\n6\r\n world\r\n0\r\n"
+                                         "X-T: smuggled\r\nX-U: too\r\n\r\n",
+                            check_trailers_dropped);
+}
+
+static void check_empty_body_trailers_dropped(const struct uvfib__http_msg *msg)
+{
+    assert_string_equal(msg->url, "/");
+    assert_int_equal(msg->n_headers, 1);
+    assert_false(msg->has_host); /* a Host trailer must not stand in for a Host header */
+    assert_null(uvfib__http_msg_header(msg, "host"));
+    assert_null(uvfib__http_msg_header(msg, "x-t"));
+    assert_null(msg->body);
+    assert_int_equal(msg->body_len, 0);
+}
+
+static void test_trailers_after_an_empty_body_are_not_headers(void **state)
+{
+    (void)state;
+    assert_split_everywhere("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "0\r\nX-T: smuggled\r\nHost: evil\r\n\r\n",
+                            check_empty_body_trailers_dropped);
+}
+
+/* CHUNKED_HEAD with body "hello", then n trailer lines "Xnn: vvvv...\r\n" of `line` bytes each,
+ * then `more` (the next request, or ""). */
+static char *request_with_trailers(unsigned n, size_t line, const char *more)
+{
+    size_t cap = strlen(CHUNKED_HEAD) + 32 + n * line + strlen(more) + 1;
+    char *req = malloc(cap);
+    assert_non_null(req);
+    char *p = req + sprintf(req, "%s5\r\nhello\r\n0\r\n", CHUNKED_HEAD);
+    for (unsigned i = 0; i < n; i++) {
+        int w = sprintf(p, "X%02u: ", i % 100);
+        memset(p + w, 'v', line - (size_t)w - 2);
+        memcpy(p + line - 2, "\r\n", 2);
+        p += line;
+    }
+    sprintf(p, "\r\n%s", more);
+    return req;
+}
+
+static void test_trailers_do_not_grow_the_body_past_its_limit(void **state)
+{
+    (void)state;
+    /* 90 trailers of 100 bytes under a 1024-byte body limit: within the header limits, so
+     * accepted, and the body is still the 5 bytes sent. The request after them is whole. */
+    char *req = request_with_trailers(90, 100, GET_FIB);
+    size_t first = strlen(req) - strlen(GET_FIB);
+    struct uvfib__http h;
+    uvfib__http_init(&h, &default_limits);
+    size_t consumed = 0;
+    assert_int_equal(uvfib__http_feed(&h, req, strlen(req), &consumed), UVFIB__HTTP_MESSAGE);
+    assert_int_equal(consumed, first);
+    struct uvfib__http_msg msg;
+    uvfib__http_take(&h, &msg);
+    assert_int_equal(msg.body_len, 5);
+    assert_memory_equal(msg.body, "hello", 5);
+    assert_int_equal(msg.n_headers, 2);
+    assert_null(uvfib__http_msg_header(&msg, "x00"));
+    uvfib__free(msg.url);
+    feed_one_message(&h, req + first, strlen(req) - first, &msg);
+    assert_get_fib(&msg);
+    assert_null(msg.body);
+    uvfib__free(msg.url);
+    uvfib__http_free(&h);
+    free(req);
+}
+
+static void test_trailers_count_against_the_header_limits(void **state)
+{
+    (void)state;
+    /* The head's two fields take 4 + 2 + 1 + 2 and 17 + 2 + 7 + 2 = 37 bytes. */
+    struct uvfib__http_limits lim = default_limits;
+    lim.max_header_bytes = 37 + 2 * 20;
+    char *req = request_with_trailers(2, 20, "");
+    struct uvfib__http h;
+    uvfib__http_init(&h, &lim);
+    struct uvfib__http_msg msg;
+    feed_one_message(&h, req, strlen(req), &msg); /* at the limit */
+    uvfib__free(msg.url);
+    uvfib__http_free(&h);
+    free(req);
+    req = request_with_trailers(2, 21, "");
+    assert_feed_error(&lim, req, strlen(req), 431);
+    free(req);
+
+    lim = default_limits;
+    lim.max_headers = 5; /* two header fields and three trailer fields */
+    req = request_with_trailers(3, 20, "");
+    uvfib__http_init(&h, &lim);
+    feed_one_message(&h, req, strlen(req), &msg);
+    uvfib__free(msg.url);
+    uvfib__http_free(&h);
+    free(req);
+    req = request_with_trailers(4, 20, "");
+    assert_feed_error(&lim, req, strlen(req), 431);
+    free(req);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -946,6 +1064,10 @@ int main(void)
         T(test_finish_mid_message_is_error),
         T(test_finish_after_complete_message_is_more),
         T(test_free_releases_an_untaken_url),
+        cmocka_unit_test(test_chunked_trailers_are_not_body_or_headers),
+        cmocka_unit_test(test_trailers_after_an_empty_body_are_not_headers),
+        T(test_trailers_do_not_grow_the_body_past_its_limit),
+        T(test_trailers_count_against_the_header_limits),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,10 +9,12 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "request.h"
 #include "response.h"
 
 #include <uv.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -185,7 +187,82 @@ static void test_serialize_out_of_memory_is_enomem_without_leak(void **state)
     uvfib__free(out);
 }
 
+/* RFC 9110 6.4.1, 8.6: a 1xx, 204 or 304 response has no content, and a 204 or 1xx no
+ * Content-Length either (a 304's would describe another response; we send none). Before, the
+ * handler's body went out with its length, and a client read it as the next response. */
+static void test_serialize_204_304_and_1xx_have_no_body_or_content_length(void **state)
+{
+    (void)state;
+    static const int bodiless[] = {204, 304, 100, 101, 103, 199};
+    for (size_t i = 0; i < sizeof(bodiless) / sizeof(bodiless[0]); i++) {
+        for (int head = 0; head < 2; head++) {
+            struct uvfib__response r = {
+                .status = bodiless[i],
+                .keep_alive = true,
+                .head = head,
+                .date = DATE,
+                .body = BODY,
+                .body_len = strlen(BODY),
+            };
+            char want[256];
+            snprintf(want, sizeof(want),
+                     "HTTP/1.1 %d %s\r\nDate: " DATE "\r\nConnection: keep-alive\r\n\r\n",
+                     bodiless[i], uvfib__status_reason(bodiless[i]));
+            assert_serializes_to(&r, want);
+        }
+    }
+    /* A Content-Type the handler set is its own to send. */
+    struct uvfib__header *hdrs = NULL;
+    assert_int_equal(uvfib__header_add(&hdrs, "Content-Type", "text/plain"), 0);
+    struct uvfib__response r = {.status = 304, .date = DATE, .headers = hdrs};
+    char want[256];
+    snprintf(want, sizeof(want),
+             "HTTP/1.1 304 %s\r\nDate: " DATE "\r\nConnection: close\r\n"
+             "Content-Type: text/plain\r\n\r\n",
+             uvfib__status_reason(304));
+    assert_serializes_to(&r, want);
+    uvfib__header_free(hdrs);
+    /* The statuses around them keep their length and body. */
+    r = (struct uvfib__response){.status = 205, .date = DATE, .body = "{}", .body_len = 2};
+    assert_serializes_to(&r, "HTTP/1.1 205 OK\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: 2\r\n"
+                             "Date: " DATE "\r\n"
+                             "Connection: close\r\n"
+                             "\r\n{}");
+}
+
 /* ----------------------------------------------------------- headers */
+
+/* Headers uvfib writes itself were accepted and sent twice: two Content-Lengths (which a
+ * client or proxy may resolve either way), or Connection both close and keep-alive. */
+static void test_res_header_refuses_the_headers_uvfib_sets(void **state)
+{
+    (void)state;
+    uvfib_req_t req;
+    memset(&req, 0, sizeof(req)); /* a request being answered: uvfib_res_header needs no more */
+    static const char *const ours[] = {
+        "Content-Length", "content-length", "CONTENT-LENGTH", "Transfer-Encoding",
+        "transfer-encoding", "Connection", "connection", "Date", "dAtE",
+    };
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+        int rc = uvfib_res_header(&req, ours[i], "1");
+        if (rc != UV_EINVAL)
+            fail_msg("uvfib_res_header(\"%s\") = %d, want UV_EINVAL", ours[i], rc);
+    }
+    assert_null(req.headers);
+    /* Names that only look like them, and the Content-Type a handler may set. */
+    static const char *const others[] = {"Content-Type", "Dates", "X-Date", "Content-Len",
+                                         "Keep-Alive", "Retry-After"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        assert_int_equal(uvfib_res_header(&req, others[i], "1"), 0);
+    unsigned n = 0;
+    for (const struct uvfib__header *hd = req.headers; hd != NULL; hd = hd->next)
+        n++;
+    assert_int_equal(n, sizeof(others) / sizeof(others[0]));
+    uvfib__header_free(req.headers);
+}
+
 
 static void test_header_add_rejects_unsafe_names_and_values(void **state)
 {
@@ -361,6 +438,8 @@ int main(void)
         T(test_serialize_head_keeps_content_length_drops_body),
         T(test_serialize_extra_headers_in_insertion_order),
         T(test_serialize_empty_body),
+        T(test_serialize_204_304_and_1xx_have_no_body_or_content_length),
+        T(test_res_header_refuses_the_headers_uvfib_sets),
         T(test_serialize_out_of_memory_is_enomem_without_leak),
         T(test_header_add_rejects_unsafe_names_and_values),
         T(test_header_add_out_of_memory_keeps_list),

@@ -446,6 +446,40 @@ static void test_head_on_post_only_route_is_405(void **state)
     uvfib__match_free(&m);
 }
 
+/* A HEAD route was accepted by uvfib_route_add() and then never matched: HEAD was looked up
+ * as GET only, so HEAD /probe got a 405 with "Allow: HEAD". */
+static void test_head_route_matches_head_before_a_get_route(void **state)
+{
+    struct fixture *f = *state;
+    int head = 1, get = 2;
+    assert_int_equal(uvfib__router_add(&f->r, "HEAD", "/probe", handler_a, &head, NULL), 0);
+    struct uvfib__match m;
+    route(f, "HEAD", "/probe", &m);
+    assert_int_equal(m.status, 200);
+    assert_ptr_equal(m.route->arg, &head);
+    uvfib__match_free(&m);
+    route(f, "GET", "/probe", &m);
+    assert_int_equal(m.status, 405);
+    assert_string_equal(m.allow, "HEAD");
+    uvfib__match_free(&m);
+
+    /* The method as sent wins over the GET fallback, whichever was added first. */
+    assert_int_equal(uvfib__router_add(&f->r, "GET", "/both", handler_b, &get, NULL), 0);
+    assert_int_equal(uvfib__router_add(&f->r, "HEAD", "/both", handler_a, &head, NULL), 0);
+    route(f, "HEAD", "/both", &m);
+    assert_int_equal(m.status, 200);
+    assert_ptr_equal(m.route->arg, &head);
+    uvfib__match_free(&m);
+    route(f, "GET", "/both", &m);
+    assert_int_equal(m.status, 200);
+    assert_ptr_equal(m.route->arg, &get);
+    uvfib__match_free(&m);
+    route(f, "POST", "/both", &m);
+    assert_int_equal(m.status, 405);
+    assert_string_equal(m.allow, "GET, HEAD");
+    uvfib__match_free(&m);
+}
+
 static void test_first_added_route_wins(void **state)
 {
     struct fixture *f = *state;
@@ -653,6 +687,7 @@ int main(void)
         T(test_allow_lists_each_method_of_the_path_once),
         T(test_head_matches_get_routes),
         T(test_head_on_post_only_route_is_405),
+        T(test_head_route_matches_head_before_a_get_route),
         T(test_first_added_route_wins),
         T(test_bad_patterns_are_rejected_with_einval),
         T(test_nameless_param_inside_pattern_is_rejected_with_einval),

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""test_protocol.py - the uvfib executable's reading of HTTP/1.1 and of the
+Fibonacci route's number, over raw sockets: trailer fields of a chunked body
+(never headers, never body, counted against the header limits) and n beyond
+2^64 - 1. Regression tests of reviewed defects, each named for what must hold.
+
+Each test starts its own server on 127.0.0.1 port 0 and ends with it stopped
+by tearDown's SIGTERM, which must give a clean drain and exit status 0.
+
+Environment:
+  UVFIB_BIN   the executable (default build/src/uvfib)
+  UVFIB_WRAP  a command prefix, e.g. "valgrind --error-exitcode=99 ..."; every
+              deadline is then multiplied by 10
+Arguments: -k PATTERN (repeatable) runs only the matching test methods.
+
+Output: TAP on stdout (1..N, ok / not ok per test method); unittest's usual
+diagnostics and the server's stderr of failed tests on stderr. Exit 1 if any
+test failed. Python 3 standard library only.
+"""
+import sys
+import unittest
+
+import tap
+from uvfibtest import ClientTest, request
+
+# ---------------------------------------------------------------- chunked trailers
+
+
+def chunked(path, chunks, trailers, host="test", extra=()):
+    """A GET of `path` whose body is `chunks` in chunked coding, ended by the trailer lines."""
+    head = request("GET", path, host=host, headers=["Transfer-Encoding: chunked", *extra])
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+    return head + body + b"0\r\n" + b"".join(t + b"\r\n" for t in trailers) + b"\r\n"
+
+
+def trailer_lines(n, size):
+    """n trailer lines of `size` bytes each, CRLF included."""
+    return [(b"X%02d: " % (i % 100)).ljust(size - 2, b"v") for i in range(n)]
+
+
+class Trailers(ClientTest):
+    """Trailer fields went through the header path into the message buffer: past the end of
+    the body (uncounted against --max-body-bytes), and as headers of the request."""
+
+    def test_host_trailer_does_not_stand_in_for_a_missing_host(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(chunked("/healthz", [], [b"Host: test"], host=None))
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 400, "HTTP/1.1 with Host only as a trailer")
+        self.assertIn("Host", r.json()["error"])
+        self.assertEqual(r.headers["connection"], "close")
+
+    def test_trailers_are_dropped_and_the_next_request_is_whole(self):
+        # 90 trailers of 100 bytes fit the default header limits (16384 bytes, 100 fields)
+        # and would be 9000 bytes of body against a limit of 16.
+        server = self.start("--port", "0", "--max-body-bytes", "16")
+        c = self.raw(server)
+        c.send(chunked("/healthz", [b"hello"], [b"X-T: smuggled"] + trailer_lines(90, 100))
+               + request("GET", "/fibonacci/10"))
+        for want in ({"status": "ok"}, {"success": True, "result": 55}):
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json(), want)
+            self.assertEqual(r.headers["connection"], "keep-alive")
+        self.assertFalse(c.readable_now(), "bytes after the second response")
+
+    def test_trailer_bytes_over_max_header_bytes_are_431(self):
+        server = self.start("--port", "0", "--max-header-bytes", "256")
+        c = self.raw(server)
+        # Host (4 + 4 + 4) and Transfer-Encoding (17 + 7 + 4) leave 216 bytes.
+        c.send(chunked("/healthz", [b"hi"], trailer_lines(2, 108)))
+        self.assertEqual(c.read_response().status, 200)
+        c.send(chunked("/healthz", [b"hi"], trailer_lines(2, 109)))
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 431, "trailers over --max-header-bytes")
+        self.assertEqual(r.headers["connection"], "close")
+        self.assert_closed_by_server(c)
+
+    def test_trailer_fields_over_max_headers_are_431(self):
+        server = self.start("--port", "0", "--max-headers", "4")
+        c = self.raw(server)
+        c.send(chunked("/healthz", [b"hi"], trailer_lines(2, 20)))
+        self.assertEqual(c.read_response().status, 200)
+        c.send(chunked("/healthz", [b"hi"], trailer_lines(3, 20)))
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 431, "trailers over --max-headers")
+        self.assertEqual(r.headers["connection"], "close")
+        self.assert_closed_by_server(c)
+
+
+# ---------------------------------------------------------------- n beyond 2^64 - 1
+
+
+class LargeNumbers(ClientTest):
+    """A 20-digit n above 2^64 - 1 was a 400 "digits 0-9 only, at most 20 of them", which it
+    is; every other n over --max-n is a 422."""
+
+    def test_20_digit_n_over_2_64_is_422_like_any_n_too_large(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        for n in ("18446744073709551615", "18446744073709551616", "99999999999999999999",
+                  "00000000000000000046"):
+            with self.subTest(n=n):
+                c.send(request("GET", "/fibonacci/" + n))
+                r = c.read_response()
+                doc = self.assert_json_error(r.status, r.body, 422, n)
+                self.assertEqual(doc["error"], "number too large: this server accepts n from 0 "
+                                 "to 45")
+
+    def test_more_than_20_digits_is_still_400(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        for n in ("100000000000000000000", "1" * 25, "000000000000000000001"):
+            with self.subTest(n=n):
+                c.send(request("GET", "/fibonacci/" + n))
+                r = c.read_response()
+                self.assert_json_error(r.status, r.body, 400, n)
+
+
+if __name__ == "__main__":
+    sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))
