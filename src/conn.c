@@ -447,6 +447,52 @@ static void dispatch(struct uvfib__conn *c)
     }
 }
 
+static void on_continue_written(uv_write_t *w, int status)
+{
+    struct uvfib__conn *c = w->data;
+    uvfib__free(w);
+    c->n_writes--;
+    c->write_progress_ms = uv_now(c->srv->loop);
+    if (status < 0)
+        uvfib__conn_close(c);
+    else
+        flush(c); /* a response that waited for it */
+    uvfib__conn_unref(c);
+}
+
+/* The interim "100 Continue" a request head asked for before its body. It goes out only when
+ * nothing is before it on the connection (a response would have to come first); otherwise
+ * the client sends its body after its own wait, as it does for a server that never says 100
+ * (RFC 9110 10.1.1). */
+static void send_continue(struct uvfib__conn *c)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (c->head != NULL || c->n_writes > 0 || c->closing)
+        return;
+    uv_buf_t buf = uv_buf_init((char *)msg, sizeof(msg) - 1);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n == (int)buf.len)
+        return;
+    if (n < 0 && n != UV_EAGAIN) {
+        uvfib__conn_close(c);
+        return;
+    }
+    /* An empty socket buffer that took less than 25 bytes: the rest through uv_write, ahead
+     * of any response (libuv keeps the order of writes). */
+    uv_write_t *w = uvfib__malloc(sizeof(*w));
+    size_t off = n > 0 ? (size_t)n : 0;
+    buf = uv_buf_init((char *)msg + off, (unsigned)(sizeof(msg) - 1 - off));
+    if (w == NULL || uv_write(w, (uv_stream_t *)&c->tcp, &buf, 1, on_continue_written) != 0) {
+        uvfib__free(w);
+        uvfib__conn_close(c);
+        return;
+    }
+    w->data = c;
+    c->n_writes++;
+    c->write_progress_ms = uv_now(c->srv->loop);
+    uvfib__conn_ref(c);
+}
+
 /* Parses data with in_process set: a response completed meanwhile (written at once, from a
  * handler) must not resume reading in the middle of it. */
 static void process(struct uvfib__conn *c, const char *data, size_t len)
@@ -482,6 +528,11 @@ static void parse(struct uvfib__conn *c, const char *data, size_t len)
         }
         if (!was_in_message && (c->http.in_message || rc == UVFIB__HTTP_MESSAGE))
             c->msg_start_ms = uv_now(c->srv->loop);
+        if (c->http.wants_continue) {
+            c->http.wants_continue = false;
+            if (rc != UVFIB__HTTP_MESSAGE) /* the body has not all come: the client waits */
+                send_continue(c);
+        }
         data += used;
         len -= used;
         if (rc == UVFIB__HTTP_MESSAGE)

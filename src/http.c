@@ -62,6 +62,8 @@ static int on_message_begin(llhttp_t *p)
     h->n_headers = 0;
     h->body_bytes = 0;
     h->in_trailers = false;
+    h->saw_expect = false;
+    h->wants_continue = false;
     h->buf_len = 0;
     h->headers_off = h->body_off = 0;
     h->msg.url_len = 0;
@@ -124,6 +126,8 @@ static int on_header_field_complete(llhttp_t *p)
         h->msg.has_host = true;
         h->in_host = true;
     }
+    if (name_len == 6 && strncasecmp(name, "expect", 6) == 0)
+        h->saw_expect = true;
     h->field_off = 0;
     int rc = count_header_bytes(p, 4); /* ": " and CRLF */
     return rc != 0 ? rc : append(p, "", 1);
@@ -188,6 +192,26 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return append(p, at, len);
 }
 
+/* Whether the head in h's buffer has "Expect: 100-continue" (RFC 9110 10.1.1: the only
+ * expectation defined; the token in any case, its value without surrounding whitespace). */
+static bool expects_continue(const struct uvfib__http *h)
+{
+    const char *at = h->msg.url + h->headers_off, *end = h->msg.url + h->buf_len;
+    while (at < end) {
+        const char *value = at + strlen(at) + 1; /* name\0value\0 */
+        if (strcasecmp(at, "expect") == 0) {
+            while (*value == ' ' || *value == '\t')
+                value++;
+            size_t n = strlen(value);
+            while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+                n--;
+            return n == 12 && strncasecmp(value, "100-continue", 12) == 0;
+        }
+        at = value + strlen(value) + 1;
+    }
+    return false;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct uvfib__http *h = from(p);
@@ -198,6 +222,13 @@ static int on_headers_complete(llhttp_t *p)
         return HPE_USER;
     h->body_off = h->buf_len;
     h->in_trailers = true; /* any field from here on is a trailer */
+    /* A client that waits for 100 Continue before sending its body (curl does for bodies over
+     * 1 KiB, then gives up waiting after a second). Only HTTP/1.1 knows 100, and only a body
+     * to come needs it; a body over the limit was refused above, with a final status. */
+    bool body_to_come = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) &&
+                                                   p->content_length > 0);
+    h->wants_continue = h->saw_expect && body_to_come && p->http_major == 1 &&
+                        p->http_minor >= 1 && expects_continue(h);
     return 0;
 }
 

@@ -60,6 +60,9 @@ struct uvfib__http {
     bool in_host;                 /* parsing the value of the Host header */
     bool host_ws;                 /* whitespace seen in it: only more may follow (OWS) */
     bool in_trailers;             /* the head is over: fields now are trailers, not kept */
+    bool saw_expect;              /* an Expect field is in this head */
+    bool wants_continue;          /* the head asked for 100 Continue before its body (set
+                                     at the head's end; the connection sends it and clears) */
     bool in_message;              /* between message begin and complete */
     bool paused;                  /* paused after a message: resume before the next feed */
     int err_status;               /* HTTP status for an error: 400, 413, 414, 431 */

@@ -118,5 +118,53 @@ class LargeNumbers(ClientTest):
                 self.assert_json_error(r.status, r.body, 400, n)
 
 
+class ExpectContinue(ClientTest):
+    """A client that sends "Expect: 100-continue" waits for 100 Continue before its body (curl
+    for a second, then sends it anyway); the server said nothing, so each such request lost
+    the client's whole wait."""
+
+    def head(self, version="HTTP/1.1", expect="100-continue", length=5):
+        return request("POST", "/healthz", version=version,
+                       headers=["Content-Length: %d" % length, "Expect: " + expect])
+
+    def test_100_continue_comes_before_the_body_is_sent(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        for expect in ("100-continue", "100-Continue", " 100-continue "):
+            with self.subTest(expect=expect):
+                c.send(self.head(expect=expect))
+                interim = c.read_response(head=True)  # the server's answer to the head alone
+                self.assertEqual((interim.version, interim.status), ("HTTP/1.1", 100))
+                self.assertEqual(interim.headers, {})
+                c.send(b"hello")
+                r = c.read_response()
+                self.assert_json_error(r.status, r.body, 405, "POST to a GET route")
+                self.assertEqual(r.headers["connection"], "keep-alive")
+        c.send(request("GET", "/fibonacci/10"))
+        self.assertEqual(c.read_response().json(), {"success": True, "result": 55})
+
+    def test_no_100_when_the_body_came_with_the_head_or_none_is_due(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        # The body in the same write: nothing to wait for, the final answer only.
+        c.send(self.head() + b"hello")
+        self.assertEqual(c.read_response().status, 405)
+        # No body: nothing to continue; HTTP/1.0 does not know 100.
+        c.send(self.head(length=0))
+        self.assertEqual(c.read_response().status, 405)
+        c.send(self.head(version="HTTP/1.0") + b"hello")
+        r = c.read_response()
+        self.assertEqual((r.version, r.status), ("HTTP/1.1", 405))
+        self.assert_closed_by_server(c)
+
+    def test_a_body_over_the_limit_gets_413_not_100(self):
+        server = self.start("--port", "0", "--max-body-bytes", "4")
+        c = self.raw(server)
+        c.send(self.head(length=5))
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, 413, "declared body over the limit")
+        self.assertEqual(r.headers["connection"], "close")
+
+
 if __name__ == "__main__":
     sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))
