@@ -451,8 +451,13 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
     }
     srv->shutdown_cb = cb;
     srv->draining = true;
-    if (timeout_ms > 0)
-        srv->log_deadline_ns = uv_hrtime() + timeout_ms * 1000000;
+    if (timeout_ms > 0) {
+        /* Saturated: a timeout too large to count in ns means no deadline for the log. */
+        uint64_t now = uv_hrtime();
+        srv->log_deadline_ns = timeout_ms > (UINT64_MAX - now) / 1000000
+                                   ? UINT64_MAX
+                                   : now + timeout_ms * 1000000;
+    }
     /* Stop accepting: new connections are refused by the kernel from here. */
     close_handle(srv, (uv_handle_t *)&srv->listener);
     struct uvfib__conn *next;
