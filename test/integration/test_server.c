@@ -746,11 +746,11 @@ static void test_res_json_sends_nothing_on_a_bad_call(void **state)
     assert_int_equal(client_read(fd, &r, T_MS), 0);
     assert_int_equal(r.status, 201);
     assert_string_equal(r.body, "{\"answer\":42}");
+    close(fd);
+    stop_and_check(&h, live); /* joins the loop thread: its writes are ours to read */
     assert_int_equal(json_rc[0], UV_EINVAL);
     assert_int_equal(json_rc[1], UV_EINVAL);
     assert_int_equal(json_rc[2], 0);
-    close(fd);
-    stop_and_check(&h, live);
 }
 
 static void test_handler_reads_headers_query_and_body(void **state)
