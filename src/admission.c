@@ -7,10 +7,17 @@
 
 #define MAX_RETRY_AFTER_S 60u
 
+/* Whether a job queued now starts at once: a thread is free and no job is ahead of it. */
+static bool runs_at_once(const struct uvfib__admission_limits *lim,
+                         const struct uvfib__admission_load *load)
+{
+    return load->running < lim->threads && load->waiting == 0;
+}
+
 double uvfib__admission_expected_wait_ns(const struct uvfib__admission_limits *lim,
                                          const struct uvfib__admission_load *load)
 {
-    if (load->running < lim->threads && load->waiting == 0)
+    if (runs_at_once(lim, load))
         return 0;
     double cost = load->compute_ns;
     if (cost <= 0)
@@ -44,7 +51,11 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
         d.retry_after_s = seconds_up((double)lim->window_ns);
     } else if (!pool) {
         /* Work on the loop never waits for a pool thread. */
-    } else if (load->running >= lim->threads && load->waiting >= lim->max_queue) {
+    } else if (!runs_at_once(lim, load) && load->waiting >= lim->max_queue) {
+        /* The waiting jobs alone, not "every thread busy and the queue full": running need
+         * never reach threads. With fewer libuv threads than `threads` the runners beyond
+         * them wait in libuv's queue, and their jobs in ours, unbounded; and jobs handed over
+         * in this loop pass have not been taken yet. A job waits until a thread takes it. */
         d.verdict = UVFIB__REFUSE_QUEUE_FULL;
         d.retry_after_s = seconds_up(d.expected_wait_ns);
     } else if (lim->max_queue_wait_ns > 0 && d.expected_wait_ns > (double)lim->max_queue_wait_ns) {

@@ -12,7 +12,8 @@
 enum uvfib__admit {
     UVFIB__ADMIT = 0,
     UVFIB__REFUSE_LOOP_DELAY,     /* the loop's recent delay is over max_loop_delay_ns */
-    UVFIB__REFUSE_QUEUE_FULL,     /* max_queue jobs wait already: the memory bound */
+    UVFIB__REFUSE_QUEUE_FULL,     /* max_queue jobs wait already (and this one would wait
+                                     too): the memory bound, however many threads run */
     UVFIB__REFUSE_QUEUE_WAIT      /* a new job would wait longer than max_queue_wait_ns */
 };
 
@@ -27,8 +28,10 @@ struct uvfib__admission_limits {
 
 /* What the server sees now. */
 struct uvfib__admission_load {
-    unsigned waiting;             /* jobs in the FIFO */
-    unsigned running;             /* jobs in pool threads */
+    unsigned waiting;             /* jobs in the FIFO: not yet taken by a thread, including
+                                     those whose runner libuv has not started */
+    unsigned running;             /* jobs in pool threads: at most threads, and no more than
+                                     libuv has threads, which may be fewer */
     double compute_ns;            /* what one job costs now (moving average; 0: not known) */
     uint64_t oldest_running_ns;   /* how long the oldest running job has run (0: none) */
     uint64_t loop_delay_ns;       /* largest loop delay of the current and last window */
@@ -49,7 +52,8 @@ double uvfib__admission_expected_wait_ns(const struct uvfib__admission_limits *l
 
 /* The decision for one more job going to the pool (pool == true), or for work that runs on
  * the loop (pool == false: only the loop delay applies). Checked in this order: loop delay,
- * queue full, queue wait. */
+ * queue full (max_queue jobs wait, unless this one would start at once: a thread free and none
+ * waiting), queue wait. */
 struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_limits *lim,
                                                 const struct uvfib__admission_load *load,
                                                 bool pool);

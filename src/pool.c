@@ -279,14 +279,21 @@ static void on_wake(uv_poll_t *poll, int status, int events)
     uv_mutex_lock(&p->mu);
     struct uvfib__pool_job *job = p->done_head;
     p->done_head = p->done_tail = NULL;
+    unsigned n = 0;
     for (struct uvfib__pool_job *j = job; j != NULL; j = j->next)
-        p->n_running--; /* back: counted as done by its owner from here */
+        n++;
+    p->n_running -= n;
     uv_mutex_unlock(&p->mu);
+    /* Each job counts as running until its own done_cb, where its owner counts it as
+     * finished: a done_cb that reads the counts (uvfib_server_stats) must not see the rest of
+     * the batch gone from both. Counted here, on the loop, not once more under mu per job. */
+    p->n_handing_back += n;
     /* Each done_cb may cancel other jobs or submit new ones; neither touches this list. */
     while (job != NULL) {
         struct uvfib__pool_job *next = job->next;
         job->next = NULL;
         job->state = UVFIB__JOB_NEW;
+        p->n_handing_back--;
         jobs_out(p, -1);
         p->done_cb(p, job);
         job = next;
@@ -428,6 +435,23 @@ bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
     return waiting;
 }
 
+enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,
+                                                    struct uvfib__pool_job *job)
+{
+    uv_mutex_lock(&pool->mu);
+    enum uvfib__pool_stop found = UVFIB__POOL_FINISHED;
+    if (job->state != UVFIB__JOB_DONE) {
+        /* Under mu, unlike uvfib__pool_cancel: a runner marks the job done under mu too, so
+         * the flag is never raised on a job that finished first (it would read as stopped). */
+        atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
+        found = unlink_waiting(pool, job) ? UVFIB__POOL_TAKEN_BACK : UVFIB__POOL_STOPPING;
+    }
+    uv_mutex_unlock(&pool->mu);
+    if (found == UVFIB__POOL_TAKEN_BACK)
+        jobs_out(pool, -1);
+    return found;
+}
+
 uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job,
                                 uint64_t now_ns)
 {
@@ -449,7 +473,7 @@ void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *r
     }
     uv_mutex_lock(&pool->mu);
     *waiting = pool->n_waiting;
-    *running = pool->n_running;
+    *running = pool->n_running + pool->n_handing_back;
     uv_mutex_unlock(&pool->mu);
 }
 

@@ -79,8 +79,9 @@ struct uvfib__pool {
     struct uvfib__pool_job *wait_head, *wait_tail; /* the FIFO; under mu */
     struct uvfib__pool_job *done_head, *done_tail; /* finished, not yet handed back; under mu */
     unsigned n_waiting;           /* jobs in the FIFO; under mu */
-    unsigned n_running;           /* jobs a runner has taken and the loop has not taken back
-                                     (running, or done and on their way); under mu */
+    unsigned n_running;           /* jobs a runner has taken and the loop has not taken off
+                                     the done list (running, or done and on their way); under
+                                     mu */
     unsigned n_active;            /* runners that will look at the FIFO again (parked ones
                                      too); under mu */
     struct uvfib__runner *parked; /* runners waiting for a job, newest first; under mu */
@@ -97,6 +98,8 @@ struct uvfib__pool {
     unsigned n_submitted;         /* loop: runners in libuv (the length of busy) */
     unsigned n_jobs;              /* loop: jobs submitted and not yet handed back; while any
                                      is out, the wake-up handle keeps the loop alive */
+    unsigned n_handing_back;      /* loop: jobs taken off the done list whose done_cb has not
+                                     run yet; still counted as running (uvfib__pool_counts) */
     bool closing;                 /* loop: uvfib__pool_close ran */
     bool closed;                  /* loop: closed; no runner is left and mu is gone */
     void (*close_cb)(struct uvfib__pool *pool); /* loop: runs once everything is back */
@@ -112,12 +115,26 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job);
  * FIFO. @return true when it was taken out: it never runs, done_cb will not be called, and
  * the job is its owner's again. false: done_cb will be called as usual. */
 bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job);
+/* What uvfib__pool_cancel_unfinished found. */
+enum uvfib__pool_stop {
+    UVFIB__POOL_TAKEN_BACK,       /* it was waiting: out of the FIFO, it never runs, done_cb
+                                     will not be called, and the job is its owner's again */
+    UVFIB__POOL_STOPPING,         /* a runner has it: its cancel flag is raised; done_cb as usual */
+    UVFIB__POOL_FINISHED          /* its run is over: nothing to stop, the flag stays down;
+                                     done_cb as usual */
+};
+/* As uvfib__pool_cancel, for a deadline: asks job to stop unless it has finished already. The
+ * state is read and the flag raised under mu, where the runner marks the job finished, so a
+ * job is either finished before it was asked or asked before it finished, never both. */
+enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,
+                                                    struct uvfib__pool_job *job);
 /* How long job has computed by now_ns: 0 while it waits, the time so far while it runs, its
  * whole run once finished (even before the loop has taken it back). */
 uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__pool_job *job,
                                 uint64_t now_ns);
-/* Jobs waiting in the FIFO, and jobs a runner has taken that the loop has not taken back yet
- * (so that with its owner's counts of finished jobs they always add up). */
+/* Jobs waiting in the FIFO, and jobs a runner has taken whose done_cb has not run yet (so
+ * that with its owner's counts of finished jobs, which done_cb makes, they always add up, in
+ * a done_cb too). */
 void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
 /* Once every job has come back (the caller's business: nothing may be waiting or running),
  * wakes parked runners to leave, takes back runners libuv has not started (uv_cancel), waits

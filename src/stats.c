@@ -2,6 +2,7 @@
  * uvfib_server_metrics(), uvfib_server_readiness() and uvfib_server_overloaded(). */
 #include "stats.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -16,6 +17,20 @@ static const char *mode_name(uvfib_mode_t mode)
     return (unsigned)mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "?";
 }
 
+/* ms as ns, saturated: an embedder may say "never" with UINT64_MAX, and a product that
+ * wrapped would be a small limit (UINT64_MAX / 10^6 + 1 ms wraps to under half a ms). */
+static uint64_t ms_to_ns(uint64_t ms)
+{
+    return ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000;
+}
+
+/* ms as whole seconds, rounded up without overflow, saturated to what Retry-After holds. */
+static unsigned ms_to_s_up(uint64_t ms)
+{
+    uint64_t s = ms / 1000 + (ms % 1000 != 0);
+    return s > UINT_MAX ? UINT_MAX : (unsigned)s;
+}
+
 struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool pool,
                                                struct uvfib__admission_limits *lim,
                                                struct uvfib__admission_load *load)
@@ -24,9 +39,9 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
     *lim = (struct uvfib__admission_limits){
         .threads = cfg->threads,
         .max_queue = cfg->max_queue,
-        .max_queue_wait_ns = cfg->max_queue_wait_ms * 1000000,
-        .max_loop_delay_ns = cfg->max_loop_delay_ms * 1000000,
-        .window_ns = cfg->monitor_window_ms * 1000000,
+        .max_queue_wait_ns = ms_to_ns(cfg->max_queue_wait_ms),
+        .max_loop_delay_ns = ms_to_ns(cfg->max_loop_delay_ms),
+        .window_ns = ms_to_ns(cfg->monitor_window_ms),
     };
     *load = (struct uvfib__admission_load){
         .compute_ns = srv->metrics.compute_recent_ns,
@@ -113,13 +128,13 @@ void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out
     memset(out, 0, sizeof(*out));
     if (srv->draining || srv->closing) {
         out->draining = 1;
-        out->retry_after_s = (unsigned)((srv->cfg.monitor_window_ms + 999) / 1000);
+        out->retry_after_s = ms_to_s_up(srv->cfg.monitor_window_ms);
         strcpy(out->reason, "draining (shutting down)");
         return;
     }
     if (srv->unready) {
         /* Still serving: the caller asked to be taken out of rotation (uvfib_server_unready). */
-        out->retry_after_s = (unsigned)((srv->cfg.monitor_window_ms + 999) / 1000);
+        out->retry_after_s = ms_to_s_up(srv->cfg.monitor_window_ms);
         snprintf(out->reason, sizeof(out->reason), "%s", srv->unready_reason);
         return;
     }

@@ -11,22 +11,42 @@ int uvfib_work_cancelled(const uvfib_work_t *work)
 }
 
 
+/* hrtime by which job must be done. Saturated, as conn.c's deadlines are: an embedder may say
+ * "never" with UINT64_MAX, and a deadline that wrapped would lie in the past, where the timer
+ * would time out every job at once. */
+static uint64_t deadline_ns(const struct uvfib__server *srv, const struct uvfib__job *job)
+{
+    uint64_t ms = srv->cfg.compute_timeout_ms;
+    uint64_t timeout_ns = ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000;
+    return timeout_ns > UINT64_MAX - job->queued_ns ? UINT64_MAX : job->queued_ns + timeout_ns;
+}
+
+/* The oldest job whose deadline the timer has not dealt with yet. */
+static struct uvfib__job *oldest_pending(struct uvfib__server *srv)
+{
+    struct uvfib__job *job = srv->oldest;
+    while (job != NULL && job->deadline_passed)
+        job = job->newer;
+    return job;
+}
+
 /* Every job has the same timeout, so the oldest one has the next deadline. */
 static void arm_compute_timer(struct uvfib__server *srv)
 {
     if (srv->cfg.compute_timeout_ms == 0 || srv->closing)
         return;
-    struct uvfib__job *job = srv->oldest;
-    while (job != NULL && job->timed_out)
-        job = job->newer;
+    struct uvfib__job *job = oldest_pending(srv);
     if (job == NULL) {
         uv_timer_stop(&srv->compute_timer);
         return;
     }
-    uint64_t deadline_ms = job->queued_ns / 1000000 + srv->cfg.compute_timeout_ms;
-    uint64_t now_ms = uv_hrtime() / 1000000;
-    uint64_t delay = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
-    uv_timer_start(&srv->compute_timer, uvfib__work_on_compute_timer, delay, 0);
+    uint64_t deadline = deadline_ns(srv, job), now = uv_hrtime();
+    /* Whole milliseconds, rounded up: a timer that fires early finds nothing due and is armed
+     * again, and one armed for 0 ms from its own callback would run again in the same pass.
+     * libuv saturates a due time beyond its clock's range. */
+    uint64_t left = deadline > now ? deadline - now : 0;
+    uint64_t delay_ms = left / 1000000 + (left % 1000000 != 0);
+    uv_timer_start(&srv->compute_timer, uvfib__work_on_compute_timer, delay_ms, 0);
 }
 
 /* Runs on the loop: the job is over (done, stopped or dropped). It is counted, measured and
@@ -72,23 +92,32 @@ void uvfib__work_on_pool_done(struct uvfib__pool *pool, struct uvfib__pool_job *
 }
 
 /* A deadline passed: the job is cancelled as if its client had gone, and finished with
- * UV_ETIMEDOUT. */
+ * UV_ETIMEDOUT; unless it has finished already. libuv runs timers before it polls, so after
+ * any stall of the loop this timer may meet a job that finished in time and waits on the done
+ * list: that one comes back with its result (what the pool says, under its lock). */
 void uvfib__work_on_compute_timer(uv_timer_t *timer)
 {
     struct uvfib__server *srv = timer->data;
     uint64_t now_ns = uv_hrtime();
-    uint64_t timeout_ns = srv->cfg.compute_timeout_ms * 1000000;
-    /* Cancelling a waiting job runs its finish, which may close a connection and so finish
+    /* Taking back a waiting job runs its finish, which may close a connection and so finish
      * other jobs: walk again from the oldest after each one rather than keep a pointer that
      * may be gone. */
     for (;;) {
-        struct uvfib__job *job = srv->oldest;
-        while (job != NULL && job->timed_out)
-            job = job->newer;
-        if (job == NULL || job->queued_ns + timeout_ns > now_ns)
+        struct uvfib__job *job = oldest_pending(srv);
+        if (job == NULL || deadline_ns(srv, job) > now_ns)
             break;
-        job->timed_out = true;
-        uvfib__work_cancel(job);
+        job->deadline_passed = true;
+        switch (uvfib__pool_cancel_unfinished(&srv->pool, &job->pj)) {
+        case UVFIB__POOL_TAKEN_BACK:
+            job->timed_out = true;
+            finish(job, UV_ECANCELED);
+            break;
+        case UVFIB__POOL_STOPPING:
+            job->timed_out = true; /* it comes back through the pool's done list */
+            break;
+        case UVFIB__POOL_FINISHED:
+            break;
+        }
     }
     arm_compute_timer(srv);
 }
@@ -106,6 +135,7 @@ int uvfib__work_submit(struct uvfib__job *job)
     struct uvfib__server *srv = job->srv;
     atomic_init(&job->pj.work.cancelled, false);
     job->pj.run = on_job_run;
+    job->deadline_passed = job->timed_out = false;
     job->queued_ns = uv_hrtime();
     int err = uvfib__pool_submit(&srv->pool, &job->pj);
     if (err < 0)

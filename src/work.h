@@ -25,7 +25,10 @@ struct uvfib__job {
      * it is counted and off every list; it owns the job from then on. */
     void (*finish)(struct uvfib__job *job, int status);
     struct uvfib__job *older, *newer; /* the server's list of all jobs, by age */
-    bool timed_out;               /* passed cfg.compute_timeout_ms: finish with UV_ETIMEDOUT */
+    bool deadline_passed;         /* the compute timer has dealt with it: timed it out, or
+                                     found it finished (then it keeps its result) */
+    bool timed_out;               /* asked to stop, or taken back, at cfg.compute_timeout_ms:
+                                     finish with UV_ETIMEDOUT */
     uint64_t queued_ns;           /* loop thread: when submitted */
 };
 

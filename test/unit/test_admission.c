@@ -114,6 +114,35 @@ static void test_a_full_queue_with_a_free_thread_admits(void **state)
                      UVFIB__REFUSE_QUEUE_FULL);
 }
 
+/* Regression: with fewer libuv threads than `threads` (UV_THREADPOOL_SIZE 2 under threads 4,
+ * the library's default being the CPU count), running never reaches threads; the waiting jobs
+ * are bounded all the same, theirs being the memory max_queue bounds. */
+static void test_queue_full_counts_waiting_jobs_however_few_run(void **state)
+{
+    (void)state;
+    struct uvfib__admission_limits lim = limits();
+    lim.threads = 4;
+    lim.max_queue = 2;
+    lim.max_queue_wait_ns = 0;
+    struct uvfib__admission_load load = {.waiting = 1, .running = 2, .compute_ns = 1e6};
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
+    load.waiting = 2;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
+    /* Jobs whose runners libuv has not started yet wait too, however idle the pool looks. */
+    load.running = 0;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
+    /* max_queue 0: a job runs at once only when none is ahead of it, whatever runs. */
+    lim.max_queue = 0;
+    load.waiting = 1;
+    load.running = 1;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
+    load.waiting = 0;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
+}
+
 static void test_loop_delay_is_checked_first_and_applies_to_loop_work(void **state)
 {
     (void)state;
@@ -179,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_queue_wait_off_admits_any_wait_up_to_the_cap),
         cmocka_unit_test(test_queue_full_is_checked_before_queue_wait),
         cmocka_unit_test(test_a_full_queue_with_a_free_thread_admits),
+        cmocka_unit_test(test_queue_full_counts_waiting_jobs_however_few_run),
         cmocka_unit_test(test_loop_delay_is_checked_first_and_applies_to_loop_work),
         cmocka_unit_test(test_loop_work_ignores_the_pool_queue),
         cmocka_unit_test(test_reasons_name_the_figures),

@@ -509,6 +509,54 @@ static void test_a_finished_job_counts_its_run_not_the_wait_for_the_loop(void **
     free(jobs);
 }
 
+/* Regression: the loop took a batch of finished jobs off "running" all at once, before the
+ * first one's done callback ran, so the counts went backwards inside it. Each job stays
+ * counted until its own done callback, where its owner counts it as finished. */
+static unsigned batch_size, counts_wrong;
+
+static void on_done_check_counts(struct uvfib__pool *pool, struct uvfib__pool_job *pj)
+{
+    (void)pj;
+    n_done++; /* what the owner counts as finished from here */
+    unsigned waiting, running;
+    uvfib__pool_counts(pool, &waiting, &running);
+    if (waiting + running + n_done != batch_size)
+        counts_wrong++;
+}
+
+static bool all_done_not_back(struct uvfib__pool *pool, struct tjob *jobs, unsigned n)
+{
+    uv_mutex_lock(&pool->mu);
+    bool all = true;
+    for (unsigned i = 0; i < n; i++)
+        all = all && jobs[i].pj.state == UVFIB__JOB_DONE;
+    uv_mutex_unlock(&pool->mu);
+    return all;
+}
+
+static void test_counts_add_up_in_each_done_callback_of_a_batch(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    struct uvfib__pool_priority prio = {UVFIB_PRIORITY_NORMAL, 0};
+    fx_start_with(&fx, 1, prio, on_done_check_counts);
+    batch_size = 3;
+    counts_wrong = 0;
+    struct tjob *jobs = make_jobs(batch_size);
+    for (unsigned i = 0; i < batch_size; i++)
+        assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+    /* The loop does not run: every job finishes and waits on the done list, one batch. */
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (!all_done_not_back(&fx.pool, jobs, batch_size) && now_ns() < end)
+        sched_yield();
+    assert_true(all_done_not_back(&fx.pool, jobs, batch_size));
+    run_until(&fx.loop, &n_done, batch_size);
+    assert_int_equal(n_done, batch_size);
+    assert_int_equal(counts_wrong, 0);
+    fx_end(&fx);
+    free(jobs);
+}
+
 /* ------------------------------------------------------------------ compute priority */
 
 /* A job that notes the scheduling of the thread it ran on. */
@@ -686,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_parked_runner_takes_the_next_job_without_libuv),
         cmocka_unit_test(test_idle_runners_leave_after_their_linger),
         cmocka_unit_test(test_a_finished_job_counts_its_run_not_the_wait_for_the_loop),
+        cmocka_unit_test(test_counts_add_up_in_each_done_callback_of_a_batch),
         cmocka_unit_test(test_compute_priority_is_held_only_while_work_that_is_not_cheap_runs),
         cmocka_unit_test(test_normal_priority_leaves_threads_alone),
         cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
