@@ -51,11 +51,14 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
         d.retry_after_s = seconds_up((double)lim->window_ns);
     } else if (!pool) {
         /* Work on the loop never waits for a pool thread. */
-    } else if (!runs_at_once(lim, load) && load->waiting >= lim->max_queue) {
-        /* The waiting jobs alone, not "every thread busy and the queue full": running need
-         * never reach threads. With fewer libuv threads than `threads` the runners beyond
-         * them wait in libuv's queue, and their jobs in ours, unbounded; and jobs handed over
-         * in this loop pass have not been taken yet. A job waits until a thread takes it. */
+    } else if (load->waiting >= lim->max_queue + (lim->threads > load->running
+                                                      ? lim->threads - load->running
+                                                      : 0)) {
+        /* max_queue jobs may wait beyond those the free threads will take. Not "every thread
+         * busy and max_queue waiting": running need never reach threads (with fewer libuv
+         * threads than `threads`, runners beyond them wait in libuv's queue), and then the
+         * queue grew without bound; counted this way it holds max_queue + threads at most,
+         * while a burst handed over in one loop pass, not yet taken, still fits. */
         d.verdict = UVFIB__REFUSE_QUEUE_FULL;
         d.retry_after_s = seconds_up(d.expected_wait_ns);
     } else if (lim->max_queue_wait_ns > 0 && d.expected_wait_ns > (double)lim->max_queue_wait_ns) {

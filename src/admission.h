@@ -12,15 +12,15 @@
 enum uvfib__admit {
     UVFIB__ADMIT = 0,
     UVFIB__REFUSE_LOOP_DELAY,     /* the loop's recent delay is over max_loop_delay_ns */
-    UVFIB__REFUSE_QUEUE_FULL,     /* max_queue jobs wait already (and this one would wait
-                                     too): the memory bound, however many threads run */
+    UVFIB__REFUSE_QUEUE_FULL,     /* max_queue jobs wait beyond those the free threads will
+                                     take: the memory bound, however many threads run */
     UVFIB__REFUSE_QUEUE_WAIT      /* a new job would wait longer than max_queue_wait_ns */
 };
 
 /* The limits, from the server's configuration; 0 disables each. */
 struct uvfib__admission_limits {
     unsigned threads;             /* jobs that run at once */
-    unsigned max_queue;           /* jobs that may wait; 0: none may */
+    unsigned max_queue;           /* jobs that may wait beyond the free threads; 0: none */
     uint64_t max_queue_wait_ns;   /* expected wait beyond which new jobs are refused; 0: off */
     uint64_t max_loop_delay_ns;   /* recent loop delay beyond which work is refused; 0: off */
     uint64_t window_ns;           /* the loop-delay window: how soon that figure can recover */
@@ -52,8 +52,8 @@ double uvfib__admission_expected_wait_ns(const struct uvfib__admission_limits *l
 
 /* The decision for one more job going to the pool (pool == true), or for work that runs on
  * the loop (pool == false: only the loop delay applies). Checked in this order: loop delay,
- * queue full (max_queue jobs wait, unless this one would start at once: a thread free and none
- * waiting), queue wait. */
+ * queue full (max_queue jobs wait beyond the threads - running that are free to take them),
+ * queue wait. */
 struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_limits *lim,
                                                 const struct uvfib__admission_load *load,
                                                 bool pool);

@@ -124,23 +124,32 @@ static void test_queue_full_counts_waiting_jobs_however_few_run(void **state)
     lim.threads = 4;
     lim.max_queue = 2;
     lim.max_queue_wait_ns = 0;
-    struct uvfib__admission_load load = {.waiting = 1, .running = 2, .compute_ns = 1e6};
+    /* Two running (all libuv gives, say): the two free threads' jobs and max_queue more may
+     * wait, and no more, though running never reaches threads. */
+    struct uvfib__admission_load load = {.waiting = 3, .running = 2, .compute_ns = 1e6};
     assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
-    load.waiting = 2;
+    load.waiting = 4;
     assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
                      UVFIB__REFUSE_QUEUE_FULL);
-    /* Jobs whose runners libuv has not started yet wait too, however idle the pool looks. */
+    /* None running yet (a burst handed over in one loop pass): threads + max_queue. */
     load.running = 0;
-    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
-                     UVFIB__REFUSE_QUEUE_FULL);
-    /* max_queue 0: a job runs at once only when none is ahead of it, whatever runs. */
-    lim.max_queue = 0;
-    load.waiting = 1;
-    load.running = 1;
-    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
-                     UVFIB__REFUSE_QUEUE_FULL);
-    load.waiting = 0;
+    load.waiting = 5;
     assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
+    load.waiting = 6;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
+    /* max_queue 0: only as many wait as there are free threads to take them. */
+    lim.max_queue = 0;
+    load.running = 1;
+    load.waiting = 2;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
+    load.waiting = 3;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
+    load.running = 4;
+    load.waiting = 0;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_FULL);
 }
 
 static void test_loop_delay_is_checked_first_and_applies_to_loop_work(void **state)
