@@ -165,15 +165,48 @@ static void finish_and_close(struct uvfib__conn *c)
     }
 }
 
-/* Reads again after a pause at the pipelining limit. Never from inside process(): a
- * response completed while process() parses is counted there, and it goes on parsing the
- * bytes it holds; its caller reads again when it is done. */
+/* While parsing is paused at the pipelining limit, reading goes on, keeping the bytes, up to
+ * this much: so that a client that leaves is seen leaving (its computations cancelled), while
+ * one that keeps sending is bounded. Beyond it, reads stop until the pause ends. */
+#define PAUSED_KEEP_BYTES (64 * 1024)
+
+/* Keeps data[0..len) after the bytes already kept while paused. */
+static void keep(struct uvfib__conn *c, const char *data, size_t len)
+{
+    char *more = uvfib__realloc(c->pending, c->pending_len + len);
+    if (more == NULL) {
+        uvfib__conn_close(c);
+        return;
+    }
+    memcpy(more + c->pending_len, data, len);
+    c->pending = more;
+    c->pending_len += len;
+    if (c->pending_len >= PAUSED_KEEP_BYTES)
+        stop_reading(c);
+}
+
+/* The client has sent all it will (EOF). With half_close_answer, what it sent is answered,
+ * then the connection closes; otherwise it counts as gone, as in Node and Go. */
+static void peer_done(struct uvfib__conn *c)
+{
+    if (c->srv->cfg.half_close_answer && c->n_reqs > 0) {
+        c->done_parsing = true;
+        stop_reading(c);
+        if (c->tail->answered && !c->tail->close_after)
+            c->tail->close_after = true; /* serialised already: close once it is out */
+    } else {
+        uvfib__conn_close(c);
+    }
+}
+
+/* Parses again after a pause at the pipelining limit: the bytes kept meanwhile first, then
+ * what comes. Never from inside process(): a response completed while process() parses is
+ * counted there, and it goes on parsing the bytes it holds; its caller resumes when done. */
 static void resume_reading(struct uvfib__conn *c)
 {
-    if (c->closing || c->reading || c->done_parsing || c->in_process)
+    if (c->closing || c->done_parsing || c->in_process)
         return;
     if (c->pending != NULL) {
-        /* Parse what arrived while we were paused before asking for more. */
         char *data = c->pending;
         size_t len = c->pending_len;
         c->pending = NULL;
@@ -183,6 +216,13 @@ static void resume_reading(struct uvfib__conn *c)
         if (c->closing || c->pending != NULL || c->done_parsing)
             return;
     }
+    if (c->eof_kept) {
+        c->eof_kept = false;
+        peer_done(c);
+        return;
+    }
+    if (c->reading)
+        return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = true;
     else
@@ -508,15 +548,10 @@ static void parse(struct uvfib__conn *c, const char *data, size_t len)
 {
     while (len > 0 && !c->closing && !c->done_parsing) {
         if (c->n_reqs >= c->srv->cfg.max_pipeline) {
-            /* Too many unanswered requests: stop reading until they drain,
-             * so a client cannot make us buffer without end. */
-            c->pending = uvfib__strndup(data, len);
-            if (c->pending == NULL) {
-                uvfib__conn_close(c);
-                return;
-            }
-            c->pending_len = len;
-            stop_reading(c);
+            /* Too many unanswered requests: parsing pauses until they drain, the bytes are
+             * kept (a bounded amount: see keep), so a client cannot make us buffer without
+             * end. */
+            keep(c, data, len);
             return;
         }
         bool was_in_message = c->http.in_message;
@@ -547,18 +582,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread > 0) {
         c->srv->metrics.count.bytes_in += (uint64_t)nread;
-        process(c, buf->base, (size_t)nread);
-    } else if (nread == UV_EOF && c->srv->cfg.half_close_answer && c->n_reqs > 0) {
-        /* The client has sent all it will; answer what it sent, then close. */
-        c->done_parsing = true;
+        if (c->pending != NULL)
+            keep(c, buf->base, (size_t)nread); /* paused: parsed when the pause ends */
+        else
+            process(c, buf->base, (size_t)nread);
+    } else if (nread == UV_EOF && c->pending != NULL && c->srv->cfg.half_close_answer) {
+        /* The requests it kept sending are still to be parsed and answered first. */
+        c->eof_kept = true;
         stop_reading(c);
-        if (c->tail->answered && !c->tail->close_after)
-            c->tail->close_after = true; /* serialised already: close once it is out */
+    } else if (nread == UV_EOF) {
+        /* As Node's and Go's servers do, the end of its stream counts as leaving (a
+         * half-close as a close), so its computations are cancelled rather than run for
+         * nobody, also while parsing is paused (cfg.half_close_answer says otherwise). */
+        peer_done(c);
+        if (c->closing)
+            return;
     } else {
-        /* EOF or an error: the client is gone. As Node's and Go's servers do, the end of its
-         * stream counts as leaving (a half-close as a close), so its computations are
-         * cancelled rather than run for nobody (cfg.half_close_answer says otherwise). */
-        uvfib__conn_close(c);
+        uvfib__conn_close(c); /* an error: the client is gone */
         return;
     }
     if (!c->closing)

@@ -27,7 +27,8 @@ struct uvfib__conn {
     uvfib_req_t *head, *tail;     /* owned FIFO, answered in arrival order */
     unsigned n_reqs;              /* requests in the FIFO */
     unsigned n_writes;            /* uv_write calls in flight */
-    char *pending;                /* owned: unparsed bytes kept while reads are paused */
+    char *pending;                /* owned: unparsed bytes kept while parsing is paused at the
+                                     pipelining limit (reads go on, up to PAUSED_KEEP_BYTES) */
     size_t pending_len;
     uint64_t msg_start_ms;        /* loop time of a partial request's first byte */
     uint64_t write_progress_ms;   /* loop time a write last started with none in flight, or
@@ -38,6 +39,8 @@ struct uvfib__conn {
     bool closing;                 /* set once by uvfib__conn_close(), never cleared */
     bool reading;                 /* uv_read_start in effect */
     bool done_parsing;            /* a final request was seen: ignore further bytes */
+    bool eof_kept;                /* EOF came while paused, with half_close_answer: it applies
+                                     once the kept bytes are parsed */
     bool in_process;              /* process() is parsing: reading resumes after it, not in it */
     struct uvfib__conn *next, *prev; /* the server's list of connections */
 };

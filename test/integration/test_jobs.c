@@ -117,8 +117,8 @@ static bool running_is_wanted(const uvfib_stats_t *s) { return s->jobs_running =
 
 /* UV_THREADPOOL_SIZE 2 under threads 4 (the library's default threads is the CPU count, and
  * an embedder picks libuv's pool): two jobs run, and the runners started for the next two
- * wait in libuv's queue. Their jobs wait all the same, so the third job beyond the running
- * ones finds max_queue (2) waiting and is refused, however few threads run. */
+ * wait in libuv's queue. The queue is still bounded: max_queue jobs may wait beyond the
+ * threads free in uvfib's count, however few threads run. */
 static void test_max_queue_bounds_waiting_jobs_when_libuv_has_fewer_threads(void **state)
 {
     (void)state;
@@ -391,6 +391,71 @@ static void test_job_counts_add_up_in_done_callbacks_of_one_batch(void **state)
     stop_and_check(&h, live);
 }
 
+/* ------------------------------------------------------------------ paused at the pipeline */
+
+static bool no_connection_jobs_back(const uvfib_stats_t *s)
+{
+    return s->connections_open == 0 && s->jobs_running == 0 && s->jobs_queued == 0;
+}
+
+/* A client that pipelines past max_pipeline and leaves: parsing paused at the limit, but the
+ * server goes on reading, so it sees the EOF and cancels the computations at once, the one
+ * running included, instead of running them for nobody. */
+static void test_client_leaving_while_paused_at_the_pipeline_limit_is_seen(void **state)
+{
+    (void)state;
+    long live = uvfib__alloc_live();
+    reset_routes();
+    struct harness h;
+    uvfib_config_t cfg = offload_config(1);
+    cfg.max_pipeline = 2;
+    assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
+    int fd = client_connect(h.port);
+    char four[4 * (sizeof(get_block) - 1) + 1];
+    snprintf(four, sizeof(four), "%s%s%s%s", get_block, get_block, get_block, get_block);
+    send_read(&h, fd, four); /* read whole: two parsed (one runs, one waits), two kept */
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_int_equal(s.requests_total, 2);
+    assert_int_equal(s.jobs_running + s.jobs_queued, 2);
+    close(fd);
+    /* Never released: only the cancellation ends the running job. */
+    assert_true(wait_stats(&h, no_connection_jobs_back, T_MS));
+    harness_stats(&h, &s);
+    assert_int_equal(s.jobs_cancelled, 2);
+    assert_int_equal(s.jobs_completed, 0);
+    assert_int_equal(atomic_load(&saw_cancel), 1);
+    stop_and_check(&h, live);
+}
+
+/* The same with --half-close answer: the client's EOF while paused is kept until the requests
+ * it sent are parsed and answered, every one of them, then the server closes. */
+static void test_half_close_while_paused_answers_every_request_sent(void **state)
+{
+    (void)state;
+    long live = uvfib__alloc_live();
+    reset_routes();
+    struct harness h;
+    uvfib_config_t cfg = offload_config(1);
+    cfg.max_pipeline = 2;
+    cfg.half_close_answer = 1;
+    assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
+    int fd = client_connect(h.port);
+    char four[4 * (sizeof(get_block) - 1) + 1];
+    snprintf(four, sizeof(four), "%s%s%s%s", get_block, get_block, get_block, get_block);
+    send_read(&h, fd, four);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    atomic_store(&released, true);
+    for (int i = 0; i < 4; i++) {
+        struct response r;
+        assert_int_equal(client_read(fd, &r, T_MS), 0);
+        assert_int_equal(r.status, 200);
+    }
+    assert_true(client_closed(fd, T_MS));
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 int main(void)
 {
     /* libuv reads it once, when its pool starts: before any test queues work. */
@@ -403,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_huge_compute_timeout_never_times_a_job_out),
         cmocka_unit_test(test_huge_limits_saturate_instead_of_wrapping),
         cmocka_unit_test(test_job_counts_add_up_in_done_callbacks_of_one_batch),
+        cmocka_unit_test(test_client_leaving_while_paused_at_the_pipeline_limit_is_seen),
+        cmocka_unit_test(test_half_close_while_paused_answers_every_request_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
