@@ -349,12 +349,12 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
  * UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
 
-/** Answers with `status` (100..999) and `body` of `len` bytes, JSON text unless a Content-Type
+/** Answers with `status` (200..999: an interim 1xx is refused) and `body` of `len` bytes, JSON text unless a Content-Type
  * header says otherwise (copied). @return 0; UV_EALREADY (answered before: nothing sent),
  * UV_EBUSY (offloaded with uvfib_req_offload(), whose done callback answers: nothing sent),
  * UV_EINVAL (bad status, or a NULL body with len > 0: nothing sent, the request is still to
  * be answered), UV_ENOMEM (no memory for the response: a 500 was sent instead, and the
- * connection closes after it). A 1xx, 204 or 304 has no content (RFC 9110 6.4.1): it goes out
+ * connection closes after it). A 204 or 304 has no content (RFC 9110 6.4.1): it goes out
  * without the body, Content-Length or the default Content-Type. */
 UVFIB_EXTERN int uvfib_res_send(uvfib_req_t *req, int status, const char *body, size_t len);
 

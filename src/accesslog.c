@@ -217,6 +217,8 @@ static ssize_t write_some(const struct uvfib__accesslog *log, const char *data, 
 {
     if (log->is_socket)
         return send(log->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (log->whole_lines)
+        len = uvfib__accesslog_whole_lines(data, len); /* before any cap: whole lines */
     if (log->careful) {
         struct pollfd p = {.fd = log->fd, .events = POLLOUT};
         if (poll(&p, 1, 0) == 0) {
@@ -225,8 +227,6 @@ static ssize_t write_some(const struct uvfib__accesslog *log, const char *data, 
         }
         len = len < PIPE_BUF ? len : PIPE_BUF;
     }
-    if (log->whole_lines)
-        len = uvfib__accesslog_whole_lines(data, len);
     return write(log->fd, data, len);
 }
 

@@ -51,9 +51,9 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
         d.retry_after_s = seconds_up((double)lim->window_ns);
     } else if (!pool) {
         /* Work on the loop never waits for a pool thread. */
-    } else if (load->waiting >= lim->max_queue + (lim->threads > load->running
-                                                      ? lim->threads - load->running
-                                                      : 0)) {
+    } else if ((uint64_t)load->waiting >=
+               (uint64_t)lim->max_queue +
+                   (lim->threads > load->running ? lim->threads - load->running : 0)) {
         /* max_queue jobs may wait beyond those the free threads will take. Not "every thread
          * busy and max_queue waiting": running need never reach threads (with fewer libuv
          * threads than `threads`, runners beyond them wait in libuv's queue), and then the

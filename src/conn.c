@@ -202,6 +202,16 @@ static void peer_done(struct uvfib__conn *c)
 /* Parses again after a pause at the pipelining limit: the bytes kept meanwhile first, then
  * what comes. Never from inside process(): a response completed while process() parses is
  * counted there, and it goes on parsing the bytes it holds; its caller resumes when done. */
+static void start_reading(struct uvfib__conn *c)
+{
+    if (c->reading)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        uvfib__conn_close(c);
+}
+
 static void resume_reading(struct uvfib__conn *c)
 {
     if (c->closing || c->done_parsing || c->in_process)
@@ -213,20 +223,22 @@ static void resume_reading(struct uvfib__conn *c)
         c->pending_len = 0;
         process(c, data, len);
         uvfib__free(data);
-        if (c->closing || c->pending != NULL || c->done_parsing)
+        if (c->closing || c->done_parsing)
             return;
+        if (c->pending != NULL) {
+            /* Paused again on the rest: reading goes on while what is kept is under the
+             * bound (reads had stopped if it was over), so a client that leaves is seen. */
+            if (!c->eof_kept && c->pending_len < PAUSED_KEEP_BYTES)
+                start_reading(c);
+            return;
+        }
     }
     if (c->eof_kept) {
         c->eof_kept = false;
         peer_done(c);
         return;
     }
-    if (c->reading)
-        return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-        c->reading = true;
-    else
-        uvfib__conn_close(c);
+    start_reading(c);
 }
 
 /* A response is out (status 0), or could not be written (< 0): the request leaves the head
@@ -347,7 +359,9 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
         return UV_EALREADY;
     if (req->job != NULL)
         return UV_EBUSY; /* offloaded: its done callback answers, once the job is back */
-    if (status < 100 || status > 999)
+    /* A 1xx is interim: the client would go on waiting for the final answer, and take the
+     * next request's for it. */
+    if (status < 200 || status > 999)
         return UV_EINVAL;
     req->answered = true;
     req->status = status;

@@ -23,9 +23,13 @@ uvfib_req_t *uvfib__request_new(struct uvfib__conn *conn, size_t text_bytes)
 
 void uvfib__request_run_done(uvfib_req_t *req, uvfib_done_cb done, void *ctx, int status)
 {
-    assert(!req->in_done);
+    /* A done callback may offload again, and work that runs on the loop runs its own done
+     * callback inside this one: only the outermost frees. */
+    bool outer = !req->in_done;
     req->in_done = true;
     done(req, ctx, status);
+    if (!outer)
+        return;
     req->in_done = false;
     if (req->complete)
         uvfib__request_free(req);

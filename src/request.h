@@ -47,7 +47,8 @@ struct uvfib_req_s {
     bool writing;                 /* uv_write issued */
     bool close_after;             /* close the connection once this response is out */
     bool out_static;              /* out is the static out-of-memory response: not freed */
-    bool in_done;                 /* its done callback is running: req must outlive it */
+    bool in_done;                 /* a done callback of it is running (maybe two, nested, when
+                                     one offloads again on the loop): req must outlive them */
     bool complete;                /* its response is out while in_done: the callback's caller
                                      frees it (uvfib__request_done_return) */
 };

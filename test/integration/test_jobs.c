@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -456,12 +457,53 @@ static void test_half_close_while_paused_answers_every_request_sent(void **state
     stop_and_check(&h, live);
 }
 
+/* Kept bytes over the bound stop reading; once the pause ends and what is still kept is under
+ * it, reading starts again, so the client's leaving is seen. Here each job ends by its compute
+ * deadline (20 ms), one at a time (max_pipeline 1), and the client sends a few requests more
+ * than the bound and leaves: a few deadlines later the server sees the EOF and closes, rather
+ * than computing the other two thousand requests for nobody. */
+static bool no_connections(const uvfib_stats_t *s) { return s->connections_open == 0; }
+
+static void test_reading_restarts_once_kept_bytes_are_under_the_bound(void **state)
+{
+    (void)state;
+    long live = uvfib__alloc_live();
+    reset_routes();
+    struct harness h;
+    uvfib_config_t cfg = offload_config(1);
+    cfg.max_pipeline = 1;
+    cfg.compute_timeout_ms = 20;
+    assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
+    int fd = client_connect(h.port);
+    size_t one = sizeof(get_block) - 1, n = 64 * 1024 / one + 4;
+    char *all = malloc(n * one + 1);
+    if (all == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        memcpy(all + i * one, get_block, one);
+    assert_int_equal(client_send_bytes(fd, all, n * one), 0);
+    free(all);
+    /* Reading stopped at the bound: the server holds 64 KiB or more and less than all. */
+    assert_int_equal(harness_wait_bytes_in(&h, 64 * 1024, T_MS), 0);
+    /* It leaves by its EOF alone (half-close; it still takes the 504s, so no write fails). */
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    assert_true(wait_stats(&h, no_connections, T_MS));
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_true(s.requests_total < 20); /* not the ~2,000 sent */
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 int main(void)
 {
     /* libuv reads it once, when its pool starts: before any test queues work. */
     char n[8];
     snprintf(n, sizeof(n), "%d", LIBUV_THREADS);
     setenv("UV_THREADPOOL_SIZE", n, 1);
+    /* As an embedder's main must (the executable's does): a write to a client that has gone
+     * is then an EPIPE for the server to handle, not the process's end. */
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_max_queue_bounds_waiting_jobs_when_libuv_has_fewer_threads),
         cmocka_unit_test(test_job_finished_before_its_deadline_is_answered_despite_a_loop_stall),
@@ -470,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_job_counts_add_up_in_done_callbacks_of_one_batch),
         cmocka_unit_test(test_client_leaving_while_paused_at_the_pipeline_limit_is_seen),
         cmocka_unit_test(test_half_close_while_paused_answers_every_request_sent),
+        cmocka_unit_test(test_reading_restarts_once_kept_bytes_are_under_the_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -701,7 +701,7 @@ static void on_echo(uvfib_req_t *req, void *arg)
 
 /* GET /json: uvfib_res_json() misused, then used (after which req is not used again); the
  * handler runs on the loop thread, so it keeps what each call returned for the test. */
-static int json_rc[3];
+static int json_rc[5];
 static void on_json(uvfib_req_t *req, void *arg)
 {
     (void)arg;
@@ -709,6 +709,8 @@ static void on_json(uvfib_req_t *req, void *arg)
     cJSON_AddNumberToObject(tree, "answer", 42);
     json_rc[0] = uvfib_res_json(req, 200, NULL);   /* nothing to print: nothing sent */
     json_rc[1] = uvfib_res_json(req, 42, tree);    /* no such status: nothing sent */
+    json_rc[3] = uvfib_res_json(req, 100, tree);   /* interim: not an answer */
+    json_rc[4] = uvfib_res_send(req, 103, "", 0);
     json_rc[2] = uvfib_res_json(req, 201, tree);   /* the answer */
     cJSON_Delete(tree);
 }
@@ -751,6 +753,8 @@ static void test_res_json_sends_nothing_on_a_bad_call(void **state)
     assert_int_equal(json_rc[0], UV_EINVAL);
     assert_int_equal(json_rc[1], UV_EINVAL);
     assert_int_equal(json_rc[2], 0);
+    assert_int_equal(json_rc[3], UV_EINVAL);
+    assert_int_equal(json_rc[4], UV_EINVAL);
 }
 
 static void test_handler_reads_headers_query_and_body(void **state)
@@ -813,6 +817,14 @@ static void on_answer_then_read_done(uvfib_req_t *req, void *ctx, int status)
     again_rc = uvfib_res_send(req, 200, "{}", 2);
 }
 
+/* A done callback that offloads again, cheap work that runs on the loop in auto mode: the
+ * second done callback runs inside the first and answers. */
+static void on_then_inline_done(uvfib_req_t *req, void *ctx, int status)
+{
+    uvfib_req_offload(req, on_echo_work, on_answer_then_read_done, NULL, UVFIB_OFFLOAD_CHEAP);
+    snprintf(path_after, sizeof(path_after), "%s", uvfib_req_path(req)); /* still valid */
+}
+
 static void on_misuse(uvfib_req_t *req, void *arg)
 {
     const char *how = uvfib_req_param(req, "how");
@@ -825,6 +837,10 @@ static void on_misuse(uvfib_req_t *req, void *arg)
         /* Offloaded, it is the done callback's to answer: an answer now sends nothing. */
         if (uvfib_req_offload(req, on_echo_work, on_echo_done, NULL, 0) == 0)
             busy_rc = uvfib_res_send(req, 200, "{\"early\":true}", 14);
+        return;
+    }
+    if (strcmp(how, "again") == 0) {
+        uvfib_req_offload(req, on_echo_work, on_then_inline_done, NULL, 0);
         return;
     }
     if (strcmp(how, "reread") == 0) {
@@ -888,11 +904,16 @@ static void test_offloaded_request_is_answered_by_its_done_callback_only(void **
         /* Pipelined behind it, one more: the connection goes on as usual. */
         assert_int_equal(client_get(fd, "/misuse/reread", &r, T_MS), 0);
         assert_int_equal(r.status, 200);
+        /* A done callback that offloads again: in auto mode the cheap work runs on the loop,
+         * its done callback inside the first, which still holds the request after it. */
+        assert_int_equal(client_get(fd, "/misuse/again", &r, T_MS), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{\"done\":true}");
         close(fd);
         stop_and_check(&h, live);
         if (mode != UVFIB_MODE_INLINE)
             assert_int_equal(busy_rc, UV_EBUSY);
-        assert_string_equal(path_after, "/misuse/reread");
+        assert_string_equal(path_after, "/misuse/again"); /* read by the outer callback */
         assert_int_equal(again_rc, UV_EALREADY);
     }
 }

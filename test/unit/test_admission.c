@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include <limits.h>
+
 #include <string.h>
 
 #include "admission.h"
@@ -150,6 +152,11 @@ static void test_queue_full_counts_waiting_jobs_however_few_run(void **state)
     load.waiting = 0;
     assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
                      UVFIB__REFUSE_QUEUE_FULL);
+    /* An embedder's "no bound" (UINT_MAX) does not wrap into a small one. */
+    lim.max_queue = UINT_MAX;
+    load.running = 1;
+    load.waiting = 100000;
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
 }
 
 static void test_loop_delay_is_checked_first_and_applies_to_loop_work(void **state)
