@@ -1152,6 +1152,36 @@ static void test_client_that_sends_but_never_reads_is_dropped_after_write_timeou
     stop_and_check(&h, live);
 }
 
+/* A partial request beside a stalled write still meets its header deadline: the earlier of the
+ * two deadlines applies (here the header's 200 ms, the write's an hour). */
+static void test_partial_request_beside_a_stalled_write_meets_its_header_deadline(void **state)
+{
+    long live = uvfib__alloc_live();
+    struct harness h;
+    uvfib_config_t cfg = config();
+    cfg.write_timeout_ms = 3600 * 1000;
+    cfg.header_timeout_ms = 200;
+    cfg.max_pipeline = 128;
+    assert_int_equal(harness_start(&h, &cfg, big_setup), 0);
+    int fd = client_connect(h.port);
+    int small = 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    /* 6.4 MB of responses the client never reads, then the start of one more request. */
+    static const char one[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(client_send(fd, one), 0);
+    static const char partial[] = "GET /big HTTP/1.1\r\nHo";
+    uint64_t before = harness_bytes_in(&h);
+    assert_int_equal(client_send(fd, partial), 0);
+    assert_int_equal(harness_wait_bytes_in(&h, before + strlen(partial), T_MS), 0);
+    assert_true(wait_stats(&h, no_connections, T_MS));
+    uvfib_stats_t s;
+    harness_stats(&h, &s);
+    assert_true(s.responses_total < s.requests_total); /* cut off, not finished */
+    close(fd);
+    stop_and_check(&h, live);
+}
+
 /* Each limit, set low, answered with its status and a JSON error, then close. */
 static void test_limits_answer_their_status_and_close(void **state)
 {
@@ -1311,6 +1341,7 @@ int main(void)
         cmocka_unit_test(test_offloaded_request_is_answered_by_its_done_callback_only),
         cmocka_unit_test(test_close_from_the_shutdown_callback_is_refused),
         cmocka_unit_test(test_client_that_sends_but_never_reads_is_dropped_after_write_timeout),
+        cmocka_unit_test(test_partial_request_beside_a_stalled_write_meets_its_header_deadline),
         cmocka_unit_test(test_init_failing_after_the_log_started_returns_the_error),
         cmocka_unit_test(test_failed_offload_leaves_the_request_answered),
         cmocka_unit_test(test_close_during_a_shutdown_runs_both_callbacks_once),
