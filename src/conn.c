@@ -7,6 +7,7 @@
 #include "account.h"
 #include "alloc.h"
 #include "dlist.h"
+#include "num.h"
 #include "response.h"
 #include "server.h"
 #include "work.h"
@@ -199,9 +200,6 @@ static void peer_done(struct uvfib__conn *c)
     }
 }
 
-/* Parses again after a pause at the pipelining limit: the bytes kept meanwhile first, then
- * what comes. Never from inside process(): a response completed while process() parses is
- * counted there, and it goes on parsing the bytes it holds; its caller resumes when done. */
 static void start_reading(struct uvfib__conn *c)
 {
     if (c->reading)
@@ -212,6 +210,9 @@ static void start_reading(struct uvfib__conn *c)
         uvfib__conn_close(c);
 }
 
+/* Parses again after a pause at the pipelining limit: the bytes kept meanwhile first, then
+ * what comes. Never from inside process(): a response completed while process() parses is
+ * counted there, and it goes on parsing the bytes it holds; its caller resumes when done. */
 static void resume_reading(struct uvfib__conn *c)
 {
     if (c->closing || c->done_parsing || c->in_process)
@@ -361,7 +362,7 @@ int uvfib__conn_respond(uvfib_req_t *req, int status, const char *body, size_t l
         return UV_EBUSY; /* offloaded: its done callback answers, once the job is back */
     /* A 1xx is interim: the client would go on waiting for the final answer, and take the
      * next request's for it. */
-    if (status < 200 || status > 999)
+    if (!uvfib__status_is_final(status))
         return UV_EINVAL;
     req->answered = true;
     req->status = status;
@@ -641,21 +642,21 @@ static void on_timer(uv_timer_t *timer)
     }
 }
 
+/* The time left until start + limit (0: no limit), at least 1 ms once it has passed. */
+static uint64_t left_of(uint64_t start, uint64_t limit, uint64_t now)
+{
+    if (limit == 0)
+        return 0;
+    uint64_t end = uvfib__add_sat(start, limit);
+    return end > now ? end - now : 1;
+}
+
 /* One timer per connection; which deadline it holds follows the state. A deadline later than
  * the armed timer's only moves deadline_ms, and on_timer re-arms for the rest when it fires:
  * a keep-alive connection pushes its idle deadline on with every request, and restarting the
  * timer each time (a heap removal and insertion in libuv, two or three times per request) cost
  * about 600 instructions per light request. An earlier deadline re-arms at once. Either way
  * the connection's deadline is the same loop time as with a restart. */
-/* The time left until start + limit (0: no limit), at least 1 ms once it has passed. */
-static uint64_t left_of(uint64_t start, uint64_t limit, uint64_t now)
-{
-    if (limit == 0)
-        return 0;
-    uint64_t end = limit > UINT64_MAX - start ? UINT64_MAX : start + limit;
-    return end > now ? end - now : 1;
-}
-
 static void update_timer(struct uvfib__conn *c)
 {
     if (c->closing)
@@ -686,7 +687,7 @@ static void update_timer(struct uvfib__conn *c)
     }
     /* Saturated: an embedder may say "never" with UINT64_MAX, and a wrapped deadline would
      * look earlier than every later one, which would then never re-arm the timer. */
-    uint64_t deadline = timeout > UINT64_MAX - now ? UINT64_MAX : now + timeout;
+    uint64_t deadline = uvfib__add_sat(now, timeout);
     c->deadline_ms = deadline;
     /* libuv keeps the armed timer's due time (loop time + due_in, saturated as ours is). */
     if (uv_is_active((const uv_handle_t *)&c->timer) &&

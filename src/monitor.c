@@ -1,14 +1,9 @@
 /* monitor.c - see monitor.h. */
 #include "monitor.h"
 
-#include <string.h>
+#include "num.h"
 
-/* ms as ns, saturated: an embedder may say "never" with UINT64_MAX, and a product that
- * wrapped would be a short window or period. */
-static uint64_t ms_to_ns(uint64_t ms)
-{
-    return ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000;
-}
+#include <string.h>
 
 /* Ends the shedding window once it is window_ns old: its largest loop delay becomes the "last
  * window" one. */
@@ -61,8 +56,8 @@ void uvfib__monitor_start(struct uvfib__monitor *mon, uv_loop_t *loop, struct uv
     memset(mon, 0, sizeof(*mon));
     mon->loop = loop;
     mon->m = m;
-    mon->resolution_ns = ms_to_ns(resolution_ms);
-    mon->window_ns = ms_to_ns(window_ms);
+    mon->resolution_ns = uvfib__ms_to_ns(resolution_ms);
+    mon->window_ns = uvfib__ms_to_ns(window_ms);
     uv_timer_init(loop, &mon->lag_timer);
     uv_check_init(loop, &mon->check);
     mon->lag_timer.data = mon->check.data = mon;
@@ -119,9 +114,7 @@ void uvfib__monitor_read(const struct uvfib__monitor *mon, struct uvfib__snapsho
     s->scrape_window_s = (double)(now - mon->scrape_ns) / 1e9;
     /* A tick overdue now: the loop was held since it was due (in this very iteration, before
      * the timers could run), and the tick that records it has not fired yet. */
-    uint64_t due = mon->resolution_ns > UINT64_MAX - mon->last_tick_ns
-                       ? UINT64_MAX
-                       : mon->last_tick_ns + mon->resolution_ns; /* saturated, as above */
+    uint64_t due = uvfib__add_sat(mon->last_tick_ns, mon->resolution_ns);
     s->lag_pending_s = mon->resolution_ns > 0 && now > due ? (double)(now - due) / 1e9 : 0;
     s->elu_available = mon->elu_available || idle > 0;
     s->elu = utilisation(mon->scrape_ns, mon->scrape_idle_ns, now, idle);

@@ -123,7 +123,7 @@ int uvfib_res_json(uvfib_req_t *req, int status, const struct cJSON *json)
 {
     if (req->answered)
         return UV_EALREADY;
-    if (json == NULL || status < 200 || status > 999)
+    if (json == NULL || !uvfib__status_is_final(status))
         return UV_EINVAL; /* nothing sent: the request is still to be answered */
     /* Small trees are printed into the stack, larger ones by cJSON's allocator. */
     char stack[512];

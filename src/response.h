@@ -33,6 +33,11 @@ int uvfib__response_serialize(const struct uvfib__response *r, char **out, size_
 char *uvfib__json_error(const char *message, size_t *len);
 /* Writes the IMF-fixdate of t ("Sun, 06 Nov 1994 08:49:37 GMT") into buf[30]. */
 void uvfib__http_date(time_t t, char *buf);
+/* A status a handler may answer with: 200..999 (a 1xx is interim, not an answer). */
+static inline bool uvfib__status_is_final(int status)
+{
+    return status >= 200 && status <= 999;
+}
 /* True for 1xx, 204 and 304: responses that end at their header section (RFC 9110 6.4.1). */
 bool uvfib__response_has_no_content(int status);
 /* True for the headers that frame the response, which the serialiser alone writes: Content-Length,

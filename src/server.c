@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "conn.h"
+#include "num.h"
 #include "work.h"
 
 #define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
@@ -453,10 +454,7 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
     srv->draining = true;
     if (timeout_ms > 0) {
         /* Saturated: a timeout too large to count in ns means no deadline for the log. */
-        uint64_t now = uv_hrtime();
-        srv->log_deadline_ns = timeout_ms > (UINT64_MAX - now) / 1000000
-                                   ? UINT64_MAX
-                                   : now + timeout_ms * 1000000;
+        srv->log_deadline_ns = uvfib__add_sat(uv_hrtime(), uvfib__ms_to_ns(timeout_ms));
     }
     /* Stop accepting: new connections are refused by the kernel from here. */
     close_handle(srv, (uv_handle_t *)&srv->listener);

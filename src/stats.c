@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "num.h"
 #include "prom.h"
 #include "server.h"
 #include "work.h"
@@ -15,13 +16,6 @@ static const char *mode_name(uvfib_mode_t mode)
 {
     static const char *const names[] = {"auto", "offload", "inline"};
     return (unsigned)mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "?";
-}
-
-/* ms as ns, saturated: an embedder may say "never" with UINT64_MAX, and a product that
- * wrapped would be a small limit (UINT64_MAX / 10^6 + 1 ms wraps to under half a ms). */
-static uint64_t ms_to_ns(uint64_t ms)
-{
-    return ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000;
 }
 
 /* ms as whole seconds, rounded up without overflow, saturated to what Retry-After holds. */
@@ -39,9 +33,9 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
     *lim = (struct uvfib__admission_limits){
         .threads = cfg->threads,
         .max_queue = cfg->max_queue,
-        .max_queue_wait_ns = ms_to_ns(cfg->max_queue_wait_ms),
-        .max_loop_delay_ns = ms_to_ns(cfg->max_loop_delay_ms),
-        .window_ns = ms_to_ns(cfg->monitor_window_ms),
+        .max_queue_wait_ns = uvfib__ms_to_ns(cfg->max_queue_wait_ms),
+        .max_loop_delay_ns = uvfib__ms_to_ns(cfg->max_loop_delay_ms),
+        .window_ns = uvfib__ms_to_ns(cfg->monitor_window_ms),
     };
     *load = (struct uvfib__admission_load){
         .compute_ns = srv->metrics.compute_recent_ns,

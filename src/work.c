@@ -2,6 +2,7 @@
 #include "work.h"
 
 #include "dlist.h"
+#include "num.h"
 #include "request.h"
 #include "server.h"
 
@@ -16,9 +17,7 @@ int uvfib_work_cancelled(const uvfib_work_t *work)
  * would time out every job at once. */
 static uint64_t deadline_ns(const struct uvfib__server *srv, const struct uvfib__job *job)
 {
-    uint64_t ms = srv->cfg.compute_timeout_ms;
-    uint64_t timeout_ns = ms > UINT64_MAX / 1000000 ? UINT64_MAX : ms * 1000000;
-    return timeout_ns > UINT64_MAX - job->queued_ns ? UINT64_MAX : job->queued_ns + timeout_ns;
+    return uvfib__add_sat(job->queued_ns, uvfib__ms_to_ns(srv->cfg.compute_timeout_ms));
 }
 
 /* The oldest job whose deadline the timer has not dealt with yet. */

@@ -169,10 +169,27 @@ static void test_dec3_writes_three_digits_as_the_padded_form_does(void **state)
     }
 }
 
+/* The saturated time arithmetic deadlines use: exact below the edge, UINT64_MAX past it. */
+static void test_add_sat_and_ms_to_ns_saturate_instead_of_wrapping(void **state)
+{
+    (void)state;
+    assert_true(uvfib__add_sat(1, 2) == 3);
+    assert_true(uvfib__add_sat(UINT64_MAX - 5, 5) == UINT64_MAX);
+    assert_true(uvfib__add_sat(UINT64_MAX - 5, 6) == UINT64_MAX);
+    assert_true(uvfib__add_sat(7, UINT64_MAX) == UINT64_MAX);
+    assert_true(uvfib__ms_to_ns(0) == 0);
+    assert_true(uvfib__ms_to_ns(1500) == UINT64_C(1500000000));
+    uint64_t edge = UINT64_MAX / 1000000;
+    assert_true(uvfib__ms_to_ns(edge) == edge * 1000000);
+    assert_true(uvfib__ms_to_ns(edge + 1) == UINT64_MAX);
+    assert_true(uvfib__ms_to_ns(UINT64_MAX) == UINT64_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_u64_accepts_plain_decimals),
+        cmocka_unit_test(test_add_sat_and_ms_to_ns_saturate_instead_of_wrapping),
         cmocka_unit_test(test_parse_u64_rejects_non_plain_integers_with_einval),
         cmocka_unit_test(test_parse_u64_rejects_values_over_uint64_max_with_erange),
         cmocka_unit_test(test_parse_u64_rejects_more_than_20_digits_even_with_leading_zeros),
