@@ -111,6 +111,19 @@ static uvfib_config_t offload_config(unsigned threads)
 
 static const char get_block[] = "GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/* n copies of get_block, pipelined in one NUL-terminated buffer (the caller frees it). */
+static char *blocks(size_t n)
+{
+    size_t one = sizeof(get_block) - 1;
+    char *all = malloc(n * one + 1);
+    if (all == NULL)
+        abort(); /* (cmocka's asserts are not known to the compiler not to return) */
+    for (size_t i = 0; i < n; i++)
+        memcpy(all + i * one, get_block, one);
+    all[n * one] = '\0';
+    return all;
+}
+
 /* ------------------------------------------------------------------ max_queue */
 
 static unsigned want_running;
@@ -412,9 +425,9 @@ static void test_client_leaving_while_paused_at_the_pipeline_limit_is_seen(void 
     cfg.max_pipeline = 2;
     assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
     int fd = client_connect(h.port);
-    char four[4 * (sizeof(get_block) - 1) + 1];
-    snprintf(four, sizeof(four), "%s%s%s%s", get_block, get_block, get_block, get_block);
-    send_read(&h, fd, four); /* read whole: two parsed (one runs, one waits), two kept */
+    char *four = blocks(4);
+    send_read(&h, fd, four);
+    free(four); /* read whole: two parsed (one runs, one waits), two kept */
     uvfib_stats_t s;
     harness_stats(&h, &s);
     assert_int_equal(s.requests_total, 2);
@@ -442,9 +455,9 @@ static void test_half_close_while_paused_answers_every_request_sent(void **state
     cfg.half_close_answer = 1;
     assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
     int fd = client_connect(h.port);
-    char four[4 * (sizeof(get_block) - 1) + 1];
-    snprintf(four, sizeof(four), "%s%s%s%s", get_block, get_block, get_block, get_block);
+    char *four = blocks(4);
     send_read(&h, fd, four);
+    free(four);
     assert_int_equal(shutdown(fd, SHUT_WR), 0);
     atomic_store(&released, true);
     for (int i = 0; i < 4; i++) {
@@ -475,13 +488,8 @@ static void test_reading_restarts_once_kept_bytes_are_under_the_bound(void **sta
     cfg.compute_timeout_ms = 20;
     assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
     int fd = client_connect(h.port);
-    size_t one = sizeof(get_block) - 1, n = 64 * 1024 / one + 4;
-    char *all = malloc(n * one + 1);
-    if (all == NULL)
-        abort();
-    for (size_t i = 0; i < n; i++)
-        memcpy(all + i * one, get_block, one);
-    assert_int_equal(client_send_bytes(fd, all, n * one), 0);
+    char *all = blocks(64 * 1024 / (sizeof(get_block) - 1) + 4);
+    assert_int_equal(client_send(fd, all), 0);
     free(all);
     /* Reading stopped at the bound: the server holds 64 KiB or more and less than all. */
     assert_int_equal(harness_wait_bytes_in(&h, 64 * 1024, T_MS), 0);

@@ -1118,6 +1118,16 @@ static void test_client_that_stops_reading_is_dropped_after_write_timeout(void *
     stop_and_check(&h, live);
 }
 
+/* Gives fd a tiny receive window, never read, and pipelines n GET /big on it: 64 KiB each,
+ * 6.4 MB for 100, more than the socket buffers hold, so the server's writes stall. */
+static void send_bigs_never_read(int fd, int n)
+{
+    int small = 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    for (int i = 0; i < n; i++)
+        assert_int_equal(client_send(fd, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+}
+
 /* A client that never reads but keeps sending (here, a byte every 20 ms after a closing
  * request, which the server reads and throws away) is dropped all the same: the write
  * deadline counts from the writes' last progress, not from reads. */
@@ -1130,13 +1140,9 @@ static void test_client_that_sends_but_never_reads_is_dropped_after_write_timeou
     cfg.max_pipeline = 128;
     assert_int_equal(harness_start(&h, &cfg, big_setup), 0);
     int fd = client_connect(h.port);
-    int small = 1024;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    /* 6.4 MB of responses, more than the socket buffers hold, the last one closing. */
-    static const char one[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    /* 6.4 MB of responses, the last one closing. */
+    send_bigs_never_read(fd, 100);
     static const char last[] = "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(client_send(fd, one), 0);
     assert_int_equal(client_send(fd, last), 0);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     uvfib_stats_t s;
@@ -1164,12 +1170,8 @@ static void test_partial_request_beside_a_stalled_write_meets_its_header_deadlin
     cfg.max_pipeline = 128;
     assert_int_equal(harness_start(&h, &cfg, big_setup), 0);
     int fd = client_connect(h.port);
-    int small = 1024;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     /* 6.4 MB of responses the client never reads, then the start of one more request. */
-    static const char one[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(client_send(fd, one), 0);
+    send_bigs_never_read(fd, 100);
     static const char partial[] = "GET /big HTTP/1.1\r\nHo";
     uint64_t before = harness_bytes_in(&h);
     assert_int_equal(client_send(fd, partial), 0);
