@@ -190,18 +190,6 @@ static void expect_rejected(struct harness *h, const struct corpus_file *f, size
 
 static bool no_connections(const uvfib_stats_t *s) { return s->connections_open == 0; }
 
-static bool wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms)
-{
-    uvfib_stats_t s;
-    for (int waited = 0; waited <= timeout_ms; waited += 5) {
-        harness_stats(h, &s);
-        if (pred(&s))
-            return true;
-        usleep(5 * 1000);
-    }
-    return false;
-}
-
 /* Reads the head of a response to HEAD (it has no body whatever its
  * Content-Length says). @return 0 or -1. */
 static int read_head_response(int fd, struct response *r, int timeout_ms)
@@ -246,7 +234,7 @@ static void test_hostile_corpus_is_rejected_with_json_error_and_close(void **sta
     assert_int_equal(after.parse_errors - before.parse_errors, hostile.n);
     assert_int_equal(after.requests_total, before.requests_total);
     expect_still_serving(&h);
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     harness_stop(&h);
     assert_int_equal(h.loop_close_rc, 0);
     assert_int_equal(uvfib__alloc_live(), live);
@@ -442,7 +430,7 @@ static void test_valid_corpus_passes_the_parser_and_server_keeps_serving(void **
         close(fd);
         expect_still_serving(&h);
     }
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     harness_stop(&h);
     assert_int_equal(h.loop_close_rc, 0);
     assert_int_equal(uvfib__alloc_live(), live);

@@ -33,19 +33,6 @@ static void stop_and_check(struct harness *h, long live_before)
     assert_int_equal(uvfib__alloc_live(), live_before);
 }
 
-/* Polls the server's counters until pred holds or the deadline passes. */
-static bool wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms)
-{
-    uvfib_stats_t s;
-    for (int waited = 0; waited <= timeout_ms; waited += 1) {
-        harness_stats(h, &s);
-        if (pred(&s))
-            return true;
-        usleep(1000);
-    }
-    return false;
-}
-
 /* Sends one request and returns once the server has read it, so its handler has run. */
 static void send_read(struct harness *h, int fd, const char *request)
 {
@@ -155,7 +142,7 @@ static void test_max_queue_bounds_waiting_jobs_when_libuv_has_fewer_threads(void
     for (unsigned i = 0; i < LIBUV_THREADS; i++) {
         send_read(&h, fds[i], get_block);
         want_running = i + 1;
-        assert_true(wait_stats(&h, running_is_wanted, T_MS));
+        assert_true(harness_wait_stats(&h, running_is_wanted, T_MS));
     }
     for (int i = LIBUV_THREADS; i < N; i++)
         send_read(&h, fds[i], get_block);
@@ -255,7 +242,7 @@ static void test_huge_compute_timeout_never_times_a_job_out(void **state)
     assert_int_equal(harness_start(&h, &cfg, block_setup), 0);
     int fd = client_connect(h.port);
     assert_int_equal(client_send(fd, get_block), 0);
-    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_true(harness_wait_stats(&h, one_running, T_MS));
     /* Each round trip is a loop iteration after the offload, and an iteration runs its due
      * timers first: a deadline that had wrapped has fired by now. */
     uvfib_stats_t s;
@@ -434,7 +421,7 @@ static void test_client_leaving_while_paused_at_the_pipeline_limit_is_seen(void 
     assert_int_equal(s.jobs_running + s.jobs_queued, 2);
     close(fd);
     /* Never released: only the cancellation ends the running job. */
-    assert_true(wait_stats(&h, no_connection_jobs_back, T_MS));
+    assert_true(harness_wait_stats(&h, no_connection_jobs_back, T_MS));
     harness_stats(&h, &s);
     assert_int_equal(s.jobs_cancelled, 2);
     assert_int_equal(s.jobs_completed, 0);
@@ -495,7 +482,7 @@ static void test_reading_restarts_once_kept_bytes_are_under_the_bound(void **sta
     assert_int_equal(harness_wait_bytes_in(&h, 64 * 1024, T_MS), 0);
     /* It leaves by its EOF alone (half-close; it still takes the 504s, so no write fails). */
     assert_int_equal(shutdown(fd, SHUT_WR), 0);
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     uvfib_stats_t s;
     harness_stats(&h, &s);
     assert_true(s.requests_total < 20); /* not the ~2,000 sent */

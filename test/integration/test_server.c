@@ -47,19 +47,6 @@ static void assert_result(const struct response *r, unsigned n)
     assert_string_equal(r->body, want);
 }
 
-/* Polls the server's counters until pred holds or the deadline passes. */
-static bool wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms)
-{
-    uvfib_stats_t s;
-    for (int waited = 0; waited <= timeout_ms; waited += 10) {
-        harness_stats(h, &s);
-        if (pred(&s))
-            return true;
-        usleep(10 * 1000);
-    }
-    return false;
-}
-
 static bool one_running(const uvfib_stats_t *s) { return s->jobs_running == 1; }
 static bool two_running(const uvfib_stats_t *s) { return s->jobs_running == 2; }
 static bool one_waiting(const uvfib_stats_t *s) { return s->jobs_queued == 1; }
@@ -157,7 +144,7 @@ static void test_healthz_answers_while_pool_is_saturated(void **state)
         heavy[i] = client_connect(h.port);
         assert_int_equal(client_send(heavy[i], "GET /fibonacci/42 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
     }
-    assert_true(wait_stats(&h, two_running, T_MS));
+    assert_true(harness_wait_stats(&h, two_running, T_MS));
     int fd = client_connect(h.port);
     struct response r;
     assert_int_equal(client_get(fd, "/healthz", &r, T_MS), 0);
@@ -171,7 +158,7 @@ static void test_healthz_answers_while_pool_is_saturated(void **state)
     for (int i = 0; i < 2; i++)
         close(heavy[i]);
     close(fd);
-    assert_true(wait_stats(&h, pool_empty, T_MS));
+    assert_true(harness_wait_stats(&h, pool_empty, T_MS));
     stop_and_check(&h, live);
 }
 
@@ -185,20 +172,20 @@ static void test_disconnect_cancels_running_and_waiting_jobs(void **state)
     /* F(45) takes seconds: only cancellation brings it back quickly. */
     int running = client_connect(h.port);
     assert_int_equal(client_send(running, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_true(harness_wait_stats(&h, one_running, T_MS));
     int waiting = client_connect(h.port);
     assert_int_equal(client_send(waiting, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_waiting, T_MS));
+    assert_true(harness_wait_stats(&h, one_waiting, T_MS));
 
     close(waiting);
     close(running);
-    assert_true(wait_stats(&h, pool_empty, T_MS));
+    assert_true(harness_wait_stats(&h, pool_empty, T_MS));
     uvfib_stats_t s;
     harness_stats(&h, &s);
     assert_int_equal(s.jobs_cancelled, 2);
     assert_int_equal(s.jobs_completed, 0);
     assert_int_equal(s.responses_total, 0);
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
 
     /* The pool thread is free again. */
     int fd = client_connect(h.port);
@@ -219,9 +206,9 @@ static void test_full_queue_answers_503_with_retry_after(void **state)
     assert_int_equal(harness_start(&h, &cfg, NULL), 0);
     int a = client_connect(h.port), b = client_connect(h.port), c = client_connect(h.port);
     assert_int_equal(client_send(a, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_true(harness_wait_stats(&h, one_running, T_MS));
     assert_int_equal(client_send(b, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_waiting, T_MS));
+    assert_true(harness_wait_stats(&h, one_waiting, T_MS));
     struct response r;
     assert_int_equal(client_get(c, "/fibonacci/44", &r, T_MS), 0);
     assert_int_equal(r.status, 503);
@@ -234,7 +221,7 @@ static void test_full_queue_answers_503_with_retry_after(void **state)
     close(a);
     close(b);
     close(c);
-    assert_true(wait_stats(&h, pool_empty, T_MS));
+    assert_true(harness_wait_stats(&h, pool_empty, T_MS));
     stop_and_check(&h, live);
 }
 
@@ -247,7 +234,7 @@ static void test_close_with_job_in_pool_is_safe(void **state)
     assert_int_equal(harness_start(&h, &cfg, NULL), 0);
     int fd = client_connect(h.port);
     assert_int_equal(client_send(fd, "GET /fibonacci/45 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_true(harness_wait_stats(&h, one_running, T_MS));
     /* Closing the server closes the connection while its job runs: the job
      * is told to stop, and the server finishes closing once it is back. */
     stop_and_check(&h, live);
@@ -266,7 +253,7 @@ static void test_shutdown_delivers_inflight_response(void **state)
     struct response r;
     assert_int_equal(client_get(idle, "/healthz", &r, T_MS), 0);
     assert_int_equal(client_send(busy, "GET /fibonacci/36 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_running, T_MS));
+    assert_true(harness_wait_stats(&h, one_running, T_MS));
     harness_shutdown(&h, 0);
     /* The idle connection is closed; the busy one gets its answer, then close. */
     assert_true(client_closed(idle, T_MS));
@@ -495,7 +482,7 @@ static void test_compute_timeout_answers_504_and_frees_the_thread(void **state)
     assert_int_equal(client_get(fd, "/fibonacci/45", &r, T_MS), 0);
     assert_int_equal(r.status, 504);
     assert_true(strstr(r.body, "compute-timeout") != NULL);
-    assert_true(wait_stats(&h, one_timed_out, T_MS));
+    assert_true(harness_wait_stats(&h, one_timed_out, T_MS));
     /* The same connection and the same single thread serve the next one. */
     assert_int_equal(client_get(fd, "/fibonacci/25", &r, T_MS), 0);
     assert_result(&r, 25);
@@ -553,15 +540,15 @@ static void test_jobs_behind_a_busy_libuv_pool_time_out_cancel_and_close(void **
     struct response r;
     assert_int_equal(client_get(fd, "/fibonacci/5", &r, T_MS), 0);
     assert_int_equal(r.status, 504);
-    assert_true(wait_stats(&h, one_timed_out, T_MS));
+    assert_true(harness_wait_stats(&h, one_timed_out, T_MS));
 
     /* A client that leaves takes its waiting job with it at once. */
     int gone = client_connect(h.port);
     assert_int_equal(client_send(gone, "GET /fibonacci/6 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    assert_true(wait_stats(&h, one_waiting, T_MS));
+    assert_true(harness_wait_stats(&h, one_waiting, T_MS));
     close(gone);
-    assert_true(wait_stats(&h, one_cancelled, T_MS));
-    assert_true(wait_stats(&h, pool_empty, T_MS));
+    assert_true(harness_wait_stats(&h, one_cancelled, T_MS));
+    assert_true(harness_wait_stats(&h, pool_empty, T_MS));
 
     /* The server closes while its runner still waits in libuv's queue: uv_cancel takes it
      * back, nothing waits for a libuv thread. */
@@ -619,9 +606,9 @@ static void test_shutdown_answers_every_queued_job(void **state)
                                  : "GET /fibonacci/27 HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_int_equal(client_send(fds[i], req), 0);
         if (i == 0)
-            assert_true(wait_stats(&h, one_running, T_MS)); /* the gate holds the thread */
+            assert_true(harness_wait_stats(&h, one_running, T_MS)); /* the gate holds the thread */
     }
-    assert_true(wait_stats(&h, six_waiting_or_running, T_MS));
+    assert_true(harness_wait_stats(&h, six_waiting_or_running, T_MS));
     harness_shutdown(&h, 0); /* no deadline: every accepted request is answered */
     uv_sem_post(&gate);
     for (int i = 0; i < 6; i++) {
@@ -658,7 +645,7 @@ static void test_shutdown_answers_a_whole_pipeline_then_closes(void **state)
                                      "GET /fibonacci/20 HTTP/1.1\r\nHost: x\r\n\r\n"
                                      "GET /fibonacci/21 HTTP/1.1\r\nHost: x\r\n\r\n"),
                      0);
-    assert_true(wait_stats(&h, two_waiting, T_MS)); /* the gate holds the one thread */
+    assert_true(harness_wait_stats(&h, two_waiting, T_MS)); /* the gate holds the one thread */
     harness_shutdown(&h, 0);
     uv_sem_post(&gate);
     static const char *const want_conn[] = {"keep-alive", "keep-alive", "close"};
@@ -1110,7 +1097,7 @@ static void test_client_that_stops_reading_is_dropped_after_write_timeout(void *
         if (send(fd, burst, sizeof(burst), MSG_NOSIGNAL) < 0 && errno != EAGAIN)
             break;
     }
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     uvfib_stats_t s;
     harness_stats(&h, &s);
     assert_true(s.responses_total < s.requests_total); /* it was cut off, not finished */
@@ -1176,7 +1163,7 @@ static void test_partial_request_beside_a_stalled_write_meets_its_header_deadlin
     uint64_t before = harness_bytes_in(&h);
     assert_int_equal(client_send(fd, partial), 0);
     assert_int_equal(harness_wait_bytes_in(&h, before + strlen(partial), T_MS), 0);
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     uvfib_stats_t s;
     harness_stats(&h, &s);
     assert_true(s.responses_total < s.requests_total); /* cut off, not finished */
@@ -1267,7 +1254,7 @@ static void test_allocation_failures_never_crash_or_leak(void **state)
     assert_true(failed500 > 0); /* some failures surface as a 500 ... */
     assert_true(answered > 0);  /* ... and past the last allocation all succeed */
     (void)dropped; /* a failure in the read path closes the connection instead */
-    assert_true(wait_stats(&h, no_connections, T_MS));
+    assert_true(harness_wait_stats(&h, no_connections, T_MS));
     int fd = client_connect(h.port);
     struct response r;
     assert_int_equal(client_get(fd, "/fibonacci/25", &r, T_MS), 0);

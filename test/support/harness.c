@@ -118,17 +118,31 @@ uint64_t harness_bytes_in(struct harness *h)
     return h->bytes_in;
 }
 
+/* No event reaches the test thread when the server's counters move; each round trip to the
+ * loop is one, and between them the thread yields its core. */
 int harness_wait_bytes_in(struct harness *h, uint64_t n, int timeout_ms)
 {
     uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
     while (harness_bytes_in(h) < n) {
         if (uv_hrtime() > end)
             return -1;
-        /* No event reaches the test thread when the server reads; each round trip to the
-         * loop is one, and between them the thread yields its core. */
         uv_sleep(1);
     }
     return 0;
+}
+
+bool harness_wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms)
+{
+    /* timeout_ms of sleeps between the round trips, which themselves take longer under
+     * valgrind: the wait stretches with the server's slowness. */
+    uvfib_stats_t s;
+    for (int slept = 0; slept <= timeout_ms; slept += 2) {
+        harness_stats(h, &s);
+        if (pred(&s))
+            return true;
+        uv_sleep(2);
+    }
+    return false;
 }
 
 void harness_readiness(struct harness *h, uvfib_readiness_t *out)

@@ -50,6 +50,9 @@ uint64_t harness_bytes_in(struct harness *h);
 /* Waits until the server has read at least n bytes in all, for at most timeout_ms.
  * @return 0, or -1 on the timeout. */
 int harness_wait_bytes_in(struct harness *h, uint64_t n, int timeout_ms);
+/* Polls the server's counters (harness_stats) until pred holds, sleeping timeout_ms in all
+ * between the polls. @return whether it held. */
+bool harness_wait_stats(struct harness *h, bool (*pred)(const uvfib_stats_t *), int timeout_ms);
 /* Starts a graceful shutdown on the loop thread and returns at once. */
 void harness_shutdown(struct harness *h, uint64_t timeout_ms);
 /* Closes the server (if still open), waits for the loop to end, joins. */
