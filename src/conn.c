@@ -59,8 +59,12 @@ void uvfib__conn_close(struct uvfib__conn *c)
         return;
     c->closing = true;
     c->reading = false;
-    /* Jobs: a waiting one is dropped now (its done callback runs and writes
-     * nothing), a running one is told to stop and comes back later. */
+    /* Jobs: the waiting ones are dropped first (their done callbacks run now and write
+     * nothing), then a running one is told to stop and comes back later. In that order a
+     * runner that stops at once cannot take one of this client's waiting jobs meanwhile. */
+    for (uvfib_req_t *req = c->head; req != NULL; req = req->next)
+        if (req->job != NULL)
+            uvfib__work_take_back(req->job);
     for (uvfib_req_t *req = c->head; req != NULL; req = req->next)
         if (req->job != NULL)
             uvfib__work_cancel(req->job);

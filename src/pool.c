@@ -424,15 +424,22 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
     return 0;
 }
 
-bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
+bool uvfib__pool_take_back(struct uvfib__pool *pool, struct uvfib__pool_job *job)
 {
-    atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
     uv_mutex_lock(&pool->mu);
     bool waiting = unlink_waiting(pool, job);
     uv_mutex_unlock(&pool->mu);
-    if (waiting)
+    if (waiting) {
+        atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
         jobs_out(pool, -1);
+    }
     return waiting;
+}
+
+bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
+{
+    atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
+    return uvfib__pool_take_back(pool, job);
 }
 
 enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,

@@ -115,6 +115,10 @@ int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job);
  * FIFO. @return true when it was taken out: it never runs, done_cb will not be called, and
  * the job is its owner's again. false: done_cb will be called as usual. */
 bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job);
+/* Takes job out of the FIFO if it is still waiting, as uvfib__pool_cancel does, and leaves a
+ * running one alone. @return true when it was taken out (it never runs, done_cb will not be
+ * called, and the job is its owner's again). */
+bool uvfib__pool_take_back(struct uvfib__pool *pool, struct uvfib__pool_job *job);
 /* What uvfib__pool_cancel_unfinished found. */
 enum uvfib__pool_stop {
     UVFIB__POOL_TAKEN_BACK,       /* it was waiting: out of the FIFO, it never runs, done_cb

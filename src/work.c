@@ -129,6 +129,12 @@ void uvfib__work_cancel(struct uvfib__job *job)
         finish(job, UV_ECANCELED);
 }
 
+void uvfib__work_take_back(struct uvfib__job *job)
+{
+    if (uvfib__pool_take_back(&job->srv->pool, &job->pj))
+        finish(job, UV_ECANCELED);
+}
+
 int uvfib__work_submit(struct uvfib__job *job)
 {
     struct uvfib__server *srv = job->srv;

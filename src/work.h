@@ -36,6 +36,8 @@ struct uvfib__job {
 int uvfib__work_submit(struct uvfib__job *job);
 /* Drops a waiting job (finished at once, UV_ECANCELED) or asks a running one to stop. */
 void uvfib__work_cancel(struct uvfib__job *job);
+/* Drops job if it is waiting, as uvfib__work_cancel; a running one is left alone. */
+void uvfib__work_take_back(struct uvfib__job *job);
 /* The pool's done callback (server.c hands it to uvfib__pool_init). */
 void uvfib__work_on_pool_done(struct uvfib__pool *pool, struct uvfib__pool_job *pj);
 /* The compute-deadline timer's callback (server.c initialises srv->compute_timer). */
