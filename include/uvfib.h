@@ -119,7 +119,14 @@ struct uvfib_config_s {
                                        same host and port share it and the kernel spreads new
                                        connections over them by a hash of the address pair;
                                        every one of them must set it; default 0 */
-    uint64_t reserved[7];         /**< zero; for fields of later versions */
+    uint64_t coalesce_ms;         /**< while every compute thread has a computation waiting
+                                       behind it, a finished one may wait up to this long for
+                                       the next to finish, so that one wake-up of the loop
+                                       answers both (half the wake-ups of the loop and the
+                                       client, each a preemption of a computing core); the
+                                       loop takes it sooner whenever it wakes for anything
+                                       else. Default 1; 0: each one wakes the loop at once */
+    uint64_t reserved[6];         /**< zero; for fields of later versions */
 };
 
 /** Counters, read at one moment (see uvfib_server_stats()). The struct's size never changes:
@@ -142,7 +149,10 @@ struct uvfib_stats_s {
                                         within header_timeout_ms */
     uint64_t access_log_dropped;   /**< access-log lines never written: the writer's buffer was
                                         full, the descriptor failed, or a close gave up on it */
-    uint64_t reserved[6];          /**< zero; for counters of later versions */
+    uint64_t job_handbacks;        /**< times the loop took finished computations back from
+                                        the pool; jobs_completed per hand-back grows to 2 when
+                                        coalesce_ms pairs them under saturation */
+    uint64_t reserved[5];          /**< zero; for counters of later versions */
 };
 
 /** Whether the server should take traffic now (see uvfib_server_readiness()). */

@@ -29,6 +29,9 @@
       "Computations refused because the queue was full (--max-queue).")                          \
     X(jobs_inline, "uvfib_pool_jobs_inline_total", "",                                            \
       "Computations run on the loop thread (mode inline, or cheap ones in mode auto).")           \
+    X(job_handbacks, "uvfib_pool_handbacks_total", "",                                            \
+      "Times the loop took finished computations back (completed per hand-back: see "            \
+      "--coalesce-ms).")                                                                          \
     X(requests_total, "uvfib_http_requests_parsed_total", "", "Requests parsed and routed.")      \
     X(responses_total, "uvfib_http_responses_total", "", "Responses written to the end.")         \
     X(parse_errors, "uvfib_http_parse_errors_total", "",                                          \

@@ -17,7 +17,17 @@
  * calls sched_yield until the sender has marked it done. A runner of lower priority (nice,
  * SCHED_IDLE) is preempted by the very loop it woke, so the loop waited on it, thousands of
  * times a second under load (strace: one sched_yield per job). Here the write is the runner's
- * last act: the loop never waits for it. */
+ * last act: the loop never waits for it.
+ *
+ * Holding: while every core computes, each wake-up of the loop preempts a computing thread,
+ * and so does the client's, woken by the answer the loop writes. When hold_ms is set, a
+ * finished job may wait on the done list without waking the loop, for the next one to finish
+ * (which then wakes the loop for both) or for the loop to wake for anything else (it takes
+ * held jobs before each poll), and never longer than hold_timer, which the loop arms before it
+ * polls whenever a runner may hold. A runner holds only when every thread has a job waiting
+ * behind it, so none runs dry while the loop sleeps, and when jobs have recently taken no
+ * more than hold_ms per thread, so the next is due within the bound. Two answers then go out
+ * per wake-up of the loop and of the client. */
 #include "pool.h"
 
 #include <assert.h>
@@ -33,6 +43,7 @@
 
 #include "alloc.h"
 #include "dlist.h"
+#include "num.h"
 
 #define CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
@@ -161,6 +172,24 @@ static bool park(struct uvfib__pool *p, struct uvfib__runner *r)
     return !p->stop_parking;
 }
 
+/* The condition for holding a finished job (see "Holding" above), which the loop also checks
+ * before it polls to arm hold_timer. Caller holds mu. */
+static bool may_hold(const struct uvfib__pool *p)
+{
+    return p->hold_ms > 0 && !p->stop_parking && p->n_waiting >= p->threads &&
+           p->run_avg_ns / p->threads <= uvfib__ms_to_ns(p->hold_ms);
+}
+
+/* Whether the job that just finished, the first on the done list, may wait there for the next
+ * one instead of waking the loop; if so it is marked held. Caller holds mu. */
+static bool hold(struct uvfib__pool *p)
+{
+    if (!p->hold_ok || !may_hold(p))
+        return false;
+    atomic_store_explicit(&p->held, true, memory_order_relaxed);
+    return true;
+}
+
 static void on_runner_work(uv_work_t *req)
 {
     struct uvfib__runner *r = CONTAINER_OF(req, struct uvfib__runner, req);
@@ -196,7 +225,17 @@ static void on_runner_work(uv_work_t *req)
 
         uv_mutex_lock(&p->mu);
         job->state = UVFIB__JOB_DONE; /* still counted in n_running until the loop has it */
-        bool wake = p->done_head == NULL; /* the loop is not already on its way */
+        uint64_t run_ns = job->finished_ns - job->started_ns;
+        p->run_avg_ns = p->run_avg_ns - p->run_avg_ns / 8 + run_ns / 8;
+        bool wake;
+        if (p->done_head == NULL) {
+            wake = !hold(p); /* the first on the list: the loop is not on its way yet */
+        } else {
+            /* Others are on the list. If the first was held, this one wakes the loop for
+             * both; if not, the loop is already on its way. */
+            wake = atomic_load_explicit(&p->held, memory_order_relaxed);
+            atomic_store_explicit(&p->held, false, memory_order_relaxed);
+        }
         if (p->done_tail != NULL)
             p->done_tail->next = job;
         else
@@ -220,6 +259,8 @@ static void on_runner_work(uv_work_t *req)
 static void on_pool_closed(uv_handle_t *handle)
 {
     struct uvfib__pool *p = handle->data;
+    if (--p->n_closing > 0)
+        return; /* the last of its three handles closes the pool */
     close(p->wake_fd);
     while (p->spare != NULL) {
         struct uvfib__runner *next = p->spare->next;
@@ -235,8 +276,12 @@ static void on_pool_closed(uv_handle_t *handle)
 
 static void maybe_closed(struct uvfib__pool *p)
 {
-    if (p->closing && p->n_submitted == 0 && !uv_is_closing((uv_handle_t *)&p->wake))
+    if (p->closing && p->n_submitted == 0 && !uv_is_closing((uv_handle_t *)&p->wake)) {
+        p->n_closing = 3;
         uv_close((uv_handle_t *)&p->wake, on_pool_closed);
+        uv_close((uv_handle_t *)&p->pickup, on_pool_closed);
+        uv_close((uv_handle_t *)&p->hold_timer, on_pool_closed);
+    }
 }
 
 /* The runner's request is back from libuv: it ran and left, or uv_cancel took it back before
@@ -268,17 +313,15 @@ static void jobs_out(struct uvfib__pool *p, int delta)
         uv_unref((uv_handle_t *)&p->wake);
 }
 
-static void on_wake(uv_poll_t *poll, int status, int events)
+/* Takes every finished job off the done list and runs done_cb for each. */
+static void hand_back(struct uvfib__pool *p)
 {
-    struct uvfib__pool *p = poll->data;
-    /* Reset the eventfd first, then take the list: a job added in between is taken now and
-     * leaves one wake-up with nothing to do, never a job without a wake-up. */
-    uint64_t count;
-    while (read(p->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
-        ;
     uv_mutex_lock(&p->mu);
     struct uvfib__pool_job *job = p->done_head;
     p->done_head = p->done_tail = NULL;
+    atomic_store_explicit(&p->held, false, memory_order_relaxed);
+    if (job != NULL)
+        p->n_wakes++;
     unsigned n = 0;
     for (struct uvfib__pool_job *j = job; j != NULL; j = j->next)
         n++;
@@ -297,6 +340,50 @@ static void on_wake(uv_poll_t *poll, int status, int events)
         jobs_out(p, -1);
         p->done_cb(p, job);
         job = next;
+    }
+}
+
+static void on_wake(uv_poll_t *poll, int status, int events)
+{
+    struct uvfib__pool *p = poll->data;
+    /* Reset the eventfd first, then take the list: a job added in between is taken now and
+     * leaves one wake-up with nothing to do, never a job without a wake-up. */
+    uint64_t count;
+    while (read(p->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+        ;
+    hand_back(p);
+}
+
+static void on_hold_timer(uv_timer_t *timer)
+{
+    struct uvfib__pool *p = timer->data;
+    if (atomic_load_explicit(&p->held, memory_order_relaxed))
+        hand_back(p);
+}
+
+/* Before each poll: hands back what runners held while the loop was busy, then says whether
+ * they may hold what finishes while it sleeps, and arms hold_timer if so. A runner holds only
+ * while hold_ok is set, so a held job is never without the timer: hold_ok changes only here,
+ * under mu, and never while a job is held. */
+static void on_pickup(uv_prepare_t *prepare)
+{
+    struct uvfib__pool *p = prepare->data;
+    for (;;) {
+        if (atomic_load_explicit(&p->held, memory_order_relaxed))
+            hand_back(p);
+        uv_mutex_lock(&p->mu);
+        bool held = atomic_load_explicit(&p->held, memory_order_relaxed);
+        bool ok = may_hold(p);
+        if (!held)
+            p->hold_ok = ok;
+        uv_mutex_unlock(&p->mu);
+        if (held)
+            continue; /* a runner held one meanwhile, under the old hold_ok: take it too */
+        if (ok)
+            uv_timer_start(&p->hold_timer, on_hold_timer, p->hold_ms, 0);
+        else
+            uv_timer_stop(&p->hold_timer);
+        return;
     }
 }
 
@@ -327,6 +414,14 @@ int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads
     pool->wake.data = pool;
     /* Only queues the watcher for the next poll: it cannot fail on a new handle. */
     uv_poll_start(&pool->wake, UV_READABLE, on_wake);
+    /* Neither fails on Unix. Started by the first submit with hold_ms set; never keep the
+     * loop alive (the wake-up handle does while a job is out). */
+    uv_prepare_init(loop, &pool->pickup);
+    pool->pickup.data = pool;
+    uv_unref((uv_handle_t *)&pool->pickup);
+    uv_timer_init(loop, &pool->hold_timer);
+    pool->hold_timer.data = pool;
+    uv_unref((uv_handle_t *)&pool->hold_timer);
     /* Waiting for computations does not keep the loop alive: the connections that own them do.
      * (A runner's own uv_work_t does, while it runs or parks: up to the linger after the last
      * job, unless the pool is closed.) */
@@ -373,6 +468,8 @@ static bool unlink_waiting(struct uvfib__pool *p, struct uvfib__pool_job *job)
 int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job)
 {
     struct uvfib__pool *p = pool;
+    if (p->hold_ms > 0 && !uv_is_active((uv_handle_t *)&p->pickup))
+        uv_prepare_start(&p->pickup, on_pickup);
     job->next = NULL;
     job->started_ns = job->finished_ns = 0;
     uv_mutex_lock(&p->mu);
@@ -492,7 +589,8 @@ void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *
     pool->close_cb = cb;
     /* Parked runners leave now, and none parks again. */
     uv_mutex_lock(&pool->mu);
-    pool->stop_parking = true;
+    pool->stop_parking = true; /* and none holds a job (may_hold) */
+    pool->hold_ok = false;
     struct uvfib__runner *parked = pool->parked;
     pool->parked = NULL;
     for (struct uvfib__runner *r = parked; r != NULL; r = r->park_next)
@@ -508,6 +606,8 @@ void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *
      * has started answers UV_EBUSY and comes back by itself. */
     for (struct uvfib__runner *r = pool->busy; r != NULL; r = r->next)
         uv_cancel((uv_req_t *)&r->req);
+    uv_prepare_stop(&pool->pickup);
+    uv_timer_stop(&pool->hold_timer);
     maybe_closed(pool);
 }
 

@@ -4,8 +4,9 @@
  * waits; one that finds the FIFO empty parks (up to a second) before it gives its thread back,
  * so at a steady rate a job costs one condition-variable signal, not a uv_queue_work. The loop
  * wakes a parked runner, else starts one when one is missing (idle to busy). Finished jobs
- * come back to the loop through an eventfd of its own (see pool.c for why not uv_async_t). It
- * knows nothing of requests or HTTP.
+ * come back to the loop through an eventfd of its own (see pool.c for why not uv_async_t);
+ * with hold_ms set, under saturation, two share one wake-up (pool.c, "Holding"). It knows
+ * nothing of requests or HTTP.
  *
  * Threads: every function here runs on the loop thread. Runners run in libuv's pool and touch
  * only the fields marked "under mu" (with mu held) and the job they took. */
@@ -84,6 +85,20 @@ struct uvfib__pool {
                                      mu */
     unsigned n_active;            /* runners that will look at the FIFO again (parked ones
                                      too); under mu */
+    uv_prepare_t pickup;          /* embedded; before each poll: takes held jobs back and
+                                     arms hold_timer while a job may be held */
+    uv_timer_t hold_timer;        /* embedded; wakes the loop hold_ms after it went to poll,
+                                     the bound on a held job's wait */
+    uint64_t hold_ms;             /* how long a finished job may wait for the next (see
+                                     pool.c); 0: every finished job wakes the loop at once.
+                                     Set by the owner before the first submit */
+    bool hold_ok;                 /* the loop's hold_timer is armed, so a runner may hold a
+                                     finished job; under mu */
+    atomic_bool held;             /* the done list holds a job that woke nobody; written under
+                                     mu, read by the loop without it as a hint */
+    uint64_t run_avg_ns;          /* recent run time of a job (moving average); under mu */
+    uint64_t n_wakes;             /* loop: times it took jobs off the done list */
+    unsigned n_closing;           /* loop: handles whose close callback has not run */
     struct uvfib__runner *parked; /* runners waiting for a job, newest first; under mu */
     bool stop_parking;            /* set by close: parked runners leave, none parks; under mu */
     unsigned linger_ms;           /* UVFIB__POOL_LINGER_MS; tests may change it before the

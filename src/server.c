@@ -38,9 +38,12 @@ const char *uvfib_strerror(int err)
 
 /* Fields of later versions come out of `reserved` and must fill exactly the word they took, so
  * that the struct keeps its size for callers built against an older header. */
-_Static_assert(offsetof(uvfib_config_t, reserved) ==
+_Static_assert(offsetof(uvfib_config_t, coalesce_ms) ==
                    offsetof(uvfib_config_t, half_close_answer) + sizeof(uint64_t),
                "half_close_answer and reuseport share what was reserved[0]");
+_Static_assert(offsetof(uvfib_config_t, reserved) ==
+                   offsetof(uvfib_config_t, coalesce_ms) + sizeof(uint64_t),
+               "coalesce_ms is what was reserved[1]");
 
 void uvfib_config_init(uvfib_config_t *cfg)
 {
@@ -65,6 +68,7 @@ void uvfib_config_init(uvfib_config_t *cfg)
     cfg->compute_timeout_ms = 0;
     cfg->compute_priority = UVFIB_PRIORITY_NORMAL;
     cfg->compute_nice = 10;
+    cfg->coalesce_ms = 1;
     cfg->loop_resolution_ms = 10;
     cfg->monitor_window_ms = 1000;
     cfg->access_log_fd = -1;
@@ -132,6 +136,8 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
     struct uvfib__pool_priority prio = {cfg->compute_priority, cfg->compute_nice};
     if (err == 0)
         err = uvfib__pool_init(&srv->pool, loop, cfg->threads, prio, uvfib__work_on_pool_done);
+    if (err == 0)
+        srv->pool.hold_ms = cfg->coalesce_ms;
     if (err < 0) {
         /* Nothing could receive the writer's on_exit yet (log_exited is initialised below). */
         if (srv->log != NULL)

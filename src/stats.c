@@ -56,6 +56,7 @@ void uvfib__stats_snapshot(struct uvfib__server *srv, struct uvfib__snapshot *s)
 {
     memset(s, 0, sizeof(*s));
     s->count = srv->metrics.count;
+    s->count.job_handbacks = srv->pool.n_wakes;
     struct uvfib__admission_limits lim;
     struct uvfib__admission_load load;
     struct uvfib__admission d = uvfib__stats_admission(srv, true, &lim, &load);
@@ -94,6 +95,7 @@ void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
     out->jobs_timed_out = s.count.jobs_timed_out;
     out->jobs_rejected = s.count.jobs_rejected;
     out->jobs_inline = s.count.jobs_inline;
+    out->job_handbacks = s.count.job_handbacks;
     out->request_timeouts = s.count.request_timeouts;
     out->access_log_dropped = s.count.log_dropped;
 }

@@ -286,11 +286,13 @@ def sc_heavy(run):
     physical limit timed just before and just after each slice of load. The machine's speed
     can drift by tens of percent within seconds, so the load comes in short slices, each
     between two short timings of the limit: slice K is heavy-uvfib-K, and its "limits" name
-    the two heavy-kernel-N runs around it. Beside each, in turns (uvfib first, then the floor
-    first, ...), slice K of the floor, heavy-floor-K: uvfib-floorserver compute, the same
-    kernel through the same kind of hand-off and nothing else, which says how much of the
-    distance to the limit is the design's on this machine and how much is uvfib's. A fresh
-    pair of servers for each round of slices, warmed up before the round's first timing. Then,
+    the two heavy-kernel-N runs around it. Beside each, in turns (each of the three first in
+    one slice of three), slice K of the floor, heavy-floor-K: uvfib-floorserver compute, the
+    same kernel through the same kind of hand-off and nothing else, which says how much of the
+    distance to the limit is the design's on this machine and how much is uvfib's; and slice K
+    of uvfib --coalesce-ms 0, heavy-nohold-K, every finished job waking the loop at once. A
+    fresh set of servers for each round of slices, warmed up before the round's first timing.
+    Then,
     while there is a core to spare, the same load on --threads CORES-1 (heavy-spare-core-R):
     what the loop and the client cost per request when their wake-ups do not preempt a
     computing thread."""
@@ -301,20 +303,23 @@ def sc_heavy(run):
         log("heavy, round %d/%d" % (r, run.rounds))
         srv = uvfib(run, "heavy-uvfib-round-%d" % r)
         floor = floorserver(run, "heavy-floor-round-%d" % r, "compute")
+        nohold = uvfib(run, "heavy-nohold-round-%d" % r, "--coalesce-ms", "0")
         try:
             warm_up(run, srv, args)
             warm_up(run, floor, args)
+            warm_up(run, nohold, args)
             limits.time()
             for i in range(run.heavy_slices):
                 k += 1
-                turns = (("uvfib", srv), ("floor", floor))
-                for who, s in turns if i % 2 == 0 else turns[::-1]:
+                turns = [("uvfib", srv), ("floor", floor), ("nohold", nohold)]
+                for who, s in turns[i % 3:] + turns[:i % 3]:
                     name = "heavy-%s-%d" % (who, k)
                     limits.judge(name, bench(run, name, s, args, dur=run.heavy_dur,
                                              warm=run.heavy_warm))
         finally:
             srv.stop()
             floor.stop()
+            nohold.stop()
         if CORES > 1:
             name = "heavy-spare-core-%d" % r
             srv = uvfib(run, name, "--threads", str(CORES - 1))

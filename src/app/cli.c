@@ -82,6 +82,10 @@ static const char usage[] =
     "                             little more than the CPU the others leave\n"
     "      --compute-nice N       nice increment for compute threads, 0 to 19 (default 10);\n"
     "                             with nice, 0 leaves their priority alone\n"
+    "      --coalesce-ms MS       while every compute thread has work queued behind it, a\n"
+    "                             finished computation may wait up to MS for the next, so\n"
+    "                             that one wake-up of the loop answers both (default 1;\n"
+    "                             0: answer each at once)\n"
     "      --loop-resolution MS   period of the event-loop delay monitor (default 10; 0 off)\n"
     "      --monitor-window MS    window of recent loop delay and utilization (default 1000)\n"
     "      --max-loop-delay MS    answer computations 503 while the recent event-loop delay\n"
@@ -123,6 +127,7 @@ enum {
     OPT_COMPUTE_TIMEOUT,
     OPT_COMPUTE_NICE,
     OPT_COMPUTE_PRIORITY,
+    OPT_COALESCE,
     OPT_LOOP_RESOLUTION,
     OPT_MONITOR_WINDOW,
     OPT_MAX_LOOP_DELAY,
@@ -154,6 +159,7 @@ static const struct option options[] = {
     {"compute-timeout", required_argument, NULL, OPT_COMPUTE_TIMEOUT},
     {"compute-nice", required_argument, NULL, OPT_COMPUTE_NICE},
     {"compute-priority", required_argument, NULL, OPT_COMPUTE_PRIORITY},
+    {"coalesce-ms", required_argument, NULL, OPT_COALESCE},
     {"loop-resolution", required_argument, NULL, OPT_LOOP_RESOLUTION},
     {"monitor-window", required_argument, NULL, OPT_MONITOR_WINDOW},
     {"max-loop-delay", required_argument, NULL, OPT_MAX_LOOP_DELAY},
@@ -323,6 +329,11 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
             if (!number(optarg, 0, 19, &v))
                 return bad(err, name, optarg, "expected 0-19");
             cli->cfg.compute_nice = (int)v;
+            break;
+        case OPT_COALESCE:
+            if (!number(optarg, 0, 1000, &v))
+                return bad(err, name, optarg, "expected 0-1000 milliseconds (0 disables)");
+            cli->cfg.coalesce_ms = v;
             break;
         case OPT_LOOP_RESOLUTION:
         case OPT_MONITOR_WINDOW:

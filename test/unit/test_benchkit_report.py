@@ -394,25 +394,29 @@ class TestOrder(unittest.TestCase):
         runner.sc_heavy(self.run_)
         heavy = [c for c in self.calls if c.startswith("heavy-") and "spare" not in c
                  and "fastify" not in c]
-        # A round: a timing, then each slice of uvfib and of the floor, in turns, each followed
-        # by a timing; the next round starts with a timing of its own.
-        self.assertEqual(heavy[:18], [
+        # A round: a timing, then each slice of uvfib, the floor and uvfib --coalesce-ms 0,
+        # each first in one slice of three, each followed by a timing; the next round starts
+        # with a timing of its own.
+        self.assertEqual(heavy[:26], [
             "heavy-kernel-0", "heavy-uvfib-1", "heavy-kernel-1", "heavy-floor-1",
-            "heavy-kernel-2", "heavy-floor-2", "heavy-kernel-3", "heavy-uvfib-2",
-            "heavy-kernel-4", "heavy-uvfib-3", "heavy-kernel-5", "heavy-floor-3",
-            "heavy-kernel-6", "heavy-floor-4", "heavy-kernel-7", "heavy-uvfib-4",
-            "heavy-kernel-8", "heavy-kernel-9"])
+            "heavy-kernel-2", "heavy-nohold-1", "heavy-kernel-3",
+            "heavy-floor-2", "heavy-kernel-4", "heavy-nohold-2", "heavy-kernel-5",
+            "heavy-uvfib-2", "heavy-kernel-6",
+            "heavy-nohold-3", "heavy-kernel-7", "heavy-uvfib-3", "heavy-kernel-8",
+            "heavy-floor-3", "heavy-kernel-9",
+            "heavy-uvfib-4", "heavy-kernel-10", "heavy-floor-4", "heavy-kernel-11",
+            "heavy-nohold-4", "heavy-kernel-12", "heavy-kernel-13"])
         slices = [c for c in heavy if "kernel" not in c]
         per = self.run_.heavy_slices
-        for who in ("uvfib", "floor"):
+        for who in ("uvfib", "floor", "nohold"):
             self.assertEqual([c for c in slices if "-%s-" % who in c],
                              ["heavy-%s-%d" % (who, k) for k in range(1, self.run_.rounds * per + 1)])
         # Every slice names the two timings taken just before and just after it.
         for name in slices:
             i = heavy.index(name)
             self.assertEqual(self.saved(name)["limits"], [heavy[i - 1], heavy[i + 1]], name)
-        # Both servers of every round were warmed up before its first timing.
-        self.assertEqual(self.calls.count("warm"), 2 * self.run_.rounds)
+        # The three servers of every round were warmed up before its first timing.
+        self.assertEqual(self.calls.count("warm"), 3 * self.run_.rounds)
 
 
 class TestHogs(unittest.TestCase):

@@ -119,6 +119,7 @@ static void test_no_arguments_give_defaults(void **state)
     assert_int_equal(c->max_queue_wait_ms, 5000);
     assert_int_equal(c->compute_priority, UVFIB_PRIORITY_NICE);
     assert_int_equal(c->compute_nice, 10);
+    assert_int_equal(c->coalesce_ms, 1);
     assert_int_equal(c->max_connections, 20000);
     assert_int_equal(c->max_pipeline, 16);
     assert_int_equal(c->max_url_bytes, 8192);
@@ -235,8 +236,9 @@ static void test_each_flag_is_parsed(void **state)
 
     parse(&r, "--compute-priority", "idle", "--compute-nice", "19", "--loop-resolution", "20",
           "--monitor-window", "3000", "--max-loop-delay", "150", "--access-log", "/tmp/a.log",
-          "--half-close", "cancel", (const char *)NULL);
+          "--half-close", "cancel", "--coalesce-ms", "0", (const char *)NULL);
     assert_int_equal(r.rc, CLI_RUN);
+    assert_int_equal(r.cli.cfg.coalesce_ms, 0);
     assert_int_equal(r.cli.cfg.compute_priority, UVFIB_PRIORITY_IDLE);
     assert_int_equal(r.cli.cfg.compute_nice, 19);
     assert_int_equal(r.cli.cfg.loop_resolution_ms, 20);
@@ -251,8 +253,10 @@ static void test_each_flag_is_parsed(void **state)
     assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.compute_priority, UVFIB_PRIORITY_NORMAL);
     run_free(&r);
-    parse(&r, "--compute-priority", "normal", "--compute-nice", "7", (const char *)NULL);
+    parse(&r, "--compute-priority", "normal", "--compute-nice", "7", "--coalesce-ms", "1000",
+          (const char *)NULL);
     assert_int_equal(r.rc, CLI_RUN);
+    assert_int_equal(r.cli.cfg.coalesce_ms, 1000);
     assert_int_equal(r.cli.cfg.compute_priority, UVFIB_PRIORITY_NORMAL);
     assert_int_equal(r.cli.cfg.compute_nice, 7);
     run_free(&r);
@@ -383,6 +387,8 @@ static void test_bad_values_are_usage_errors(void **state)
     assert_usage("--reuseport", "--reuseport=1"); /* takes no value */
     assert_usage("--compute-timeout", "--compute-timeout", "86400001");
     assert_usage("--compute-nice", "--compute-nice", "20");
+    assert_usage("--coalesce-ms", "--coalesce-ms", "1001");
+    assert_usage("--coalesce-ms", "--coalesce-ms", "-1");
     assert_usage("'low'", "--compute-priority", "low");
     assert_usage("--monitor-window", "--monitor-window", "0");
     assert_usage("--loop-resolution", "--loop-resolution", "3600001");

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -716,6 +717,167 @@ static void test_measure_handoff_times_each_round_trip(void **state)
     assert_int_equal(uvfib__alloc_live(), live);
 }
 
+/* ------------------------------------------------------------------ holding finished jobs */
+
+/* Two threads, each running a job held at its gate, and `waiting` more behind them, gated too
+ * (so a runner that takes one blocks there); the loop has looked once since both started, so
+ * it knows whether runners may hold (hold_ok). gates must hold 2 + waiting semaphores. */
+static struct tjob *two_running(struct fixture *fx, uint64_t hold_ms, unsigned waiting,
+                                uv_sem_t *gates)
+{
+    fx_start(fx, 2);
+    fx->pool.hold_ms = hold_ms;
+    struct tjob *jobs = make_jobs(2 + waiting);
+    for (unsigned i = 0; i < 2 + waiting; i++) {
+        uv_sem_init(&gates[i], 0);
+        jobs[i].gate = &gates[i];
+        assert_int_equal(uvfib__pool_submit(&fx->pool, &jobs[i].pj), 0);
+    }
+    uint64_t end = now_ns() + DEADLINE_NS;
+    while (atomic_load(&started_seq) < 2 && now_ns() < end)
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(atomic_load(&started_seq), 2);
+    uv_run(&fx->loop, UV_RUN_NOWAIT); /* before its poll, the loop decides hold_ok */
+    return jobs;
+}
+
+/* Lets job i finish and waits (without running the loop) until a runner has put it on the
+ * done list. @return whether it was held there rather than waking the loop. */
+static bool finish(struct fixture *fx, struct tjob *jobs, uv_sem_t *gates, unsigned i)
+{
+    uv_sem_post(&gates[i]);
+    uint64_t end = now_ns() + DEADLINE_NS;
+    for (;;) {
+        uv_mutex_lock(&fx->pool.mu);
+        bool done = jobs[i].pj.state == UVFIB__JOB_DONE;
+        bool held = atomic_load(&fx->pool.held);
+        uv_mutex_unlock(&fx->pool.mu);
+        if (done || now_ns() >= end) {
+            assert_true(done);
+            return held;
+        }
+        sched_yield();
+    }
+}
+
+static void end_two_running(struct fixture *fx, struct tjob *jobs, uv_sem_t *gates, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        uv_sem_post(&gates[i]);
+    run_until(&fx->loop, &n_done, n);
+    assert_int_equal(n_done, n);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(jobs[i].dones, 1);
+    fx_end(fx);
+    for (unsigned i = 0; i < n; i++)
+        uv_sem_destroy(&gates[i]);
+    free(jobs);
+}
+
+static void test_a_held_job_comes_back_with_the_next_in_one_wake_up(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    uv_sem_t gates[6];
+    /* A bound far beyond the test's deadline: only the second job can bring the first back. */
+    struct tjob *jobs = two_running(&fx, 3600 * 1000, 4, gates);
+    uint64_t wakes = fx.pool.n_wakes;
+    assert_true(finish(&fx, jobs, gates, 0));
+    assert_int_equal(n_done, 0);
+    /* The second one wakes the loop for both: the eventfd is written, and one hand-back
+     * returns the two. */
+    assert_false(finish(&fx, jobs, gates, 1));
+    struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+    uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(n_done, 2);
+    assert_int_equal(fx.pool.n_wakes, wakes + 1);
+    end_two_running(&fx, jobs, gates, 6);
+}
+
+static void on_guard(uv_timer_t *timer)
+{
+    (void)timer;
+}
+
+static void test_a_held_job_comes_back_by_the_bound_alone(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    uv_sem_t gates[6];
+    struct tjob *jobs = two_running(&fx, 1, 4, gates);
+    assert_true(finish(&fx, jobs, gates, 0));
+    /* Nothing else finishes or arrives: only the hold timer wakes the loop. The guard, due
+     * at the deadline, ends the wait if nothing does. */
+    uv_timer_t guard;
+    uv_timer_init(&fx.loop, &guard);
+    uv_timer_start(&guard, on_guard, DEADLINE_NS / 1000000, 0);
+    while (n_done < 1 && uv_is_active((uv_handle_t *)&guard))
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_true(uv_is_active((uv_handle_t *)&guard));
+    uv_close((uv_handle_t *)&guard, NULL);
+    assert_int_equal(n_done, 1);
+    assert_int_equal(jobs[0].dones, 1);
+    assert_int_equal(jobs[1].dones, 0);
+    end_two_running(&fx, jobs, gates, 6);
+}
+
+static void test_a_held_job_comes_back_whenever_the_loop_wakes(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    uv_sem_t gates[6];
+    struct tjob *jobs = two_running(&fx, 3600 * 1000, 4, gates);
+    assert_true(finish(&fx, jobs, gates, 0));
+    /* Any pass of the loop takes it back before polling: here, one that polls no fd. */
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(n_done, 1);
+    assert_false(atomic_load(&fx.pool.held));
+    end_two_running(&fx, jobs, gates, 6);
+}
+
+static void test_nothing_is_held_unless_each_thread_has_a_job_behind_it(void **state)
+{
+    (void)state;
+    /* hold_ms 0; one job waiting for two threads; recent jobs longer than the bound per
+     * thread: each time the first job to finish wakes the loop at once. */
+    struct {
+        uint64_t hold_ms;
+        unsigned waiting;
+        uint64_t run_avg_ns;
+    } cases[] = {{0, 4, 0}, {3600 * 1000, 1, 0}, {1, 4, 3000000}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct fixture fx;
+        uv_sem_t gates[6];
+        unsigned n = 2 + cases[c].waiting;
+        fx.pool.run_avg_ns = 0;
+        struct tjob *jobs;
+        if (cases[c].run_avg_ns > 0) {
+            /* As if recent jobs took 3 ms, 1.5 ms per thread, over the 1 ms bound. */
+            fx_start(&fx, 2);
+            fx.pool.hold_ms = cases[c].hold_ms;
+            fx.pool.run_avg_ns = cases[c].run_avg_ns;
+            jobs = make_jobs(n);
+            for (unsigned i = 0; i < n; i++) {
+                uv_sem_init(&gates[i], 0);
+                jobs[i].gate = &gates[i];
+                assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
+            }
+            uint64_t end = now_ns() + DEADLINE_NS;
+            while (atomic_load(&started_seq) < 2 && now_ns() < end)
+                uv_run(&fx.loop, UV_RUN_NOWAIT);
+            uv_run(&fx.loop, UV_RUN_NOWAIT);
+        } else {
+            jobs = two_running(&fx, cases[c].hold_ms, cases[c].waiting, gates);
+        }
+        assert_false(fx.pool.hold_ok && cases[c].hold_ms != 3600 * 1000);
+        assert_false(finish(&fx, jobs, gates, 0));
+        struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+        end_two_running(&fx, jobs, gates, n);
+    }
+}
+
 int main(void)
 {
     /* libuv reads it once, when its pool starts: more threads than the pool may use. */
@@ -739,6 +901,10 @@ int main(void)
         cmocka_unit_test(test_normal_priority_leaves_threads_alone),
         cmocka_unit_test(test_no_memory_for_a_runner_fails_the_submit_cleanly),
         cmocka_unit_test(test_measure_handoff_times_each_round_trip),
+        cmocka_unit_test(test_a_held_job_comes_back_with_the_next_in_one_wake_up),
+        cmocka_unit_test(test_a_held_job_comes_back_by_the_bound_alone),
+        cmocka_unit_test(test_a_held_job_comes_back_whenever_the_loop_wakes),
+        cmocka_unit_test(test_nothing_is_held_unless_each_thread_has_a_job_behind_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
