@@ -122,8 +122,8 @@ struct uvfib_config_s {
     uint64_t coalesce_ms;         /**< while every compute thread has a computation waiting
                                        behind it, a finished one may wait up to this long for
                                        the next to finish, so that one wake-up of the loop
-                                       answers both (half the wake-ups of the loop and the
-                                       client, each a preemption of a computing core); the
+                                       answers both (up to half the wake-ups of the loop and
+                                       the client, each a preemption of a computing core); the
                                        loop takes it sooner whenever it wakes for anything
                                        else. Default 1; 0: each one wakes the loop at once */
     uint64_t reserved[6];         /**< zero; for fields of later versions */
@@ -150,8 +150,8 @@ struct uvfib_stats_s {
     uint64_t access_log_dropped;   /**< access-log lines never written: the writer's buffer was
                                         full, the descriptor failed, or a close gave up on it */
     uint64_t job_handbacks;        /**< times the loop took finished computations back from
-                                        the pool; jobs_completed per hand-back grows to 2 when
-                                        coalesce_ms pairs them under saturation */
+                                        the pool; jobs_completed per hand-back grows above 1
+                                        when coalesce_ms lets them share wake-ups */
     uint64_t reserved[5];          /**< zero; for counters of later versions */
 };
 

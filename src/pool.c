@@ -354,20 +354,36 @@ static void on_wake(uv_poll_t *poll, int status, int events)
     hand_back(p);
 }
 
+/* The bound: hands back what is held. Until on_pickup arms it again no runner may hold, as
+ * an embedder may run the loop's timers after its poll and then block outside uv_run. */
 static void on_hold_timer(uv_timer_t *timer)
 {
     struct uvfib__pool *p = timer->data;
-    if (atomic_load_explicit(&p->held, memory_order_relaxed))
+    uv_mutex_lock(&p->mu);
+    p->hold_ok = false;
+    bool held = atomic_load_explicit(&p->held, memory_order_relaxed);
+    uv_mutex_unlock(&p->mu);
+    if (held)
         hand_back(p);
 }
 
 /* Before each poll: hands back what runners held while the loop was busy, then says whether
  * they may hold what finishes while it sleeps, and arms hold_timer if so. A runner holds only
- * while hold_ok is set, so a held job is never without the timer: hold_ok changes only here,
- * under mu, and never while a job is held. */
+ * while hold_ok is set, so a held job is never without the timer: hold_ok is set only here,
+ * under mu, as the timer is armed, and cleared here or when the timer fires. */
 static void on_pickup(uv_prepare_t *prepare)
 {
     struct uvfib__pool *p = prepare->data;
+    if (p->n_jobs == 0) {
+        /* Nothing out, so nothing held; no runner may hold until this runs again, started
+         * by the next submit. Idle, the pool costs the loop nothing. */
+        uv_mutex_lock(&p->mu);
+        p->hold_ok = false;
+        uv_mutex_unlock(&p->mu);
+        uv_timer_stop(&p->hold_timer);
+        uv_prepare_stop(prepare);
+        return;
+    }
     for (;;) {
         if (atomic_load_explicit(&p->held, memory_order_relaxed))
             hand_back(p);
@@ -535,8 +551,7 @@ bool uvfib__pool_take_back(struct uvfib__pool *pool, struct uvfib__pool_job *job
 
 bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job)
 {
-    atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
-    return uvfib__pool_take_back(pool, job);
+    return uvfib__pool_cancel_unfinished(pool, job) == UVFIB__POOL_TAKEN_BACK;
 }
 
 enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,
@@ -545,8 +560,8 @@ enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,
     uv_mutex_lock(&pool->mu);
     enum uvfib__pool_stop found = UVFIB__POOL_FINISHED;
     if (job->state != UVFIB__JOB_DONE) {
-        /* Under mu, unlike uvfib__pool_cancel: a runner marks the job done under mu too, so
-         * the flag is never raised on a job that finished first (it would read as stopped). */
+        /* Under mu: a runner marks the job done under mu too, so the flag is never raised on
+         * a job that finished first (it would read as stopped, and count as cancelled). */
         atomic_store_explicit(&job->work.cancelled, true, memory_order_relaxed);
         found = unlink_waiting(pool, job) ? UVFIB__POOL_TAKEN_BACK : UVFIB__POOL_STOPPING;
     }

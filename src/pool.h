@@ -92,8 +92,9 @@ struct uvfib__pool {
     uint64_t hold_ms;             /* how long a finished job may wait for the next (see
                                      pool.c); 0: every finished job wakes the loop at once.
                                      Set by the owner before the first submit */
-    bool hold_ok;                 /* the loop's hold_timer is armed, so a runner may hold a
-                                     finished job; under mu */
+    bool hold_ok;                 /* a runner may hold a finished job: set by the loop as it
+                                     arms hold_timer, cleared when the timer fires or no job
+                                     is out; under mu */
     atomic_bool held;             /* the done list holds a job that woke nobody; written under
                                      mu, read by the loop without it as a hint */
     uint64_t run_avg_ns;          /* recent run time of a job (moving average); under mu */
@@ -126,9 +127,10 @@ int uvfib__pool_init(struct uvfib__pool *pool, uv_loop_t *loop, unsigned threads
 /* Queues job at the tail of the FIFO and makes sure a runner will take it. job->run must be set.
  * @return 0, or UV_ENOMEM when a needed runner could not be made (nothing was queued then). */
 int uvfib__pool_submit(struct uvfib__pool *pool, struct uvfib__pool_job *job);
-/* Asks job to stop: raises its cancel flag, and if it is still waiting takes it out of the
- * FIFO. @return true when it was taken out: it never runs, done_cb will not be called, and
- * the job is its owner's again. false: done_cb will be called as usual. */
+/* Asks job to stop: raises its cancel flag unless its run is over (a finished job, on its way
+ * back, keeps its result), and if it is still waiting takes it out of the FIFO. @return true
+ * when it was taken out: it never runs, done_cb will not be called, and the job is its
+ * owner's again. false: done_cb will be called as usual. */
 bool uvfib__pool_cancel(struct uvfib__pool *pool, struct uvfib__pool_job *job);
 /* Takes job out of the FIFO if it is still waiting, as uvfib__pool_cancel does, and leaves a
  * running one alone. @return true when it was taken out (it never runs, done_cb will not be
@@ -142,9 +144,9 @@ enum uvfib__pool_stop {
     UVFIB__POOL_FINISHED          /* its run is over: nothing to stop, the flag stays down;
                                      done_cb as usual */
 };
-/* As uvfib__pool_cancel, for a deadline: asks job to stop unless it has finished already. The
- * state is read and the flag raised under mu, where the runner marks the job finished, so a
- * job is either finished before it was asked or asked before it finished, never both. */
+/* uvfib__pool_cancel, saying what it found: asks job to stop unless it has finished already.
+ * The state is read and the flag raised under mu, where the runner marks the job finished, so
+ * a job is either finished before it was asked or asked before it finished, never both. */
 enum uvfib__pool_stop uvfib__pool_cancel_unfinished(struct uvfib__pool *pool,
                                                     struct uvfib__pool_job *job);
 /* How long job has computed by now_ns: 0 while it waits, the time so far while it runs, its

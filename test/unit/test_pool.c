@@ -722,11 +722,17 @@ static void test_measure_handoff_times_each_round_trip(void **state)
 /* Two threads, each running a job held at its gate, and `waiting` more behind them, gated too
  * (so a runner that takes one blocks there); the loop has looked once since both started, so
  * it knows whether runners may hold (hold_ok). gates must hold 2 + waiting semaphores. */
-static struct tjob *two_running(struct fixture *fx, uint64_t hold_ms, unsigned waiting,
-                                uv_sem_t *gates)
+static struct tjob *two_running_after(struct fixture *fx, uint64_t hold_ms, unsigned waiting,
+                                      uv_sem_t *gates, uv_prepare_t *late, uv_prepare_cb late_cb)
 {
     fx_start(fx, 2);
     fx->pool.hold_ms = hold_ms;
+    if (late != NULL) {
+        /* Started before the pool's own (at the first submit): libuv runs the newest first, so
+         * this one runs after the pool's, just before the loop polls. */
+        uv_prepare_init(&fx->loop, late);
+        uv_prepare_start(late, late_cb);
+    }
     struct tjob *jobs = make_jobs(2 + waiting);
     for (unsigned i = 0; i < 2 + waiting; i++) {
         uv_sem_init(&gates[i], 0);
@@ -739,6 +745,12 @@ static struct tjob *two_running(struct fixture *fx, uint64_t hold_ms, unsigned w
     assert_int_equal(atomic_load(&started_seq), 2);
     uv_run(&fx->loop, UV_RUN_NOWAIT); /* before its poll, the loop decides hold_ok */
     return jobs;
+}
+
+static struct tjob *two_running(struct fixture *fx, uint64_t hold_ms, unsigned waiting,
+                                uv_sem_t *gates)
+{
+    return two_running_after(fx, hold_ms, waiting, gates, NULL, NULL);
 }
 
 /* Lets job i finish and waits (without running the loop) until a runner has put it on the
@@ -768,6 +780,11 @@ static void end_two_running(struct fixture *fx, struct tjob *jobs, uv_sem_t *gat
     assert_int_equal(n_done, n);
     for (unsigned i = 0; i < n; i++)
         assert_int_equal(jobs[i].dones, 1);
+    /* Everything back: the next pass stops the pool's own watcher and lets no runner hold. */
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_false(uv_is_active((uv_handle_t *)&fx->pool.pickup));
+    assert_false(uv_is_active((uv_handle_t *)&fx->pool.hold_timer));
+    assert_false(fx->pool.hold_ok);
     fx_end(fx);
     for (unsigned i = 0; i < n; i++)
         uv_sem_destroy(&gates[i]);
@@ -800,25 +817,81 @@ static void on_guard(uv_timer_t *timer)
     (void)timer;
 }
 
+/* Finishes job 0 in the last moment before the loop polls, after the pool has looked. */
+struct late_finish {
+    struct fixture *fx;
+    struct tjob *jobs;
+    uv_sem_t *gates;
+    bool armed;                   /* finish at the next pass */
+    bool held;                    /* it was held */
+    bool quiet;                   /* and the eventfd was not written */
+};
+
+static void on_late_finish(uv_prepare_t *prepare)
+{
+    struct late_finish *l = prepare->data;
+    if (!l->armed)
+        return;
+    l->armed = false;
+    l->held = finish(l->fx, l->jobs, l->gates, 0);
+    struct pollfd pfd = {.fd = l->fx->pool.wake_fd, .events = POLLIN};
+    l->quiet = poll(&pfd, 1, 0) == 0;
+    uv_prepare_stop(prepare);
+}
+
 static void test_a_held_job_comes_back_by_the_bound_alone(void **state)
 {
     (void)state;
     struct fixture fx;
     uv_sem_t gates[6];
-    struct tjob *jobs = two_running(&fx, 1, 4, gates);
-    assert_true(finish(&fx, jobs, gates, 0));
-    /* Nothing else finishes or arrives: only the hold timer wakes the loop. The guard, due
-     * at the deadline, ends the wait if nothing does. */
+    uv_prepare_t late;
+    struct late_finish l = {.fx = &fx, .gates = gates};
+    late.data = &l;
+    /* A bound well inside the test's deadline, and far above the time a job takes here. */
+    struct tjob *jobs = two_running_after(&fx, 500, 4, gates, &late, on_late_finish);
+    l.jobs = jobs;
+    l.armed = true;
+    /* Job 0 is held after the pool's last look before the poll, and nothing else finishes or
+     * arrives: only the hold timer can wake the loop. The guard, due at the deadline, ends the
+     * wait if nothing does. */
     uv_timer_t guard;
     uv_timer_init(&fx.loop, &guard);
     uv_timer_start(&guard, on_guard, DEADLINE_NS / 1000000, 0);
     while (n_done < 1 && uv_is_active((uv_handle_t *)&guard))
         uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_true(l.held);
+    assert_true(l.quiet);
     assert_true(uv_is_active((uv_handle_t *)&guard));
     uv_close((uv_handle_t *)&guard, NULL);
+    uv_close((uv_handle_t *)&late, NULL);
     assert_int_equal(n_done, 1);
     assert_int_equal(jobs[0].dones, 1);
     assert_int_equal(jobs[1].dones, 0);
+    end_two_running(&fx, jobs, gates, 6);
+}
+
+/* An embedder may run the loop's timers after its poll and then wait outside uv_run: once the
+ * bound has fired, no runner holds until the loop has looked again and armed it anew. */
+static void test_nothing_is_held_once_the_bound_fired_until_the_loop_looks_again(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    uv_sem_t gates[6];
+    struct tjob *jobs = two_running(&fx, 1, 4, gates);
+    uv_timer_t guard;
+    uv_timer_init(&fx.loop, &guard);
+    uv_timer_start(&guard, on_guard, DEADLINE_NS / 1000000, 0);
+    /* UV_RUN_ONCE: the pool arms its timer, the loop polls, the timer fires, uv_run returns
+     * without another look. */
+    assert_true(uv_is_active((uv_handle_t *)&fx.pool.hold_timer));
+    while (uv_is_active((uv_handle_t *)&fx.pool.hold_timer) &&
+           uv_is_active((uv_handle_t *)&guard))
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_true(uv_is_active((uv_handle_t *)&guard));
+    uv_close((uv_handle_t *)&guard, NULL);
+    assert_false(finish(&fx, jobs, gates, 0));
+    struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
     end_two_running(&fx, jobs, gates, 6);
 }
 
@@ -834,6 +907,33 @@ static void test_a_held_job_comes_back_whenever_the_loop_wakes(void **state)
     assert_int_equal(n_done, 1);
     assert_false(atomic_load(&fx.pool.held));
     end_two_running(&fx, jobs, gates, 6);
+}
+
+/* A client that leaves while its finished job waits to be handed back (held, or on its way):
+ * nothing is left to stop, so the flag stays down and the job counts as completed. */
+static void test_cancel_of_a_finished_job_leaves_its_result(void **state)
+{
+    (void)state;
+    struct fixture fx;
+    uv_sem_t gates[6];
+    struct tjob *jobs = two_running(&fx, 3600 * 1000, 4, gates);
+    assert_true(finish(&fx, jobs, gates, 0));
+    assert_false(uvfib__pool_cancel(&fx.pool, &jobs[0].pj));
+    assert_false(uvfib_work_cancelled(&jobs[0].pj.work));
+    /* A waiting one is still taken back, and a running one still told to stop. */
+    assert_true(uvfib__pool_cancel(&fx.pool, &jobs[5].pj));
+    assert_false(uvfib__pool_cancel(&fx.pool, &jobs[1].pj));
+    assert_true(uvfib_work_cancelled(&jobs[1].pj.work));
+    for (unsigned i = 0; i < 5; i++)
+        uv_sem_post(&gates[i]);
+    run_until(&fx.loop, &n_done, 5);
+    assert_int_equal(n_done, 5);
+    assert_int_equal(jobs[5].dones, 0);
+    assert_int_equal(atomic_load(&jobs[5].runs), 0);
+    fx_end(&fx);
+    for (unsigned i = 0; i < 6; i++)
+        uv_sem_destroy(&gates[i]);
+    free(jobs);
 }
 
 static void test_nothing_is_held_unless_each_thread_has_a_job_behind_it(void **state)
@@ -904,6 +1004,8 @@ int main(void)
         cmocka_unit_test(test_a_held_job_comes_back_with_the_next_in_one_wake_up),
         cmocka_unit_test(test_a_held_job_comes_back_by_the_bound_alone),
         cmocka_unit_test(test_a_held_job_comes_back_whenever_the_loop_wakes),
+        cmocka_unit_test(test_nothing_is_held_once_the_bound_fired_until_the_loop_looks_again),
+        cmocka_unit_test(test_cancel_of_a_finished_job_leaves_its_result),
         cmocka_unit_test(test_nothing_is_held_unless_each_thread_has_a_job_behind_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
