@@ -493,14 +493,15 @@ def main():
           "the whole machine was.")
         if floor_rows:
             w("")
-            w("In turns with each uvfib slice (uvfib first in odd slices, the floor first in even "
-              "ones), the same load on the floor: `uvfib-floorserver compute` (src/bench/micro), "
+            w("In turns with each uvfib slice (%s), the same load on the floor: `uvfib-floorserver compute` (src/bench/micro), "
               "a libuv server that hands each request to one of %d worker threads through a "
               "shared FIFO and a condition variable, computes F(n) with the `ref-O2` build, and "
               "wakes the loop back through an eventfd, as uvfib's pool does, with no HTTP "
               "parser, metrics, log or limits. What it misses of the limit is what the design "
               "costs on this machine (the client and the loop's wake-ups on the computing "
-              "cores); what uvfib misses of the floor is uvfib's own." % meta["cores"])
+              "cores); what uvfib misses of the floor is uvfib's own." % (
+                  "each server first in one slice of three" if nohold_rows else
+                  "uvfib first in odd slices, the floor first in even ones", meta["cores"]))
         w("")
         w("| slice | server | req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
         w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -571,10 +572,9 @@ def main():
             w("uvfib with `--coalesce-ms 0`, every finished job waking the loop at once, in the "
               "same turns: %.1f%% of the limit (median of %d slices, %.1f-%.1f%%); its loop spent "
               "%.0f µs of CPU per request against %.0f µs at the default, and its other threads "
-              "had %.2f of the %d cores against %.2f. The ratios move with the machine's speed "
-              "from slice to slice; the CPU split shows the mechanism: with `--coalesce-ms 1`, "
-              "under this load, two finished jobs share most wake-ups of the loop and of the "
-              "client (`docs/design.md`, step 6)." % (
+              "had %.2f of the %d cores against %.2f (medians). The ratios move with the "
+              "machine's speed from slice to slice, by more than holding can change them; "
+              "`docs/design.md` (step 6) gives the context switches it saves, measured apart." % (
                   med(nr) * 100, len(nr), min(nr) * 100, max(nr) * 100,
                   med([x[0] for x in nsplits]), med([x[0] for x in splits]),
                   med([x[1] for x in nsplits]), meta["cores"], med([x[1] for x in splits])))
