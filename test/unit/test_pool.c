@@ -772,6 +772,13 @@ static bool finish(struct fixture *fx, struct tjob *jobs, uv_sem_t *gates, unsig
     }
 }
 
+/* Waits until a runner has written the pool's eventfd, the loop's wake-up. */
+static void assert_loop_woken(struct fixture *fx)
+{
+    struct pollfd pfd = {.fd = fx->pool.wake_fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+}
+
 static void end_two_running(struct fixture *fx, struct tjob *jobs, uv_sem_t *gates, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
@@ -804,8 +811,7 @@ static void test_a_held_job_comes_back_with_the_next_in_one_wake_up(void **state
     /* The second one wakes the loop for both: the eventfd is written, and one hand-back
      * returns the two. */
     assert_false(finish(&fx, jobs, gates, 1));
-    struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
-    assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+    assert_loop_woken(&fx);
     uv_run(&fx.loop, UV_RUN_ONCE);
     assert_int_equal(n_done, 2);
     assert_int_equal(fx.pool.n_wakes, wakes + 1);
@@ -890,8 +896,7 @@ static void test_nothing_is_held_once_the_bound_fired_until_the_loop_looks_again
     assert_true(uv_is_active((uv_handle_t *)&guard));
     uv_close((uv_handle_t *)&guard, NULL);
     assert_false(finish(&fx, jobs, gates, 0));
-    struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
-    assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+    assert_loop_woken(&fx);
     end_two_running(&fx, jobs, gates, 6);
 }
 
@@ -950,30 +955,18 @@ static void test_nothing_is_held_unless_each_thread_has_a_job_behind_it(void **s
         struct fixture fx;
         uv_sem_t gates[6];
         unsigned n = 2 + cases[c].waiting;
-        fx.pool.run_avg_ns = 0;
-        struct tjob *jobs;
+        struct tjob *jobs = two_running(&fx, cases[c].hold_ms, cases[c].waiting, gates);
         if (cases[c].run_avg_ns > 0) {
-            /* As if recent jobs took 3 ms, 1.5 ms per thread, over the 1 ms bound. */
-            fx_start(&fx, 2);
-            fx.pool.hold_ms = cases[c].hold_ms;
+            /* As if recent jobs took 3 ms, 1.5 ms per thread, over the 1 ms bound; the loop
+             * looks again before it polls. */
+            uv_mutex_lock(&fx.pool.mu);
             fx.pool.run_avg_ns = cases[c].run_avg_ns;
-            jobs = make_jobs(n);
-            for (unsigned i = 0; i < n; i++) {
-                uv_sem_init(&gates[i], 0);
-                jobs[i].gate = &gates[i];
-                assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
-            }
-            uint64_t end = now_ns() + DEADLINE_NS;
-            while (atomic_load(&started_seq) < 2 && now_ns() < end)
-                uv_run(&fx.loop, UV_RUN_NOWAIT);
+            uv_mutex_unlock(&fx.pool.mu);
             uv_run(&fx.loop, UV_RUN_NOWAIT);
-        } else {
-            jobs = two_running(&fx, cases[c].hold_ms, cases[c].waiting, gates);
         }
         assert_false(fx.pool.hold_ok && cases[c].hold_ms != 3600 * 1000);
         assert_false(finish(&fx, jobs, gates, 0));
-        struct pollfd pfd = {.fd = fx.pool.wake_fd, .events = POLLIN};
-        assert_int_equal(poll(&pfd, 1, (int)(DEADLINE_NS / 1000000)), 1);
+        assert_loop_woken(&fx);
         end_two_running(&fx, jobs, gates, n);
     }
 }
