@@ -203,6 +203,13 @@ def machine_ticks():
     return sum(c) - c[3] - c[4], sum(c)
 
 
+def machine_switches():
+    """Context switches on every CPU since boot (/proc/stat's ctxt, what `perf stat -a -e
+    context-switches` counts)."""
+    with open("/proc/stat") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("ctxt "))
+
+
 class CpuMeter:
     """The CPU a server (optional) and the machine used between start() and stop()."""
 
@@ -218,6 +225,7 @@ class CpuMeter:
     def start(self):
         self.t0 = time.monotonic()
         self.m0 = machine_ticks()
+        self.x0 = machine_switches()
         self.s0 = self.server.cpu_ticks() if self.server else 0
         self.l0 = self._main_thread_ticks()
         return self
@@ -225,6 +233,7 @@ class CpuMeter:
     def stop(self):
         wall = time.monotonic() - self.t0
         m1 = machine_ticks()
+        x1 = machine_switches()
         s1 = self.server.cpu_ticks() if self.server else 0
         l1 = self._main_thread_ticks()
         total = m1[1] - self.m0[1]
@@ -235,6 +244,7 @@ class CpuMeter:
             "main_thread_cores": (round((l1 - self.l0) / CLK_TCK / wall, 3)
                                   if l1 is not None and self.l0 is not None else None),
             "machine_busy": round((m1[0] - self.m0[0]) / total, 3) if total else None,
+            "machine_switches_per_s": round((x1 - self.x0) / wall, 1),
         }
 
 

@@ -167,15 +167,18 @@ def ran_at(r):
 
 def heavy_split(r, cpu_ns):
     """Where a heavy run's CPU went: (loop µs per request, the other threads' cores, their
-    speed against the kernel alone (None without cpu_ns), load-generator cores). None for a run
-    without the loop's share."""
+    speed against the kernel alone (None without cpu_ns), load-generator cores, the machine's
+    context switches per request (None for older runs)). None for a run without the loop's
+    share."""
     cpu, rps = r["cpu"], load_rps(r)
     if cpu.get("main_thread_cores") is None or not rps:
         return None
     others = cpu["server_cores"] - cpu["main_thread_cores"]
+    switches = cpu.get("machine_switches_per_s")
     return (cpu["main_thread_cores"] / rps * 1e6, others,
             rps * cpu_ns / 1e9 / others if cpu_ns and others > 0 else None,
-            r["bench"].get("generator", {}).get("cpu_cores"))
+            r["bench"].get("generator", {}).get("cpu_cores"),
+            switches / rps if switches is not None else None)
 
 
 # ------------------------------------------------------------------ plots
@@ -489,8 +492,9 @@ def main():
         w("Where the CPU went: the event loop (the server's first thread) per request; the "
           "server's other threads (the pool's, and the access log's writer, which writes in "
           "batches) and how fast they ran the kernel against the kernel alone (requests × the "
-          "limit's CPU time per call ÷ their CPU time); the load generator's cores; and how busy "
-          "the whole machine was.")
+          "limit's CPU time per call ÷ their CPU time); the load generator's cores; the context "
+          "switches of the whole machine (`/proc/stat`'s ctxt, every process's) per request; "
+          "and how busy the whole machine was.")
         if floor_rows:
             w("")
             w("In turns with each uvfib slice (%s), the same load on the floor: `uvfib-floorserver compute` (src/bench/micro), "
@@ -503,8 +507,8 @@ def main():
                   "each server first in one slice of three" if nohold_rows else
                   "uvfib first in odd slices, the floor first in even ones", meta["cores"]))
         w("")
-        w("| slice | server | req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | machine |")
-        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        w("| slice | server | req/s | limit (calls/s) | of the limit | p50 | p99 | server CPU | loop per request | other threads | their speed | generator | switches per request | machine |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         splits, fsplits, nsplits = [], [], []   # heavy_split() of each server's slices
         rows = [(i, "uvfib", x) for i, x in enumerate(heavy_rows, 1)]
         rows += [(i, "floor", x) for i, x in enumerate(floor_rows, 1)]
@@ -513,12 +517,13 @@ def main():
             l = r["bench"]["load"]["latency_ms"]
             sp = heavy_split(r, cpu_ns)
             {"uvfib": splits, "floor": fsplits}.get(who, nsplits).append(sp)
-            w("| %d | %s | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %.0f%% |" % (
+            w("| %d | %s | %s | %s | **%.1f%%** | %s | %s | %.2f | %s | %s | %s | %s | %s | %.0f%% |" % (
                 i, who, rate(load_rps(r)), rate(limit), frac * 100, ms(l["p50"]), ms(l["p99"]),
                 r["cpu"]["server_cores"],
                 "%.0f µs" % sp[0] if sp else "-", "%.2f" % sp[1] if sp else "-",
                 "%.1f%%" % (sp[2] * 100) if sp and sp[2] else "-",
                 "%.2f" % sp[3] if sp and sp[3] is not None else "-",
+                "%.2f" % sp[4] if sp and sp[4] is not None else "-",
                 r["cpu"]["machine_busy"] * 100))
         limits = [build_of(k, limit_build)["calls_per_s"] for k in kernels]
         busy = [r["cpu"]["machine_busy"] for r, _, _, _ in heavy_rows + floor_rows + nohold_rows]
@@ -568,16 +573,29 @@ def main():
         nsplits = [x for x in nsplits if x]
         if nohold_rows and splits and nsplits:
             nr = [x[2] for x in nohold_rows]
+            # each uvfib slice against the --coalesce-ms 0 slice of the same turn
+            pairs = [u[2] / n[2] for u, n in zip(heavy_rows, nohold_rows)]
             w("")
             w("uvfib with `--coalesce-ms 0`, every finished job waking the loop at once, in the "
               "same turns: %.1f%% of the limit (median of %d slices, %.1f-%.1f%%); its loop spent "
               "%.0f µs of CPU per request against %.0f µs at the default, and its other threads "
-              "had %.2f of the %d cores against %.2f (medians). The ratios move with the "
-              "machine's speed from slice to slice, by more than holding can change them; "
-              "`docs/design.md` (step 6) gives the context switches it saves, measured apart." % (
+              "had %.2f of the %d cores against %.2f (medians). Turn by turn, the default "
+              "reached %.1f%% of what `--coalesce-ms 0` did in the same turn (median of %d, "
+              "%.1f-%.1f%%; higher in %d of them)." % (
                   med(nr) * 100, len(nr), min(nr) * 100, max(nr) * 100,
                   med([x[0] for x in nsplits]), med([x[0] for x in splits]),
-                  med([x[1] for x in nsplits]), meta["cores"], med([x[1] for x in splits])))
+                  med([x[1] for x in nsplits]), meta["cores"], med([x[1] for x in splits]),
+                  med(pairs) * 100, len(pairs), min(pairs) * 100, max(pairs) * 100,
+                  sum(1 for x in pairs if x > 1)))
+            sw = {who: [x[4] for x in xs if x[4] is not None]
+                  for who, xs in (("uvfib", splits), ("nohold", nsplits), ("floor", fsplits))}
+            if sw["uvfib"] and sw["nohold"]:
+                w("")
+                w("Context switches of the whole machine per request (medians): %.2f at the "
+                  "default, %.2f with `--coalesce-ms 0`%s. Holding is there to cut these: each "
+                  "is a computing thread preempted or a sleeper woken." % (
+                      med(sw["uvfib"]), med(sw["nohold"]),
+                      ", %.2f for the floor" % med(sw["floor"]) if sw["floor"] else ""))
         hf = load("heavy-fastify")
         if hf:
             w("")
