@@ -174,8 +174,10 @@ struct uvfib_server_s {
 };
 
 /** Runs once the server is fully closed: no handle of uvfib is left on the loop. Inside it,
- * uvfib_server_stats() still gives the final figures; it may free `server`. After it returns,
- * no uvfib call may use `server` until uvfib_server_init() again. */
+ * uvfib_server_stats() still gives the final figures; it may free `server`. If it does not,
+ * `server` stays closed after it returns, until uvfib_server_init() again: a close or shutdown
+ * returns UV_EALREADY, a listen, route or unready UV_EBUSY, uvfib_server_metrics() UV_EINVAL,
+ * uvfib_server_stats() zeros, and the readiness is draining, "closed". */
 typedef void (*uvfib_close_cb)(uvfib_server_t *server);
 
 /** A route handler: runs on the loop for each matching request. It must answer the request

@@ -77,6 +77,17 @@ void uvfib_config_init(uvfib_config_t *cfg)
 
 /* ------------------------------------------------------------------ init */
 
+/* The server whose close callbacks this thread is running (maybe_closed), found through its
+ * caller's struct by uvfib__server_of() while server->impl is NULL. */
+static _Thread_local struct uvfib__server *finishing;
+
+struct uvfib__server *uvfib__server_of(const uvfib_server_t *server)
+{
+    if (server->impl != NULL)
+        return server->impl;
+    return finishing != NULL && finishing->pub == server ? finishing : NULL;
+}
+
 static void conn_gone(struct uvfib__server *srv);
 static void maybe_closed(struct uvfib__server *srv);
 
@@ -182,8 +193,8 @@ int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server, const uvfib_confi
 int uvfib_route_add_ex(uvfib_server_t *server, const char *method, const char *pattern,
                        uvfib_handler_cb handler, void *arg, uvfib_free_cb arg_free)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->listening || srv->closing || srv->draining)
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->listening || srv->closing || srv->draining)
         return UV_EBUSY;
     return uvfib__router_add(&srv->router, method, pattern, handler, arg, arg_free);
 }
@@ -245,8 +256,8 @@ static int start_listening(struct uvfib__server *srv, int backlog)
 
 int uvfib_server_listen(uvfib_server_t *server)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->listening || srv->closing || srv->draining)
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->listening || srv->closing || srv->draining)
         return UV_EBUSY;
     struct sockaddr_storage addr;
     int err = config_address(srv, &addr);
@@ -309,8 +320,8 @@ static int current_backlog(int fd, int fallback)
 
 int uvfib_server_listen_fd(uvfib_server_t *server, int fd)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->listening || srv->closing || srv->draining)
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->listening || srv->closing || srv->draining)
         return UV_EBUSY;
     bool listening;
     if (fd < 0 || !bound_tcp_socket(fd, &listening))
@@ -331,7 +342,9 @@ int uvfib_server_listen_fd(uvfib_server_t *server, int fd)
 
 int uvfib_server_sockname(const uvfib_server_t *server, struct sockaddr_storage *addr)
 {
-    const struct uvfib__server *srv = server->impl;
+    const struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->finished)
+        return UV_EBADF; /* the listener is closed */
     int len = sizeof(*addr);
     return uv_tcp_getsockname(&srv->listener, (struct sockaddr *)addr, &len);
 }
@@ -347,8 +360,8 @@ int uvfib_server_port(const uvfib_server_t *server)
 
 int uvfib_server_unready(uvfib_server_t *server, const char *reason)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->closing)
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->closing)
         return UV_EBUSY;
     snprintf(srv->unready_reason, sizeof(srv->unready_reason), "%s",
              reason != NULL ? reason : "draining (shutting down)");
@@ -412,15 +425,20 @@ static void maybe_closed(struct uvfib__server *srv)
     }
     if (srv->n_handles > 0)
         return;
-    /* The callbacks may still read the final figures (uvfib_server_stats()). They may also free
-     * `server`, so it is not touched after them; a close or shutdown called from them is
-     * refused (finished), so each runs once. */
+    /* The callbacks may still read the final figures (uvfib_server_stats()), through
+     * `finishing`. They may also free `server`, so it is not touched after them: it says
+     * "closed" (impl NULL) from here, and a close or shutdown called from them or after them
+     * is refused, so each runs once and none reads `srv` once it is freed. */
     srv->finished = true;
     uvfib_server_t *server = srv->pub;
+    server->impl = NULL;
+    struct uvfib__server *outer = finishing;
+    finishing = srv;
     if (srv->shutdown_cb != NULL)
         srv->shutdown_cb(server);
     if (srv->close_cb != NULL)
         srv->close_cb(server);
+    finishing = outer;
     uvfib__router_free(&srv->router);
     uvfib__metrics_free(&srv->metrics);
     uvfib__free(srv->host);
@@ -450,7 +468,9 @@ static void on_drain_timeout(uv_timer_t *timer)
 
 int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_close_cb cb)
 {
-    struct uvfib__server *srv = server->impl;
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL)
+        return UV_EALREADY; /* closed, its callbacks run */
     if (srv->closing || srv->draining) {
         if (!srv->closing)
             close_now(srv);
@@ -478,8 +498,8 @@ int uvfib_server_shutdown(uvfib_server_t *server, uint64_t timeout_ms, uvfib_clo
 
 int uvfib_server_close(uvfib_server_t *server, uvfib_close_cb cb)
 {
-    struct uvfib__server *srv = server->impl;
-    if (srv->finished || (srv->closing && (srv->close_cb != NULL || !srv->draining)))
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL || srv->finished || (srv->closing && (srv->close_cb != NULL || !srv->draining)))
         return UV_EALREADY; /* closed or closing already by a close (or a drain that ended) */
     srv->close_cb = cb;
     uint64_t at = uv_hrtime() + UVFIB__CLOSE_LOG_GRACE_NS;

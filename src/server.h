@@ -61,6 +61,11 @@ struct uvfib__server {
     char read_buf[64 * 1024];     /* shared by every connection: consumed in on_read */
 };
 
+/* The server behind the caller's struct: server->impl, or while the close callbacks run (when
+ * server->impl is already NULL) the one they are for; NULL once they have returned, for a
+ * struct the callbacks did not free: a call then finds the server closed, not freed memory. */
+struct uvfib__server *uvfib__server_of(const uvfib_server_t *server);
+
 /* The cached Date header value, remade once a second. */
 static inline const char *uvfib__server_date(struct uvfib__server *srv)
 {

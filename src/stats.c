@@ -79,9 +79,12 @@ void uvfib__stats_snapshot(struct uvfib__server *srv, struct uvfib__snapshot *s)
 
 void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
 {
-    struct uvfib__snapshot s;
-    uvfib__stats_snapshot(server->impl, &s);
     memset(out, 0, sizeof(*out));
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL)
+        return; /* closed, its callbacks run: nothing is left to count */
+    struct uvfib__snapshot s;
+    uvfib__stats_snapshot(srv, &s);
     out->connections_open = (uint64_t)s.connections_open;
     out->connections_total = s.count.connections_total;
     out->connections_rejected = s.count.connections_rejected;
@@ -102,7 +105,9 @@ void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
 
 int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
 {
-    struct uvfib__server *srv = server->impl;
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL)
+        return UV_EINVAL; /* closed, its callbacks run */
     struct uvfib__snapshot s;
     uvfib__stats_snapshot(srv, &s);
     uvfib__buf_t out;
@@ -120,8 +125,13 @@ int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
 
 void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out)
 {
-    struct uvfib__server *srv = server->impl;
+    struct uvfib__server *srv = uvfib__server_of(server);
     memset(out, 0, sizeof(*out));
+    if (srv == NULL) {
+        out->draining = 1;
+        strcpy(out->reason, "closed");
+        return;
+    }
     if (srv->draining || srv->closing) {
         out->draining = 1;
         out->retry_after_s = ms_to_s_up(srv->cfg.monitor_window_ms);
@@ -149,9 +159,15 @@ void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out
 
 int uvfib_server_overloaded(const uvfib_server_t *server, char *reason, size_t cap)
 {
+    struct uvfib__server *srv = uvfib__server_of(server);
+    if (srv == NULL) {
+        if (reason != NULL && cap > 0)
+            snprintf(reason, cap, "closed");
+        return 1;
+    }
     struct uvfib__admission_limits lim;
     struct uvfib__admission_load load;
-    struct uvfib__admission d = uvfib__stats_admission(server->impl, true, &lim, &load);
+    struct uvfib__admission d = uvfib__stats_admission(srv, true, &lim, &load);
     if (reason != NULL)
         uvfib__admission_reason(&d, &lim, &load, reason, cap);
     return d.verdict != UVFIB__ADMIT;

@@ -944,24 +944,82 @@ static void on_drained_close_again(uvfib_server_t *server)
     again_shutdown_rc = uvfib_server_shutdown(server, 0, on_second_close);
 }
 
+/* A server of its own on a fresh loop, listening on a free port, without an access log. */
+static void init_listening(uv_loop_t *loop, uvfib_server_t *server, uvfib_config_t *cfg)
+{
+    assert_int_equal(uv_loop_init(loop), 0);
+    *cfg = config();
+    cfg->port = 0;
+    cfg->access_log_fd = -1;
+    n_closed = 0;
+    assert_int_equal(uvfib_server_init(loop, server, cfg), 0);
+    assert_int_equal(uvfib_server_listen(server), 0);
+}
+
 static void test_close_from_the_shutdown_callback_is_refused(void **state)
 {
     long live = uvfib__alloc_live();
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    uvfib_config_t cfg = config();
-    cfg.port = 0;
-    cfg.access_log_fd = -1;
     uvfib_server_t server;
-    n_closed = 0;
+    uvfib_config_t cfg;
+    init_listening(&loop, &server, &cfg);
     again_close_rc = again_shutdown_rc = 0;
-    assert_int_equal(uvfib_server_init(&loop, &server, &cfg), 0);
-    assert_int_equal(uvfib_server_listen(&server), 0);
     assert_int_equal(uvfib_server_shutdown(&server, 0, on_drained_close_again), 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(n_closed, 1);
     assert_int_equal(again_close_rc, UV_EALREADY);
     assert_int_equal(again_shutdown_rc, UV_EALREADY);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(uvfib__alloc_live(), live);
+}
+
+/* A server whose callbacks have run and which they did not free: every call finds it closed
+ * (the common "shutdown on SIGTERM, close at exit" of an embedder), none reads the freed
+ * server (ASan and valgrind would say), and init may use the struct again. */
+static void test_calls_after_the_close_callbacks_find_the_server_closed(void **state)
+{
+    long live = uvfib__alloc_live();
+    uv_loop_t loop;
+    uvfib_server_t server;
+    uvfib_config_t cfg;
+    init_listening(&loop, &server, &cfg);
+    assert_int_equal(uvfib_server_shutdown(&server, 0, on_shutdown_closed), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 1);
+
+    assert_int_equal(uvfib_server_close(&server, on_second_close), UV_EALREADY);
+    assert_int_equal(uvfib_server_shutdown(&server, 0, on_second_close), UV_EALREADY);
+    assert_int_equal(uvfib_server_listen(&server), UV_EBUSY);
+    assert_int_equal(uvfib_route_add(&server, "GET", "/x", NULL, NULL), UV_EBUSY);
+    assert_int_equal(uvfib_server_unready(&server, NULL), UV_EBUSY);
+    assert_int_equal(uvfib_server_port(&server), UV_EBADF);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(uvfib_server_metrics(&server, &text, &len), UV_EINVAL);
+    assert_null(text);
+    uvfib_stats_t st;
+    memset(&st, 0xff, sizeof(st));
+    uvfib_server_stats(&server, &st);
+    assert_int_equal(st.connections_total, 0);
+    uvfib_readiness_t rd;
+    uvfib_server_readiness(&server, &rd);
+    assert_int_equal(rd.ready, 0);
+    assert_int_equal(rd.draining, 1);
+    assert_string_equal(rd.reason, "closed");
+    char why[64];
+    assert_int_equal(uvfib_server_overloaded(&server, why, sizeof(why)), 1);
+    assert_string_equal(why, "closed");
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 1); /* the refused calls' callback never ran */
+
+    /* The same struct, initialised again, is a server again. */
+    assert_int_equal(uvfib_server_init(&loop, &server, &cfg), 0);
+    assert_int_equal(uvfib_server_listen(&server), 0);
+    assert_true(uvfib_server_port(&server) > 0);
+    assert_int_equal(uvfib_server_close(&server, on_close_closed), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(n_closed, 2);
+    assert_int_equal(close_order[1], 2);
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(uvfib__alloc_live(), live);
 }
@@ -1329,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_res_json_sends_nothing_on_a_bad_call),
         cmocka_unit_test(test_offloaded_request_is_answered_by_its_done_callback_only),
         cmocka_unit_test(test_close_from_the_shutdown_callback_is_refused),
+        cmocka_unit_test(test_calls_after_the_close_callbacks_find_the_server_closed),
         cmocka_unit_test(test_client_that_sends_but_never_reads_is_dropped_after_write_timeout),
         cmocka_unit_test(test_partial_request_beside_a_stalled_write_meets_its_header_deadline),
         cmocka_unit_test(test_init_failing_after_the_log_started_returns_the_error),
