@@ -203,13 +203,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
     /* The executable opts in to lowering its compute threads (the library does not). */
     cli->cfg.compute_priority = UVFIB_PRIORITY_NICE;
     uint64_t v;
-
-    const char *env_port = getenv("PORT");
-    if (env_port != NULL && *env_port != '\0') {
-        if (!number(env_port, 0, 65535, &v))
-            return bad(err, "port", env_port, "$PORT must be a port number 0-65535");
-        cli->cfg.port = (int)v;
-    }
+    bool port_given = false; /* --port, which $PORT does not override */
 
     optind = 0; /* glibc: a full re-initialisation, so tests can parse again */
     opterr = 0;
@@ -222,7 +216,9 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
                 name = o->name;
         switch (opt) {
         case 'H':
-            if (*optarg == '\0')
+            /* As the server reads it (a name such as "localhost" is not looked up). */
+            if (uv_ip4_addr(optarg, 0, &(struct sockaddr_in){0}) != 0 &&
+                uv_ip6_addr(optarg, 0, &(struct sockaddr_in6){0}) != 0)
                 return bad(err, name, optarg, "expected an IPv4 or IPv6 address");
             cli->cfg.host = optarg;
             break;
@@ -230,6 +226,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
             if (!number(optarg, 0, 65535, &v))
                 return bad(err, name, optarg, "expected a port number 0-65535");
             cli->cfg.port = (int)v;
+            port_given = true;
             break;
         case 't':
             if (!number(optarg, 1, 1023, &v))
@@ -385,6 +382,13 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
     if (optind < argc) {
         fprintf(err, "uvfib: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CLI_USAGE;
+    }
+    /* Read only when it is used: --help works, and --port wins, whatever $PORT holds. */
+    const char *env_port = getenv("PORT");
+    if (!port_given && env_port != NULL && *env_port != '\0') {
+        if (!number(env_port, 0, 65535, &v))
+            return bad(err, "port", env_port, "$PORT must be a port number 0-65535");
+        cli->cfg.port = (int)v;
     }
     if (cli->cfg.compute_priority == UVFIB_PRIORITY_NICE && cli->cfg.compute_nice == 0)
         cli->cfg.compute_priority = UVFIB_PRIORITY_NORMAL;

@@ -173,6 +173,16 @@ static void test_bad_port_env_is_a_usage_error(void **state)
         assert_int_equal(setenv("PORT", bad[i], 1), 0);
         assert_usage("PORT", (const char *)NULL);
     }
+    /* Unused, it is no error: --port wins, and --help answers. */
+    assert_int_equal(setenv("PORT", "abc", 1), 0);
+    struct run r;
+    parse(&r, "--port", "39503", (const char *)NULL);
+    assert_int_equal(r.rc, CLI_RUN);
+    assert_int_equal(r.cli.cfg.port, 39503);
+    run_free(&r);
+    parse(&r, "--help", (const char *)NULL);
+    assert_int_equal(r.rc, CLI_EXIT);
+    run_free(&r);
 }
 
 /* ------------------------------------------------------------- flags */
@@ -375,6 +385,9 @@ static void test_bad_values_are_usage_errors(void **state)
     assert_usage("'fast'", "--mode", "fast");
     assert_usage("--mode", "--mode", "AUTO");
     assert_usage("--host", "--host", "");
+    assert_usage("'localhost'", "--host", "localhost"); /* names are not looked up */
+    assert_usage("'256.0.0.1'", "--host", "256.0.0.1");
+    assert_usage("'::1::'", "--host", "::1::");
     assert_usage("--max-pipeline", "--max-pipeline", "0");
     assert_usage("--max-connections", "--max-connections", "0");
     assert_usage("--max-headers", "--max-headers", "0");
