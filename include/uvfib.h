@@ -357,8 +357,8 @@ UVFIB_EXTERN uvfib_server_t *uvfib_req_server(const uvfib_req_t *req);
 /** Adds a response header (copied), before answering. Content-Length, Date and Connection are
  * set by uvfib and Transfer-Encoding is never used, so those four names (in any case) are
  * refused; Content-Type is application/json unless a Content-Type is added here.
- * @return 0, UV_EINVAL (answered already, NULL, CR/LF in it, a bad name, one of those four),
- * UV_ENOMEM. */
+ * @return 0, UV_EINVAL (answered already, NULL, a name that is not an HTTP token, a control
+ * character other than a tab in the value, one of those four names), UV_ENOMEM. */
 UVFIB_EXTERN int uvfib_res_header(uvfib_req_t *req, const char *name, const char *value);
 
 /** Answers with `status` (200..999: an interim 1xx is refused) and `body` of `len` bytes, JSON text unless a Content-Type

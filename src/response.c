@@ -17,6 +17,15 @@ const char *uvfib__status_reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -30,7 +39,12 @@ const char *uvfib__status_reason(int status)
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 505: return "HTTP Version Not Supported";
+    default:
+        return status < 300   ? "OK"
+               : status < 400 ? "Redirection"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
     }
 }
 
@@ -49,12 +63,32 @@ void uvfib__http_date(time_t t, char *buf)
     buf[29] = '\0';
 }
 
+bool uvfib__http_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
+            !(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z'))
+            return false;
+    return true;
+}
+
+/* A field value's bytes (RFC 9110, 5.5): visible characters, obs-text, spaces and tabs; no
+ * other control character, so no CR or LF that would let a caller split the response. */
+static bool field_value_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return false;
+    return true;
+}
+
 int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value)
 {
-    size_t name_len = strlen(name), value_len = strlen(value);
-    /* CR or LF in either would let a caller split the response. */
-    if (name_len == 0 || strpbrk(name, "\r\n: ") != NULL || strpbrk(value, "\r\n") != NULL)
+    if (!uvfib__http_token(name) || !field_value_ok(value))
         return UV_EINVAL;
+    size_t name_len = strlen(name), value_len = strlen(value);
     struct uvfib__header *hd = uvfib__malloc(sizeof(*hd) + name_len + value_len + 2);
     if (hd == NULL)
         return UV_ENOMEM;

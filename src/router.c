@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "response.h"
 #include "url.h"
 
 void uvfib__router_init(struct uvfib__router *r)
@@ -25,17 +26,6 @@ void uvfib__router_free(struct uvfib__router *r)
         uvfib__free(rt);
     }
     r->head = r->tail = NULL;
-}
-
-static bool is_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
-            !(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z'))
-            return false;
-    return true;
 }
 
 /* Splits "/a/:b/c" into segments in place. "/" has zero segments. */
@@ -61,7 +51,7 @@ static int split_pattern(struct uvfib__route *rt)
 int uvfib__router_add(struct uvfib__router *r, const char *method, const char *pattern,
                       uvfib_handler_cb handler, void *arg, void (*free_arg)(void *))
 {
-    if (method == NULL || pattern == NULL || handler == NULL || !is_token(method))
+    if (method == NULL || pattern == NULL || handler == NULL || !uvfib__http_token(method))
         return UV_EINVAL;
     struct uvfib__route *rt = uvfib__calloc(1, sizeof(*rt));
     if (rt == NULL)

@@ -270,18 +270,24 @@ static void test_header_add_rejects_unsafe_names_and_values(void **state)
     struct uvfib__header *hdrs = NULL;
     long live = uvfib__alloc_live();
     static const char *const bad_names[] = {
-        "", "X-A\r", "X-A\n", "X\r\nInjected", "X:A", ":", "X A",
+        "", "X-A\r", "X-A\n", "X\r\nInjected", "X:A", ":", "X A", "X\tY", "X(Y)", "X\"Y",
+        "X/Y", "\xc3\xa9",
     };
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
         int rc = uvfib__header_add(&hdrs, bad_names[i], "v");
         if (rc != UV_EINVAL)
             fail_msg("header_add(name \"%s\") = %d, want UV_EINVAL", bad_names[i], rc);
     }
-    static const char *const bad_values[] = {"a\r", "a\nb", "\r\n", "1\r\nSet-Cookie: x=1"};
+    static const char *const bad_values[] = {"a\r", "a\nb", "\r\n", "1\r\nSet-Cookie: x=1",
+                                             "a\x01b", "a\x7f", "\x1b[31m"};
     for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++)
         assert_int_equal(uvfib__header_add(&hdrs, "X-A", bad_values[i]), UV_EINVAL);
     assert_null(hdrs);
     assert_int_equal(uvfib__alloc_live(), live);
+    /* Every token character in a name; a tab and obs-text in a value. */
+    assert_int_equal(uvfib__header_add(&hdrs, "!#$%&'*+-.^_`|~09AZaz", "a\tb \xc3\xa9"), 0);
+    uvfib__header_free(hdrs);
+    hdrs = NULL;
     /* A colon inside a value is fine. */
     assert_int_equal(uvfib__header_add(&hdrs, "X-Time", "12:30"), 0);
     assert_non_null(hdrs);
@@ -403,6 +409,15 @@ static void test_status_reason_for_statuses_in_use(void **state)
         const char *reason;
     } cases[] = {
         {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
         {400, "Bad Request"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
@@ -416,6 +431,7 @@ static void test_status_reason_for_statuses_in_use(void **state)
         {501, "Not Implemented"},
         {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_string_equal(uvfib__status_reason(cases[i].status), cases[i].reason);
@@ -424,7 +440,8 @@ static void test_status_reason_for_statuses_in_use(void **state)
 static void test_status_reason_falls_back_by_class(void **state)
 {
     (void)state;
-    assert_string_equal(uvfib__status_reason(204), "OK");
+    assert_string_equal(uvfib__status_reason(299), "OK");
+    assert_string_equal(uvfib__status_reason(399), "Redirection");
     assert_string_equal(uvfib__status_reason(418), "Client Error");
     assert_string_equal(uvfib__status_reason(599), "Server Error");
 }
