@@ -338,8 +338,9 @@ UVFIB_EXTERN const char *uvfib_req_header(const uvfib_req_t *req, const char *na
  * NULL without memory. */
 UVFIB_EXTERN const char *uvfib_req_query(uvfib_req_t *req);
 /** The decoded value of query parameter `name` (form encoding: '+' is a space, %XX escapes;
- * the first of several; "" for a parameter without '='), or NULL when it is absent, malformed,
- * or there is no memory. */
+ * the first of several; "" for a parameter without '='), or NULL when it is absent, its value
+ * is malformed (a bad %XX escape or %00), or there is no memory. Pairs whose names are
+ * malformed are skipped, not taken for the one asked for. */
 UVFIB_EXTERN const char *uvfib_req_query_param(uvfib_req_t *req, const char *name);
 /** The request body (at most cfg.max_body_bytes: a longer one was refused with 413 before the
  * handler ran) and its length in *len (when not NULL), or NULL and 0 when there is none. */

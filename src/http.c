@@ -180,6 +180,10 @@ static int on_header_value_complete(llhttp_t *p)
     h->in_host = false;
     h->host_ws = false;
     h->msg.n_headers++;
+    /* llhttp skips the whitespace before a value, not after it (RFC 9110 5.5: not part of the
+     * value). The name's NUL ends the trim at an empty value. */
+    while (h->msg.url[h->buf_len - 1] == ' ' || h->msg.url[h->buf_len - 1] == '\t')
+        h->buf_len--;
     return append(p, "", 1);
 }
 
@@ -193,20 +197,14 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 }
 
 /* Whether the head in h's buffer has "Expect: 100-continue" (RFC 9110 10.1.1: the only
- * expectation defined; the token in any case, its value without surrounding whitespace). */
+ * expectation defined; the token in any case). */
 static bool expects_continue(const struct uvfib__http *h)
 {
     const char *at = h->msg.url + h->headers_off, *end = h->msg.url + h->buf_len;
     while (at < end) {
-        const char *value = at + strlen(at) + 1; /* name\0value\0 */
-        if (strcasecmp(at, "expect") == 0) {
-            while (*value == ' ' || *value == '\t')
-                value++;
-            size_t n = strlen(value);
-            while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
-                n--;
-            return n == 12 && strncasecmp(value, "100-continue", 12) == 0;
-        }
+        const char *value = at + strlen(at) + 1; /* name\0value\0, the value trimmed */
+        if (strcasecmp(at, "expect") == 0)
+            return strcasecmp(value, "100-continue") == 0;
         at = value + strlen(value) + 1;
     }
     return false;

@@ -66,18 +66,15 @@ long uvfib__url_query_param(const char *query, size_t len, const char *name, cha
         const char *pair_end = amp != NULL ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pair_end - p));
         const char *name_end = eq != NULL ? eq : pair_end;
-        if (name_end > p) {
-            long n = decode(p, (size_t)(name_end - p), dst, 1);
-            if (n < 0)
-                return -2;
-            if (strcmp(dst, name) == 0) {
-                if (eq == NULL) {
-                    dst[0] = '\0';
-                    return 0;
-                }
-                long v = decode(eq + 1, (size_t)(pair_end - eq - 1), dst, 1);
-                return v < 0 ? -2 : v;
+        /* A name that does not decode is no name asked for: the pairs after it still count. */
+        if (name_end > p && decode(p, (size_t)(name_end - p), dst, 1) >= 0 &&
+            strcmp(dst, name) == 0) {
+            if (eq == NULL) {
+                dst[0] = '\0';
+                return 0;
             }
+            long v = decode(eq + 1, (size_t)(pair_end - eq - 1), dst, 1);
+            return v < 0 ? -2 : v;
         }
         p = pair_end + 1;
     }

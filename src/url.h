@@ -16,8 +16,8 @@ const char *uvfib__url_query(const char *target, size_t len, size_t *qlen);
 /* Looks for parameter `name` in query[0..len) ("a=1&b=x+y&c": '&' separates, '+' is a space,
  * %XX escapes in names and values, a parameter without '=' has the value ""); the first one
  * wins. Decodes its value into dst, which needs room for len + 1 bytes.
- * @return the value's length, -1 when there is no such parameter, -2 when the query is
- * malformed (a bad escape or a NUL byte). */
+ * @return the value's length, -1 when there is no such parameter, -2 when its value is
+ * malformed (a bad escape or a NUL byte). A pair whose name is malformed is skipped. */
 long uvfib__url_query_param(const char *query, size_t len, const char *name, char *dst);
 
 #endif /* UVFIB_URL_H */

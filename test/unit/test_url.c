@@ -72,6 +72,11 @@ static void test_query_param_absent_or_malformed(void **state)
     assert_int_equal(param("&&=x&", "a", out), -1);
     assert_int_equal(param("a=%zz", "a", out), -2);
     assert_int_equal(param("a=%00", "a", out), -2);
+    /* A malformed pair of another name hides nothing after it. */
+    assert_int_equal(param("%zz=1&n=5", "n", out), 1);
+    assert_string_equal(out, "5");
+    assert_int_equal(param("x%00=1&n=%zz", "n", out), -2);
+    assert_int_equal(param("%zz&x=1", "n", out), -1);
 }
 
 int main(void)
