@@ -486,6 +486,10 @@ static void dispatch(struct uvfib__conn *c)
         answer_last(req, 400, "HTTP/1.1 requests must carry a Host header");
         return;
     }
+    if (req->msg.unknown_coding) {
+        answer_last(req, 501, "transfer coding not supported (only chunked is)");
+        return;
+    }
     const char *method = llhttp_method_name((llhttp_method_t)req->msg.method);
     if (uvfib__router_match(&srv->router, method, req->msg.url, req->msg.url_len, &req->match) <
         0) {

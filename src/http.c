@@ -69,6 +69,7 @@ static int on_message_begin(llhttp_t *p)
     h->msg.url_len = 0;
     h->msg.n_headers = 0;
     h->msg.has_host = false;
+    h->msg.unknown_coding = false;
     return 0;
 }
 
@@ -196,18 +197,23 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return append(p, at, len);
 }
 
-/* Whether the head in h's buffer has "Expect: 100-continue" (RFC 9110 10.1.1: the only
- * expectation defined; the token in any case). */
-static bool expects_continue(const struct uvfib__http *h)
+/* How many of the head's fields in h's buffer are named `name`, in any case; *all_are says
+ * whether every one of them has the value `value`, in any case (values are stored trimmed). */
+static unsigned head_fields(const struct uvfib__http *h, const char *name, const char *value,
+                            bool *all_are)
 {
+    unsigned n = 0;
+    *all_are = true;
     const char *at = h->msg.url + h->headers_off, *end = h->msg.url + h->buf_len;
     while (at < end) {
-        const char *value = at + strlen(at) + 1; /* name\0value\0, the value trimmed */
-        if (strcasecmp(at, "expect") == 0)
-            return strcasecmp(value, "100-continue") == 0;
-        at = value + strlen(value) + 1;
+        const char *v = at + strlen(at) + 1; /* name\0value\0 */
+        if (strcasecmp(at, name) == 0) {
+            n++;
+            *all_are = *all_are && strcasecmp(v, value) == 0;
+        }
+        at = v + strlen(v) + 1;
     }
-    return false;
+    return n;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -218,6 +224,15 @@ static int on_headers_complete(llhttp_t *p)
         return reject(p, 413, "request body too large");
     if (finish_url(p) != 0)
         return HPE_USER;
+    /* llhttp takes "HTTP/" DIGIT "." DIGIT and serves 0.9 and 2.0 as it does 1.1. */
+    if (p->http_major != 1)
+        return reject(p, 505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+    /* llhttp undoes the chunking, the last coding, and would hand on any other coding's bytes
+     * as they came: the connection answers 501 (RFC 9112 6.1) once the message is read. */
+    bool all_chunked;
+    h->msg.unknown_coding =
+        (p->flags & F_CHUNKED) &&
+        (head_fields(h, "transfer-encoding", "chunked", &all_chunked) != 1 || !all_chunked);
     h->body_off = h->buf_len;
     h->in_trailers = true; /* any field from here on is a trailer */
     /* A client that waits for 100 Continue before sending its body (curl does for bodies over
@@ -225,8 +240,11 @@ static int on_headers_complete(llhttp_t *p)
      * to come needs it; a body over the limit was refused above, with a final status. */
     bool body_to_come = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) &&
                                                    p->content_length > 0);
-    h->wants_continue = h->saw_expect && body_to_come && p->http_major == 1 &&
-                        p->http_minor >= 1 && expects_continue(h);
+    /* RFC 9110 10.1.1: 100-continue is the only expectation defined, its token in any case. */
+    bool all_continue;
+    h->wants_continue = h->saw_expect && body_to_come && p->http_minor >= 1 &&
+                        head_fields(h, "expect", "100-continue", &all_continue) > 0 &&
+                        all_continue;
     return 0;
 }
 
@@ -282,7 +300,17 @@ void uvfib__http_free(struct uvfib__http *h)
  * as HPE_CB_* rather than HPE_USER); anything else is a malformed request. */
 static int parse_error(struct uvfib__http *h, llhttp_errno_t err)
 {
-    if (h->err_status == 0) {
+    if (h->err_status != 0)
+        return UVFIB__HTTP_ERROR;
+    /* The strict check has passed the request line: a method or version llhttp refuses is a
+     * well-formed one it does not implement. */
+    if (err == HPE_INVALID_METHOD) {
+        h->err_status = 501;
+        h->err_msg = "method not implemented";
+    } else if (err == HPE_INVALID_VERSION) {
+        h->err_status = 505;
+        h->err_msg = "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)";
+    } else {
         h->err_status = 400;
         h->err_msg = "malformed HTTP request";
     }

@@ -42,6 +42,7 @@ struct uvfib__http_msg {
     bool keep_alive;              /* llhttp_should_keep_alive() at message end */
     bool upgrade;                 /* Upgrade/CONNECT: we answer, then close */
     bool has_host;
+    bool unknown_coding;          /* a transfer coding besides chunked: its body is not decoded */
 };
 
 /* Parser state of one connection: llhttp plus the spans it hands us in pieces. */

@@ -61,7 +61,8 @@ def blk(text):
 
 # (source, short name, heading in the .md, expect, layer, note, block)
 #   expect: valid   -> the head is well-formed; the strict check must end it (DONE)
-#           hostile -> uvfib must answer 400 and close
+#           hostile -> uvfib must refuse it (400; 501/505 for a method or version it does
+#                      not implement) and close
 #   layer:  strict  -> src/strict.c rejects it (ERROR), whatever llhttp version is linked
 #           llhttp  -> the head is well-formed; llhttp rejects the message (CL/TE semantics,
 #                      chunked body, method or version llhttp does not know)
@@ -1062,7 +1063,9 @@ every newline becomes CRLF, then `\\r \\n \\t \\f \\xHH \\OOO`, then UTF-8).
 - `valid/`: the request head is well-formed. `src/strict.c` must end it (`UVFIB__STRICT_DONE`),
   fed whole or split anywhere. Bytes after the head (a body, a pipelined request, tunnel data)
   are kept as the test has them.
-- `hostile/`: uvfib must answer 400 and close. The layer says who rejects it:
+- `hostile/`: uvfib must answer 400 (or a limit's 413, 414, 431) and close; a well-formed
+  method or version that llhttp does not implement gets 501 or 505 instead (the two files
+  named in `test/integration/test_corpus.c`). The layer says who rejects it:
   - `strict`: `src/strict.c` (`UVFIB__STRICT_ERROR`), whatever llhttp version uvfib is built
     with. Many of these pass llhttp 8.1 (Debian 12); see "llhttp 8.1" below.
   - `llhttp`: the head is well-formed and the strict check passes it; llhttp rejects the

@@ -166,5 +166,44 @@ class ExpectContinue(ClientTest):
         self.assertEqual(r.headers["connection"], "close")
 
 
+class NotImplemented_(ClientTest):
+    """Well-formed requests uvfib does not implement were served as HTTP/1.1 (HTTP/2.0 and 0.9
+    request lines), refused as malformed (an unknown method, 400), or handed on with their
+    bytes still coded (gzip before chunked)."""
+
+    def refused(self, c, status, words):
+        r = c.read_response()
+        self.assert_json_error(r.status, r.body, status, words)
+        self.assertIn(words, r.json()["error"])
+        self.assertEqual(r.headers["connection"], "close")
+        self.assert_closed_by_server(c)
+
+    def test_another_http_version_is_505(self):
+        server = self.start("--port", "0")
+        for version in ("HTTP/2.0", "HTTP/0.9", "HTTP/1.2", "HTTP/3.0"):
+            with self.subTest(version=version):
+                c = self.raw(server)
+                c.send(request("GET", "/fibonacci/10", version=version))
+                self.refused(c, 505, "HTTP version not supported")
+
+    def test_an_unknown_method_is_501(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("BREW", "/fibonacci/10"))
+        self.refused(c, 501, "method not implemented")
+
+    def test_a_coding_besides_chunked_is_501_after_the_body(self):
+        server = self.start("--port", "0")
+        c = self.raw(server)
+        c.send(request("GET", "/healthz", headers=["Transfer-Encoding: gzip, chunked"])
+               + b"2\r\n\x1f\x8b\r\n0\r\n\r\n" + request("GET", "/fibonacci/10"))
+        self.refused(c, 501, "transfer coding not supported")
+        # chunked alone is decoded, and the connection goes on.
+        c = self.raw(server)
+        c.send(chunked("/healthz", [b"hi"], []) + request("GET", "/fibonacci/10"))
+        self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(c.read_response().json(), {"success": True, "result": 55})
+
+
 if __name__ == "__main__":
     sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))

@@ -758,7 +758,7 @@ static void test_garbage_is_400(void **state)
     (void)state;
     static const char *const bad[] = {
         "HELLO\r\n\r\n",
-        "GET / HTTP/9.9\r\n\r\n",
+        "GET / HTTP/1.10\r\n\r\n",
         "GET / HTTP/1.1\r\nHost x\r\n\r\n",
         "GET / HTTP/1.1\r\n Host: x\r\n\r\n",
         "GET /a b HTTP/1.1\r\n\r\n",
@@ -767,6 +767,50 @@ static void test_garbage_is_400(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_feed_error(&default_limits, bad[i], strlen(bad[i]), 400);
+}
+
+/* Well formed, but not what uvfib implements: another HTTP version (505) or a method llhttp
+ * does not know (501) end the parse; a transfer coding besides chunked, whose bytes llhttp
+ * would hand on as they came, is flagged for the connection to answer 501. */
+static void test_unsupported_version_method_or_coding(void **state)
+{
+    (void)state;
+    static const char *const versions[] = {
+        "GET / HTTP/9.9\r\n\r\n",
+        "GET /fibonacci/10 HTTP/2.0\r\n\r\n",
+        "GET /fibonacci/10 HTTP/0.9\r\nHost: x\r\n\r\n",
+        "GET /fibonacci/10 HTTP/1.2\r\nHost: x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+        assert_feed_error(&default_limits, versions[i], strlen(versions[i]), 505);
+    static const char *const methods[] = {
+        "FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "get / HTTP/1.1\r\nHost: x\r\n\r\n", /* methods are case-sensitive */
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        assert_feed_error(&default_limits, methods[i], strlen(methods[i]), 501);
+    static const struct {
+        const char *text;
+        bool unknown;
+    } codings[] = {
+        {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+         "3\r\nabc\r\n0\r\n\r\n", true},
+        {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", true},
+        {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED \r\n\r\n"
+         "3\r\nabc\r\n0\r\n\r\n", false}, /* chunked alone, in any case */
+    };
+    for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+        struct uvfib__http h;
+        uvfib__http_init(&h, &default_limits);
+        struct uvfib__http_msg msg;
+        feed_one_message(&h, codings[i].text, strlen(codings[i].text), &msg);
+        assert_int_equal(msg.unknown_coding, codings[i].unknown);
+        assert_int_equal(msg.body_len, 3);
+        assert_memory_equal(msg.body, "abc", 3);
+        uvfib__free(msg.url);
+        uvfib__http_free(&h);
+    }
 }
 
 static void test_out_of_memory_for_url_is_500(void **state)
@@ -1065,6 +1109,7 @@ int main(void)
         T(test_chunked_body_over_limit_is_413),
         T(test_content_length_with_transfer_encoding_is_400),
         T(test_garbage_is_400),
+        T(test_unsupported_version_method_or_coding),
         T(test_out_of_memory_for_url_is_500),
         T(test_finish_mid_message_is_error),
         T(test_finish_after_complete_message_is_more),
