@@ -182,7 +182,8 @@ typedef void (*uvfib_close_cb)(uvfib_server_t *server);
 
 /** A route handler: runs on the loop for each matching request. It must answer the request
  * exactly once, now or later: with a uvfib_res_*() call, or by handing it to
- * uvfib_req_offload(), whose done callback answers it. */
+ * uvfib_req_offload(), whose done callback answers it. Nothing answers for it: a request left
+ * unanswered holds its connection (and a shutdown without a timeout) open. */
 typedef void (*uvfib_handler_cb)(uvfib_req_t *req, void *arg);
 
 /** Frees a route's argument once the server no longer needs it (see uvfib_route_add_ex()). */
@@ -195,8 +196,10 @@ typedef void (*uvfib_work_cb)(uvfib_work_t *work, void *ctx);
 /** Runs on the loop once the work is over, exactly once per successful uvfib_req_offload().
  * `status` is 0 when the work function ran, UV_ECANCELED when the client went away, or
  * UV_ETIMEDOUT past cfg.compute_timeout_ms (in both cases the work never ran, or was asked to
- * stop early). It must free `ctx` if `ctx` is owned, and should answer `req`; answering a
- * request whose client has gone writes nothing and is not an error. */
+ * stop early). It must free `ctx` if `ctx` is owned, and must answer `req` (or offload it
+ * again): uvfib sets no deadline on an unanswered request, so its client would wait until it
+ * gives up, and a shutdown until its timeout. Answering a request whose client has gone
+ * writes nothing and is not an error. */
 typedef void (*uvfib_done_cb)(uvfib_req_t *req, void *ctx, int status);
 
 /* ---------------------------------------------------------------- server */
