@@ -399,11 +399,13 @@ class ObservabilityTest(unittest.TestCase):
         # Every client after the first waited behind a running computation,
         # queued well before it ended (at least half of one each: the first
         # waiter arrives a few polls after the running job began), and it shows.
-        # One waiter is enough to trip when a computation costs over 0.3 s.
+        # A machine slowed down past 0.3 s a computation trips on the first
+        # client alone, caught in the queue before the thread took it: no waiter.
         waiters = len(clients) - 1
-        self.assertGreaterEqual(waiters, 1)
         mean_compute = (metric(s, "uvfib_pool_compute_seconds_sum") /
                         metric(s, "uvfib_pool_compute_seconds_count"))
+        if waiters == 0:
+            self.assertGreater(mean_compute, 0.3 / 2)  # the learnt cost, not a count, tripped
         self.assertGreater(metric(s, "uvfib_pool_queue_wait_seconds_sum"),
                            0.5 * mean_compute * waiters)
 
