@@ -68,7 +68,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool error_status_ok(int status)
 {
     return status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
-           status == 500;
+           status == 500 || status == 501 || status == 505;
 }
 
 /* What the connection does with one parsed request: route it, answer it. */
