@@ -296,25 +296,72 @@ void uvfib__http_free(struct uvfib__http *h)
     h->buf_len = h->buf_cap = 0;
 }
 
-/* An error our callbacks raised keeps its status (llhttp reports some of them
- * as HPE_CB_* rather than HPE_USER); anything else is a malformed request. */
-static int parse_error(struct uvfib__http *h, llhttp_errno_t err)
+static int fail(struct uvfib__http *h, int status, const char *msg)
+{
+    h->err_status = status;
+    h->err_msg = msg;
+    return UVFIB__HTTP_ERROR;
+}
+
+/* The status of a request line that llhttp refuses but that is well formed (if the strict check
+ * passes it): a method llhttp does not know, or knows for RTSP only (501); another HTTP version,
+ * or HTTP/2's preface (505). 0 for any other error. */
+static int unimplemented(const struct uvfib__http *h, llhttp_errno_t err)
+{
+    const llhttp_t *p = &h->parser;
+    if (err == HPE_INVALID_METHOD || (err == HPE_INVALID_CONSTANT && h->headers_off == 0))
+        return 501;
+    if (err == HPE_PAUSED_H2_UPGRADE ||
+        (err == HPE_INVALID_VERSION && (p->http_major != 1 || p->http_minor > 1)))
+        return 505;
+    return 0;
+}
+
+static int fail_unimplemented(struct uvfib__http *h, int status)
+{
+    return fail(h, status, status == 501 ? "method not implemented"
+                                         : "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+}
+
+/* Takes len more bytes of a request line whose verdict is held, which the strict check has
+ * seen. The line is bounded as a target would be: llhttp, stopped, no longer counts it. */
+static int hold(struct uvfib__http *h, size_t len, size_t *consumed)
+{
+    h->held_bytes += len;
+    if (h->held_bytes > h->limits->max_url_bytes)
+        return fail(h, 414, "request target too long");
+    *consumed = len;
+    return UVFIB__HTTP_MORE;
+}
+
+/* An error our callbacks raised keeps its status (llhttp reports some of them as HPE_CB_*
+ * rather than HPE_USER); a request line llhttp does not implement is 501 or 505 once the strict
+ * check has passed it whole; anything else is a malformed request. llhttp refuses a method or
+ * version as soon as it reads it, perhaps before the rest of the line has come: then the
+ * verdict is held (held_status), and the bytes go to the strict check alone until it has the
+ * line, so that the answer does not depend on how the bytes were split. */
+static int parse_error(struct uvfib__http *h, llhttp_errno_t err, size_t len, size_t *consumed)
 {
     if (h->err_status != 0)
         return UVFIB__HTTP_ERROR;
-    /* The strict check has passed the request line: a method or version llhttp refuses is a
-     * well-formed one it does not implement. */
-    if (err == HPE_INVALID_METHOD) {
-        h->err_status = 501;
-        h->err_msg = "method not implemented";
-    } else if (err == HPE_INVALID_VERSION) {
-        h->err_status = 505;
-        h->err_msg = "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)";
-    } else {
-        h->err_status = 400;
-        h->err_msg = "malformed HTTP request";
-    }
-    return UVFIB__HTTP_ERROR;
+    int status = unimplemented(h, err);
+    if (status == 0)
+        return fail(h, 400, "malformed HTTP request");
+    if (uvfib__strict_line_done(&h->strict))
+        return fail_unimplemented(h, status);
+    h->held_status = status;
+    return hold(h, len, consumed); /* the strict check has seen them */
+}
+
+/* More of a request line whose verdict is held (see parse_error). */
+static int judge_held(struct uvfib__http *h, const char *data, size_t len, size_t *consumed)
+{
+    size_t scanned;
+    if (uvfib__strict_feed(&h->strict, data, len, &scanned) == UVFIB__STRICT_ERROR)
+        return fail(h, 400, uvfib__strict_reason(&h->strict));
+    if (uvfib__strict_line_done(&h->strict))
+        return fail_unimplemented(h, h->held_status);
+    return hold(h, len, consumed);
 }
 
 int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t *consumed)
@@ -322,6 +369,8 @@ int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t
     *consumed = 0;
     if (h->err_status != 0)
         return UVFIB__HTTP_ERROR;
+    if (h->held_status != 0)
+        return judge_held(h, data, len, consumed);
     if (h->paused) {
         llhttp_resume(&h->parser);
         h->paused = false;
@@ -332,11 +381,8 @@ int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t
     if (!h->head_checked) {
         size_t scanned;
         int rc = uvfib__strict_feed(&h->strict, data, len, &scanned);
-        if (rc == UVFIB__STRICT_ERROR) {
-            h->err_status = 400;
-            h->err_msg = uvfib__strict_reason(&h->strict);
-            return UVFIB__HTTP_ERROR;
-        }
+        if (rc == UVFIB__STRICT_ERROR)
+            return fail(h, 400, uvfib__strict_reason(&h->strict));
         h->head_checked = rc == UVFIB__STRICT_DONE;
     }
     llhttp_errno_t err = llhttp_execute(&h->parser, data, len);
@@ -351,7 +397,7 @@ int uvfib__http_feed(struct uvfib__http *h, const char *data, size_t len, size_t
         h->head_checked = false;
         return UVFIB__HTTP_MESSAGE;
     default:
-        return parse_error(h, err);
+        return parse_error(h, err, len, consumed);
     }
 }
 
@@ -359,11 +405,15 @@ int uvfib__http_finish(struct uvfib__http *h)
 {
     if (h->err_status != 0)
         return UVFIB__HTTP_ERROR;
+    if (h->held_status != 0)
+        return fail(h, 400, "malformed HTTP request"); /* the line never ended */
     if (h->paused)
         return UVFIB__HTTP_MORE;
     llhttp_errno_t err = llhttp_finish(&h->parser);
-    if (err != HPE_OK || h->in_message)
-        return parse_error(h, err == HPE_OK ? HPE_INVALID_EOF_STATE : err);
+    if (err != HPE_OK || h->in_message) {
+        size_t unused;
+        return parse_error(h, err == HPE_OK ? HPE_INVALID_EOF_STATE : err, 0, &unused);
+    }
     return UVFIB__HTTP_MORE;
 }
 

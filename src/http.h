@@ -66,7 +66,10 @@ struct uvfib__http {
                                      at the head's end; the connection sends it and clears) */
     bool in_message;              /* between message begin and complete */
     bool paused;                  /* paused after a message: resume before the next feed */
-    int err_status;               /* HTTP status for an error: 400, 413, 414, 431 */
+    int held_status;              /* 501 or 505 from llhttp before the strict check had the
+                                     whole request line, which then decides (http.c) */
+    size_t held_bytes;            /* bytes of that line scanned since */
+    int err_status;               /* HTTP status for an error: 400, 413, 414, 431, 501, 505 */
     const char *err_msg;          /* static text for an error */
 };
 

@@ -80,6 +80,11 @@ void uvfib__strict_init(uvfib__strict_t *s)
     s->reason = NULL;
 }
 
+bool uvfib__strict_line_done(const uvfib__strict_t *s)
+{
+    return s->state >= S_LINE_START && s->state != S_ERROR;
+}
+
 const char *uvfib__strict_reason(const uvfib__strict_t *s)
 {
     return s->state == S_ERROR ? s->reason : NULL;

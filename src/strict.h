@@ -5,6 +5,7 @@
 #ifndef UVFIB_STRICT_H
 #define UVFIB_STRICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,10 @@ void uvfib__strict_init(uvfib__strict_t *s);
  * Once DONE or ERROR, later calls return the same result with *consumed = 0 until init.
  * data may be NULL when len is 0. Any thread; no allocation, no size limit. */
 int uvfib__strict_feed(uvfib__strict_t *s, const char *data, size_t len, size_t *consumed);
+
+/* Whether the request line has been checked whole and found well-formed (the check is in the
+ * header fields now, or done). */
+bool uvfib__strict_line_done(const uvfib__strict_t *s);
 
 /* A short static English message ("bare CR in header") once feed returned ERROR, else NULL. */
 const char *uvfib__strict_reason(const uvfib__strict_t *s);

@@ -1064,8 +1064,9 @@ every newline becomes CRLF, then `\\r \\n \\t \\f \\xHH \\OOO`, then UTF-8).
   fed whole or split anywhere. Bytes after the head (a body, a pipelined request, tunnel data)
   are kept as the test has them.
 - `hostile/`: uvfib must answer 400 (or a limit's 413, 414, 431) and close; a well-formed
-  method or version that llhttp does not implement gets 501 or 505 instead (the two files
-  named in `test/integration/test_corpus.c`). The layer says who rejects it:
+  method or version that llhttp does not implement gets 501 or 505 instead (the three files
+  named in `test/integration/test_corpus.c`, which also ends the request line of the one that
+  stops after its version). The layer says who rejects it:
   - `strict`: `src/strict.c` (`UVFIB__STRICT_ERROR`), whatever llhttp version uvfib is built
     with. Many of these pass llhttp 8.1 (Debian 12); see "llhttp 8.1" below.
   - `llhttp`: the head is well-formed and the strict check passes it; llhttp rejects the

@@ -813,6 +813,70 @@ static void test_unsupported_version_method_or_coding(void **state)
     }
 }
 
+/* The same status however the bytes are split: llhttp refuses a method or a version as soon
+ * as it reads it, while the strict check may refuse the line (400) only at its end. Alone, or
+ * behind a request that is answered; each split also in three parts. */
+static void test_unimplemented_or_malformed_whatever_the_split(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        int status;
+    } cases[] = {
+        {"FOO\r\n\r\n", 400},
+        {"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+        {"SETUP / HTTP/1.1\r\nHost: x\r\n\r\n", 501}, /* a method of RTSP's */
+        {"GET / HTTP/1.2x\r\n\r\n", 400},
+        {"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505},
+        {"GET / HTTP/2.0\r\n\r\n", 505},
+        {"PRI * HTTP/1.1\r\n\r\n", 400},
+        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505}, /* HTTP/2's preface */
+    };
+    const char *first = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int behind = 0; behind <= 1; behind++) {
+            char buf[256];
+            int n = snprintf(buf, sizeof(buf), "%s%s", behind ? first : "", cases[i].line);
+            assert_true(n > 0 && (size_t)n < sizeof(buf));
+            for (size_t k = 0; k <= (size_t)n; k++) {
+                for (size_t j = k; j <= (size_t)n; j += 3) {
+                    struct uvfib__http h;
+                    uvfib__http_init(&h, &default_limits);
+                    char urls[64] = "";
+                    size_t cut[4] = {0, k, j, (size_t)n};
+                    int rc = UVFIB__HTTP_MORE;
+                    for (int c = 0; c < 3 && rc != UVFIB__HTTP_ERROR; c++)
+                        rc = feed_like_conn(&h, buf + cut[c], cut[c + 1] - cut[c], urls,
+                                            sizeof(urls));
+                    if (rc != UVFIB__HTTP_ERROR)
+                        rc = uvfib__http_finish(&h);
+                    if (rc != UVFIB__HTTP_ERROR || h.err_status != cases[i].status)
+                        fail_msg("\"%s\" %s split at %zu, %zu: rc %d status %d, want %d",
+                                 cases[i].line, behind ? "behind another" : "alone", k, j, rc,
+                                 h.err_status, cases[i].status);
+                    assert_string_equal(urls, behind ? "/a " : "");
+                    uvfib__http_free(&h);
+                }
+            }
+        }
+    }
+    /* While the strict check waits for the end of such a line, it is bounded as a target. */
+    struct uvfib__http h;
+    uvfib__http_init(&h, &default_limits);
+    size_t consumed;
+    assert_int_equal(uvfib__http_feed(&h, "FOO /", 5, &consumed), UVFIB__HTTP_MORE);
+    char a[1000];
+    memset(a, 'a', sizeof(a));
+    int rc;
+    size_t fed = 5;
+    while ((rc = uvfib__http_feed(&h, a, sizeof(a), &consumed)) == UVFIB__HTTP_MORE)
+        fed += consumed;
+    assert_int_equal(rc, UVFIB__HTTP_ERROR);
+    assert_int_equal(h.err_status, 414);
+    assert_true(fed <= default_limits.max_url_bytes);
+    uvfib__http_free(&h);
+}
+
 static void test_out_of_memory_for_url_is_500(void **state)
 {
     (void)state;
@@ -1110,6 +1174,7 @@ int main(void)
         T(test_content_length_with_transfer_encoding_is_400),
         T(test_garbage_is_400),
         T(test_unsupported_version_method_or_coding),
+        T(test_unimplemented_or_malformed_whatever_the_split),
         T(test_out_of_memory_for_url_is_500),
         T(test_finish_mid_message_is_error),
         T(test_finish_after_complete_message_is_more),
