@@ -174,10 +174,14 @@ struct uvfib_server_s {
 };
 
 /** Runs once the server is fully closed: no handle of uvfib is left on the loop. Inside it,
- * uvfib_server_stats() still gives the final figures; it may free `server`. If it does not,
- * `server` stays closed after it returns, until uvfib_server_init() again: a close or shutdown
- * returns UV_EALREADY, a listen, route or unready UV_EBUSY, uvfib_server_metrics() UV_EINVAL,
- * uvfib_server_stats() zeros, and the readiness is draining, "closed". */
+ * uvfib_server_stats() still gives the final figures; it may free `server` (when both a
+ * shutdown's and a close's callbacks run, the shutdown's first, the second still receives
+ * `server` and may pass it to uvfib calls, but must not read its fields if the first freed
+ * it). If it does not, `server` stays closed after it returns, until uvfib_server_init()
+ * again: a close or shutdown returns UV_EALREADY, a listen, route or unready UV_EBUSY,
+ * uvfib_server_metrics() UV_EINVAL, uvfib_server_sockname() and uvfib_server_port() UV_EBADF,
+ * uvfib_server_stats() zeros, uvfib_server_overloaded() 1 ("closed"), and the readiness is
+ * draining, "closed". */
 typedef void (*uvfib_close_cb)(uvfib_server_t *server);
 
 /** A route handler: runs on the loop for each matching request. It must answer the request
@@ -224,8 +228,8 @@ UVFIB_EXTERN int uvfib_route_add(uvfib_server_t *server, const char *method,
                                  const char *pattern, uvfib_handler_cb handler, void *arg);
 
 /** As uvfib_route_add(), and the server owns `arg` from a successful call: `arg_free(arg)` runs
- * once, when the server is freed (before its close callback). On failure `arg` is still the
- * caller's and `arg_free` is not called. */
+ * once, when the server is freed, after its close callbacks have returned. On failure `arg` is
+ * still the caller's and `arg_free` is not called. */
 UVFIB_EXTERN int uvfib_route_add_ex(uvfib_server_t *server, const char *method,
                                     const char *pattern, uvfib_handler_cb handler, void *arg,
                                     uvfib_free_cb arg_free);
@@ -298,7 +302,7 @@ UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t
  * docs/observability.md), into *text (free it with uvfib_free()) of *len bytes. The gauges of
  * loop delay, utilization and longest queue wait cover the time since the previous successful
  * call (as prom-client's collect), which this call ends. Loop thread.
- * @return 0 or UV_ENOMEM. */
+ * @return 0, UV_ENOMEM, or UV_EINVAL once the server is closed (see uvfib_close_cb). */
 UVFIB_EXTERN int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len);
 
 /** Whether the server should take traffic now: not after uvfib_server_unready() (`reason` is

@@ -83,9 +83,10 @@ static _Thread_local struct uvfib__server *finishing;
 
 struct uvfib__server *uvfib__server_of(const uvfib_server_t *server)
 {
-    if (server->impl != NULL)
-        return server->impl;
-    return finishing != NULL && finishing->pub == server ? finishing : NULL;
+    /* First without reading `server`: the first of two callbacks may have freed it. */
+    if (finishing != NULL && finishing->pub == server)
+        return finishing;
+    return server->impl;
 }
 
 static void conn_gone(struct uvfib__server *srv);
@@ -220,6 +221,9 @@ static void on_connection(uv_stream_t *listener, int status)
 /* cfg.host and cfg.port as a socket address. @return 0 or UV_EINVAL. */
 static int config_address(const struct uvfib__server *srv, struct sockaddr_storage *addr)
 {
+    /* libuv reads at most 39 bytes of an IPv6 address before a '%zone' and drops the rest. */
+    if (strcspn(srv->host, "%") > 39)
+        return UV_EINVAL;
     if (uv_ip4_addr(srv->host, srv->cfg.port, (struct sockaddr_in *)addr) == 0)
         return 0;
     if (uv_ip6_addr(srv->host, srv->cfg.port, (struct sockaddr_in6 *)addr) == 0)

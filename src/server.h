@@ -62,8 +62,9 @@ struct uvfib__server {
 };
 
 /* The server behind the caller's struct: server->impl, or while the close callbacks run (when
- * server->impl is already NULL) the one they are for; NULL once they have returned, for a
- * struct the callbacks did not free: a call then finds the server closed, not freed memory. */
+ * server->impl is already NULL) the one they are for, found without reading `server`; NULL once
+ * they have returned, for a struct they did not free: a call then finds the server closed, not
+ * freed memory. */
 struct uvfib__server *uvfib__server_of(const uvfib_server_t *server);
 
 /* The cached Date header value, remade once a second. */
