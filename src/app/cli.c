@@ -199,6 +199,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
     cli->drain_delay_ms = 0;
     cli->drain_timeout_ms = 30 * 1000;
     cli->access_log = "-";
+    cli->bad_port_env = NULL;
     cli->inline_max_n_given = false;
     /* The executable opts in to lowering its compute threads (the library does not). */
     cli->cfg.compute_priority = UVFIB_PRIORITY_NICE;
@@ -216,9 +217,11 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
                 name = o->name;
         switch (opt) {
         case 'H':
-            /* As the server reads it (a name such as "localhost" is not looked up). */
-            if (uv_ip4_addr(optarg, 0, &(struct sockaddr_in){0}) != 0 &&
-                uv_ip6_addr(optarg, 0, &(struct sockaddr_in6){0}) != 0)
+            /* As the server reads it (a name such as "localhost" is not looked up). libuv
+             * reads at most 39 bytes of an IPv6 address before a '%zone': no longer one. */
+            if ((uv_ip4_addr(optarg, 0, &(struct sockaddr_in){0}) != 0 &&
+                 uv_ip6_addr(optarg, 0, &(struct sockaddr_in6){0}) != 0) ||
+                strcspn(optarg, "%") > 39)
                 return bad(err, name, optarg, "expected an IPv4 or IPv6 address");
             cli->cfg.host = optarg;
             break;
@@ -383,12 +386,14 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
         fprintf(err, "uvfib: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CLI_USAGE;
     }
-    /* Read only when it is used: --help works, and --port wins, whatever $PORT holds. */
+    /* Read only when it is used: --help works, --port wins, and a bad one is an error only if
+     * uvfib binds (cli_check_bind), not with a socket systemd passed. */
     const char *env_port = getenv("PORT");
     if (!port_given && env_port != NULL && *env_port != '\0') {
-        if (!number(env_port, 0, 65535, &v))
-            return bad(err, "port", env_port, "$PORT must be a port number 0-65535");
-        cli->cfg.port = (int)v;
+        if (number(env_port, 0, 65535, &v))
+            cli->cfg.port = (int)v;
+        else
+            cli->bad_port_env = env_port;
     }
     if (cli->cfg.compute_priority == UVFIB_PRIORITY_NICE && cli->cfg.compute_nice == 0)
         cli->cfg.compute_priority = UVFIB_PRIORITY_NORMAL;
@@ -400,4 +405,11 @@ int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err)
         return CLI_USAGE;
     }
     return CLI_RUN;
+}
+
+int cli_check_bind(const struct cli *cli, FILE *err)
+{
+    if (cli->bad_port_env == NULL)
+        return CLI_RUN;
+    return bad(err, "port", cli->bad_port_env, "$PORT must be a port number 0-65535");
 }

@@ -22,6 +22,8 @@ struct cli {
                                      served */
     uint64_t drain_timeout_ms;    /* graceful shutdown deadline, from the end of the delay */
     const char *access_log;       /* borrowed from argv or a literal: a file, "-" or "off" */
+    const char *bad_port_env;     /* $PORT when it is no port number and --port was not given:
+                                     an error only if uvfib binds (no socket was passed) */
 };
 
 enum { CLI_RUN = 0, CLI_EXIT = 1, CLI_USAGE = 2 };
@@ -38,5 +40,9 @@ const char *cli_option_name(size_t i);
  * to out, a one-line error to err. @return CLI_RUN, CLI_EXIT (help or version printed) or
  * CLI_USAGE (a bad flag: exit 2). */
 int cli_parse(struct cli *cli, int argc, char **argv, FILE *out, FILE *err);
+
+/* Before binding --host and --port: a one-line error to err for a $PORT that cannot be used
+ * (cli->bad_port_env). @return CLI_RUN, or CLI_USAGE (exit 2). */
+int cli_check_bind(const struct cli *cli, FILE *err);
 
 #endif /* FIBAPP_CLI_H */

@@ -211,6 +211,8 @@ int main(int argc, char **argv)
     int passed = passed_sockets();
     if (passed < 0)
         return 1;
+    if (passed == 0 && cli_check_bind(&cli, stderr) != CLI_RUN)
+        return 2;
 
     /* libuv reads UV_THREADPOOL_SIZE once, when the pool starts on the first
      * uv_queue_work; set it before. One thread more than the computations may

@@ -133,11 +133,13 @@ class ReusePort(ProductionTest):
 
 
 class SocketActivation(ProductionTest):
-    def activated(self, port, *args, env=None):
+    def activated(self, port, *args, env=None, setenv=()):
         """uvfib under systemd-socket-activate on 127.0.0.1:port, as systemd starts it:
         the socket is fd 3, LISTEN_FDS=1, LISTEN_PID its pid. systemd-socket-activate execs
         uvfib on the first connection, so a client connects (retrying until the activator
         listens) and sends /healthz while the listening line is awaited.
+        systemd-socket-activate passes on only TERM, PATH and HOME of its environment, and
+        each of `setenv` (VAR=VALUE).
         @return (server, the first client's response)."""
         if not os.access(ACTIVATE, os.X_OK):
             self.skipTest("systemd-socket-activate not installed (Debian package systemd)")
@@ -164,7 +166,10 @@ class SocketActivation(ProductionTest):
 
         t = threading.Thread(target=first_client, daemon=True)
         t.start()
-        wrap = [ACTIVATE, "-l", "127.0.0.1:%d" % port] + WRAP
+        wrap = [ACTIVATE, "-l", "127.0.0.1:%d" % port]
+        for v in setenv:
+            wrap += ["-E", v]
+        wrap += WRAP
         server = self.start(*args, env=env, wrap=wrap)
         t.join(D(10))
         self.assertNotIn("error", first, first.get("error"))
@@ -189,6 +194,14 @@ class SocketActivation(ProductionTest):
         # The process held the only copy of the socket: it is gone.
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=D(2)).close()
+
+    def test_a_bad_port_env_is_no_error_with_a_passed_socket(self):
+        # $PORT names what uvfib would bind; with a socket passed it binds nothing.
+        server, first = self.activated(free_port(), "--threads", "1", "--access-log", "off",
+                                       "--drain-delay", "0", setenv=["PORT=http"])
+        self.assertTrue(first.startswith(b"HTTP/1.1 200 "), first)
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
 
     def test_listen_pid_of_another_process_is_ignored(self):
         server = self.start("--port", "0", "--threads", "1",

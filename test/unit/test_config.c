@@ -165,23 +165,44 @@ static void test_port_env_is_used_and_overridden_by_flag(void **state)
     run_free(&r);
 }
 
-static void test_bad_port_env_is_a_usage_error(void **state)
+/* A bad $PORT is a usage error when uvfib binds (cli_check_bind, before binding), and no
+ * error when it is not used: with --port, for --help, or with a socket systemd passed (main
+ * does not check then). */
+static void test_bad_port_env_is_a_usage_error_when_used(void **state)
 {
     (void)state;
     static const char *const bad[] = {"abc", "70000", "-1", " 80", "80x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(setenv("PORT", bad[i], 1), 0);
-        assert_usage("PORT", (const char *)NULL);
+        struct run r;
+        parse(&r, (const char *)NULL);
+        assert_int_equal(r.rc, CLI_RUN);
+        assert_int_equal(r.err_len, 0);
+        assert_string_equal(r.cli.bad_port_env, bad[i]);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *err = open_memstream(&text, &len);
+        assert_int_equal(cli_check_bind(&r.cli, err), CLI_USAGE);
+        fclose(err);
+        assert_one_line_error(text, "PORT");
+        free(text);
+        run_free(&r);
     }
-    /* Unused, it is no error: --port wins, and --help answers. */
     assert_int_equal(setenv("PORT", "abc", 1), 0);
     struct run r;
     parse(&r, "--port", "39503", (const char *)NULL);
     assert_int_equal(r.rc, CLI_RUN);
     assert_int_equal(r.cli.cfg.port, 39503);
+    assert_null(r.cli.bad_port_env);
+    assert_int_equal(cli_check_bind(&r.cli, stderr), CLI_RUN);
     run_free(&r);
     parse(&r, "--help", (const char *)NULL);
     assert_int_equal(r.rc, CLI_EXIT);
+    run_free(&r);
+    assert_int_equal(setenv("PORT", "8080", 1), 0);
+    parse(&r, (const char *)NULL);
+    assert_null(r.cli.bad_port_env);
+    assert_int_equal(cli_check_bind(&r.cli, stderr), CLI_RUN);
     run_free(&r);
 }
 
@@ -388,6 +409,8 @@ static void test_bad_values_are_usage_errors(void **state)
     assert_usage("'localhost'", "--host", "localhost"); /* names are not looked up */
     assert_usage("'256.0.0.1'", "--host", "256.0.0.1");
     assert_usage("'::1::'", "--host", "::1::");
+    /* libuv would read the first 39 bytes before the zone and drop the rest. */
+    assert_usage("junk", "--host", "0000:0000:0000:0000:0000:0000:0000:0001junk%lo");
     assert_usage("--max-pipeline", "--max-pipeline", "0");
     assert_usage("--max-connections", "--max-connections", "0");
     assert_usage("--max-headers", "--max-headers", "0");
@@ -519,7 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_no_arguments_give_defaults),
         T(test_port_env_is_used_and_overridden_by_flag),
-        T(test_bad_port_env_is_a_usage_error),
+        T(test_bad_port_env_is_a_usage_error_when_used),
         T(test_each_flag_is_parsed),
         T(test_short_and_inline_forms_are_parsed),
         T(test_last_of_repeated_flags_wins),
