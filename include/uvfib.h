@@ -219,9 +219,9 @@ UVFIB_EXTERN int uvfib_server_init(uv_loop_t *loop, uvfib_server_t *server,
                                    const uvfib_config_t *cfg);
 
 /** Adds a route. `method` is "GET", "POST", ... (a GET route also answers HEAD on a path with
- * no HEAD route of its own). `pattern` is a path whose segments may be `:name` parameters, e.g.
- * "/fibonacci/:number". Routes match in the order added, a route for the method as sent before
- * the GET route a HEAD falls back to. `arg` is passed to the handler and stays the caller's.
+ * no HEAD route of its own). `pattern` is a path whose segments may be `:name` parameters (each
+ * name once), e.g. "/fibonacci/:number". Routes match in the order added, a route for the
+ * method as sent before the GET route a HEAD falls back to. `arg` is passed to the handler and stays the caller's.
  * Loop thread, before uvfib_server_listen(). @return 0, UV_EINVAL (bad method or pattern),
  * UV_ENOMEM, UV_EBUSY (listening, draining or closed). */
 UVFIB_EXTERN int uvfib_route_add(uvfib_server_t *server, const char *method,

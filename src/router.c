@@ -28,6 +28,16 @@ void uvfib__router_free(struct uvfib__router *r)
     r->head = r->tail = NULL;
 }
 
+/* Whether two of rt's parameters share a name: uvfib_req_param() would find the first only. */
+static bool repeats_a_parameter(const struct uvfib__route *rt)
+{
+    for (size_t i = 0; i < rt->n_segs; i++)
+        for (size_t j = i + 1; j < rt->n_segs; j++)
+            if (rt->segs[i][0] == ':' && strcmp(rt->segs[i], rt->segs[j]) == 0)
+                return true;
+    return false;
+}
+
 /* Splits "/a/:b/c" into segments in place. "/" has zero segments. */
 static int split_pattern(struct uvfib__route *rt)
 {
@@ -45,7 +55,9 @@ static int split_pattern(struct uvfib__route *rt)
             return UV_EINVAL; /* empty segment "//" or a nameless parameter */
         p += seg_len;
     }
-    return *p == '\0' || (*p == '/' && rt->n_segs == 0) ? 0 : UV_EINVAL;
+    if (*p != '\0' && !(*p == '/' && rt->n_segs == 0))
+        return UV_EINVAL; /* a trailing '/' */
+    return repeats_a_parameter(rt) ? UV_EINVAL : 0;
 }
 
 int uvfib__router_add(struct uvfib__router *r, const char *method, const char *pattern,

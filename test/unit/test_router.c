@@ -511,6 +511,7 @@ static void test_bad_patterns_are_rejected_with_einval(void **state)
     struct fixture *f = *state;
     static const char *const bad[] = {
         "", "noslash", "/a//b", "/:", "/a/:", "//", "/a/", "a/b", ":x", "/a/b//",
+        "/b/:x/:x", "/:id/a/:id", /* a name twice: uvfib_req_param() could not tell them apart */
     };
     long live = uvfib__alloc_live();
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -534,6 +535,16 @@ static void test_nameless_param_inside_pattern_is_rejected_with_einval(void **st
     assert_int_equal(uvfib__router_add(&f->r, "GET", "/:/x", handler_a, NULL, NULL), UV_EINVAL);
     assert_int_equal(uvfib__alloc_live(), live);
     assert_null(f->r.tail->next);
+}
+
+/* A segment may repeat, a parameter's name may not; names are case-sensitive. */
+static void test_only_parameter_names_must_differ(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(uvfib__router_add(&f->r, "GET", "/a/a", handler_a, NULL, NULL), 0);
+    assert_int_equal(uvfib__router_add(&f->r, "GET", "/:x/:y", handler_a, NULL, NULL), 0);
+    assert_int_equal(uvfib__router_add(&f->r, "GET", "/:x/:X", handler_a, NULL, NULL), 0);
+    assert_int_equal(uvfib__router_add(&f->r, "GET", "/:x/x", handler_a, NULL, NULL), 0);
 }
 
 static void test_bad_arguments_are_rejected_with_einval(void **state)
@@ -691,6 +702,7 @@ int main(void)
         T(test_first_added_route_wins),
         T(test_bad_patterns_are_rejected_with_einval),
         T(test_nameless_param_inside_pattern_is_rejected_with_einval),
+        T(test_only_parameter_names_must_differ),
         T(test_bad_arguments_are_rejected_with_einval),
         T(test_pattern_segment_limit),
         T(test_too_many_segments_in_target_is_404),
