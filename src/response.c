@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "num.h"
+#include "strict.h"
 
 const char *uvfib__status_reason(int status)
 {
@@ -63,30 +64,10 @@ void uvfib__http_date(time_t t, char *buf)
     buf[29] = '\0';
 }
 
-bool uvfib__http_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
-            !(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z'))
-            return false;
-    return true;
-}
-
-/* A field value's bytes (RFC 9110, 5.5): visible characters, obs-text, spaces and tabs; no
- * other control character, so no CR or LF that would let a caller split the response. */
-static bool field_value_ok(const char *s)
-{
-    for (; *s != '\0'; s++)
-        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-            return false;
-    return true;
-}
-
 int uvfib__header_add(struct uvfib__header **list, const char *name, const char *value)
 {
-    if (!uvfib__http_token(name) || !field_value_ok(value))
+    /* No CR or LF in either: a caller cannot split the response. */
+    if (!uvfib__strict_token(name) || !uvfib__strict_field_value(value))
         return UV_EINVAL;
     size_t name_len = strlen(name), value_len = strlen(value);
     struct uvfib__header *hd = uvfib__malloc(sizeof(*hd) + name_len + value_len + 2);

@@ -25,8 +25,6 @@ struct uvfib__response {
 };
 
 const char *uvfib__status_reason(int status);
-/* Whether s is an HTTP token (RFC 9110, 5.6.2): a method or a header name. */
-bool uvfib__http_token(const char *s);
 /* Serialises r into one buffer (*out, owned by the caller, freed with uvfib__free). A status
  * with no content (uvfib__response_has_no_content) goes out without r's body, Content-Length
  * and the default Content-Type. @return 0, UV_EINVAL (status out of range) or UV_ENOMEM. */

@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "response.h"
+#include "strict.h"
 #include "url.h"
 
 void uvfib__router_init(struct uvfib__router *r)
@@ -63,7 +63,7 @@ static int split_pattern(struct uvfib__route *rt)
 int uvfib__router_add(struct uvfib__router *r, const char *method, const char *pattern,
                       uvfib_handler_cb handler, void *arg, void (*free_arg)(void *))
 {
-    if (method == NULL || pattern == NULL || handler == NULL || !uvfib__http_token(method))
+    if (method == NULL || pattern == NULL || handler == NULL || !uvfib__strict_token(method))
         return UV_EINVAL;
     struct uvfib__route *rt = uvfib__calloc(1, sizeof(*rt));
     if (rt == NULL)

@@ -80,6 +80,24 @@ void uvfib__strict_init(uvfib__strict_t *s)
     s->reason = NULL;
 }
 
+bool uvfib__strict_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!(char_class[(unsigned char)*s] & C_TCHAR))
+            return false;
+    return true;
+}
+
+bool uvfib__strict_field_value(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!(char_class[(unsigned char)*s] & C_VALUE))
+            return false;
+    return true;
+}
+
 bool uvfib__strict_line_done(const uvfib__strict_t *s)
 {
     return s->state >= S_LINE_START && s->state != S_ERROR;

@@ -45,6 +45,14 @@ void uvfib__strict_init(uvfib__strict_t *s);
  * data may be NULL when len is 0. Any thread; no allocation, no size limit. */
 int uvfib__strict_feed(uvfib__strict_t *s, const char *data, size_t len, size_t *consumed);
 
+/* Whether s is an HTTP token (RFC 9110 §5.6.2), by the rule the head is checked with: a method,
+ * a field name. */
+bool uvfib__strict_token(const char *s);
+
+/* Whether s may be a field value (RFC 9110 §5.5), by the same rule: no control character but
+ * a tab (so no CR or LF), no DEL. */
+bool uvfib__strict_field_value(const char *s);
+
 /* Whether the request line has been checked whole and found well-formed (the check is in the
  * header fields now, or done). */
 bool uvfib__strict_line_done(const uvfib__strict_t *s);
