@@ -54,6 +54,9 @@ static int finish_url(llhttp_t *p)
     return rc;
 }
 
+/* The 505's reason, for a version llhttp serves (0.9, 2.0) or refuses (see parse_error). */
+static const char version_not_supported[] = "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)";
+
 static int on_message_begin(llhttp_t *p)
 {
     struct uvfib__http *h = from(p);
@@ -226,7 +229,7 @@ static int on_headers_complete(llhttp_t *p)
         return HPE_USER;
     /* llhttp takes "HTTP/" DIGIT "." DIGIT and serves 0.9 and 2.0 as it does 1.1. */
     if (p->http_major != 1)
-        return reject(p, 505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+        return reject(p, 505, version_not_supported);
     /* llhttp undoes the chunking, the last coding, and would hand on any other coding's bytes
      * as they came: the connection answers 501 (RFC 9112 6.1) once the message is read. */
     bool all_chunked;
@@ -319,8 +322,7 @@ static int unimplemented(const struct uvfib__http *h, llhttp_errno_t err)
 
 static int fail_unimplemented(struct uvfib__http *h, int status)
 {
-    return fail(h, status, status == 501 ? "method not implemented"
-                                         : "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+    return fail(h, status, status == 501 ? "method not implemented" : version_not_supported);
 }
 
 /* Takes len more bytes of a request line whose verdict is held, which the strict check has
