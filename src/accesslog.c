@@ -66,15 +66,22 @@ static const uint8_t json_plain[256] = {
 
 /* Appends s as the inside of a JSON string: quote, backslash and control bytes
  * escaped; other bytes (UTF-8 included) as they are. Runs of plain bytes (all of most
- * targets) are copied whole rather than byte by byte. */
+ * targets) are copied whole rather than byte by byte. At most max bytes are appended: the
+ * string is cut there, never inside an escape or a UTF-8 sequence, so that a line's length
+ * has a bound whatever the client sent (a target of quotes doubles when escaped).
+ * @return the bytes appended, or room when they do not fit in p[room]. */
 static size_t json_str(char *p, size_t room, const char *s, size_t max)
 {
     size_t n = 0;
     size_t i = 0;
     for (;;) {
         size_t run = i;
-        while (run < max && json_plain[(unsigned char)s[run]])
+        while (run - i < max - n && json_plain[(unsigned char)s[run]])
             run++;
+        /* Cut by max in the middle of plain bytes: back to the start of a UTF-8 sequence. */
+        if (json_plain[(unsigned char)s[run]])
+            while (run > i && ((unsigned char)s[run] & 0xc0) == 0x80)
+                run--;
         if (run > i) {
             if (n + (run - i) >= room)
                 return room; /* too long: the caller sees it and gives up */
@@ -82,8 +89,8 @@ static size_t json_str(char *p, size_t room, const char *s, size_t max)
             n += run - i;
             i = run;
         }
-        if (i >= max || s[i] == '\0')
-            return n;
+        if (s[i] == '\0' || json_plain[(unsigned char)s[i]])
+            return n; /* the end, or cut */
         unsigned char ch = (unsigned char)s[i++];
         char esc[8];
         size_t k;
@@ -94,6 +101,8 @@ static size_t json_str(char *p, size_t room, const char *s, size_t max)
         } else {
             k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch);
         }
+        if (k > max - n)
+            return n; /* cut before an escape that would pass max */
         if (n + k >= room)
             return room;
         memcpy(p + n, esc, k);

@@ -19,7 +19,7 @@ struct uvfib__accesslog;
 struct uvfib__accesslog_entry {
     int64_t time_ms;          /* Unix time of the end of the request, milliseconds */
     const char *method;       /* "GET"; NULL: "-" */
-    const char *target;       /* request target as sent; NULL: "-"; cut at 1 KiB */
+    const char *target;       /* request target as sent; NULL: "-"; cut at 1 KiB of JSON */
     const char *route;        /* the route pattern, or "unmatched" */
     int status;               /* 499: the client left before its response was written */
     uint64_t bytes;           /* response bytes written */
@@ -28,8 +28,12 @@ struct uvfib__accesslog_entry {
     uint64_t compute_ns;      /* ran in a pool thread (0: none) */
 };
 
+/* The longest line uvfib__accesslog_format writes, its NUL included: the method, target and
+ * route are cut at 32, 1024 and 256 bytes of their JSON form, and the rest is bounded. */
+#define UVFIB__ACCESSLOG_LINE_MAX 1600
+
 /* Formats e as one JSON line ending in '\n' into buf[cap]. @return its length,
- * or 0 if cap is too small. */
+ * or 0 if cap is too small (never when cap is UVFIB__ACCESSLOG_LINE_MAX). */
 size_t uvfib__accesslog_format(char *buf, size_t cap, const struct uvfib__accesslog_entry *e);
 
 /* How much of data[0..len) (whole lines, every batch ending on one) one write to a pipe takes:

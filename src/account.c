@@ -29,7 +29,7 @@ void uvfib__account_request(struct uvfib__server *srv, const uvfib_req_t *req, i
         .wait_ns = req->wait_ns,
         .compute_ns = req->compute_ns,
     };
-    char line[1600];
+    char line[UVFIB__ACCESSLOG_LINE_MAX];
     size_t len = uvfib__accesslog_format(line, sizeof(line), &e);
     if (len > 0 && uvfib__accesslog_write(srv->log, line, len))
         srv->metrics.count.log_lines++;

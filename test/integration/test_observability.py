@@ -504,6 +504,27 @@ class ObservabilityTest(unittest.TestCase):
         wait_for(lambda: sum(1 for line in open(path) if '"status":499' in line) == 4, 2,
                  "four 499 lines")
 
+    def test_a_target_that_doubles_when_escaped_is_logged_cut(self):
+        # Quotes double in JSON: 1,100 of them once pushed the line past its buffer, and the
+        # request (routed on its path, answered 200) left no line at all.
+        path = os.path.join(self.tmp, "access.log")
+        srv = self.start("--access-log", path)
+        target = "/fibonacci/5?xy=" + '"' * 1100
+        c = Client(srv.port)
+        c.sock.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % target).encode())
+        self.assertEqual(c.read()[0], 200)
+        c.close()
+
+        def logged():
+            with open(path) as f:
+                return [json.loads(line) for line in f if '"route":"/fibonacci/:number"' in line]
+
+        line = wait_for(lambda: logged(), 2, "the line of the quoted target")[0]
+        self.assertEqual(line["status"], 200)
+        self.assertEqual(line["path"], target[:len(line["path"])])
+        self.assertEqual(len(json.dumps(line["path"])) - 2, 1024)   # cut at 1 KiB of JSON
+        self.assertEqual(metric(scrape(srv.port)[0], "uvfib_accesslog_dropped_lines_total"), 0)
+
     def test_access_log_defaults_to_stderr_and_can_be_off(self):
         srv = self.start("--inline-max-n", "20")
         self.assertEqual(get(srv.port, "/fibonacci/30")[0], 200)

@@ -78,12 +78,71 @@ static void test_long_target_is_cut_and_small_buffer_refused(void **state)
     memset(target, 'a', sizeof(target) - 1);
     target[sizeof(target) - 1] = '\0';
     struct uvfib__accesslog_entry e = {.method = "GET", .target = target, .status = 414};
-    char line[1600];
+    char line[UVFIB__ACCESSLOG_LINE_MAX];
     size_t n = uvfib__accesslog_format(line, sizeof(line), &e);
     assert_true(n > 1024 && n < 1300);
     assert_int_equal(line[n - 1], '\n');
     char tiny[40];
     assert_int_equal(uvfib__accesslog_format(tiny, sizeof(tiny), &e), 0);
+}
+
+/* The "path" value of a formatted line, copied out (the escapes as they are). */
+static const char *path_of(const char *line, char *out, size_t cap)
+{
+    const char *p = strstr(line, "\"path\":\"");
+    const char *end = strstr(line, "\",\"route\":");
+    assert_non_null(p);
+    assert_non_null(end);
+    p += strlen("\"path\":\"");
+    size_t len = (size_t)(end - p);
+    assert_true(len < cap);
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return out;
+}
+
+/* Every field at its worst (quotes double when escaped, control bytes become six) still
+ * makes a line of at most UVFIB__ACCESSLOG_LINE_MAX: no request escapes the log by its
+ * target. The cut falls on a whole escape and a whole UTF-8 sequence. */
+static void test_the_cut_is_on_the_escaped_form_so_every_line_fits(void **state)
+{
+    static char quotes[5000], method[200], route[2000];
+    memset(quotes, '"', sizeof(quotes) - 1);
+    memset(method, '\\', sizeof(method) - 1);
+    memset(route, '\x01', sizeof(route) - 1);
+    struct uvfib__accesslog_entry e = {
+        .time_ms = INT64_MAX / 2, .method = method, .target = quotes, .route = route,
+        .status = 999, .bytes = UINT64_MAX, .duration_ns = UINT64_MAX, .wait_ns = UINT64_MAX,
+        .compute_ns = UINT64_MAX,
+    };
+    char line[UVFIB__ACCESSLOG_LINE_MAX];
+    size_t n = uvfib__accesslog_format(line, sizeof(line), &e);
+    assert_true(n > 0);
+    assert_int_equal(line[n - 1], '\n');
+    char path[1100], want[1100];
+    memset(want, 0, sizeof(want));
+    for (size_t i = 0; i < 1024; i += 2)
+        memcpy(want + i, "\\\"", 2); /* 512 whole escapes: 1024 bytes */
+    assert_string_equal(path_of(line, path, sizeof(path)), want);
+
+    /* An escape that would pass the bound is left out whole. */
+    static char odd[3000];
+    odd[0] = 'a';
+    memset(odd + 1, '"', sizeof(odd) - 2);
+    e.target = odd;
+    assert_true(uvfib__accesslog_format(line, sizeof(line), &e) > 0);
+    assert_int_equal(strlen(path_of(line, path, sizeof(path))), 1023);
+
+    /* So is a UTF-8 sequence: 1023 plain bytes, then a 2-byte one. */
+    static char utf8[1100];
+    memset(utf8, 'b', 1023);
+    memcpy(utf8 + 1023, "\xc3\xa9tail", 6);
+    e.target = utf8;
+    assert_true(uvfib__accesslog_format(line, sizeof(line), &e) > 0);
+    assert_int_equal(strlen(path_of(line, path, sizeof(path))), 1023);
+    memcpy(utf8 + 1022, "\xc3\xa9tail", 6); /* one byte earlier, it fits whole */
+    assert_true(uvfib__accesslog_format(line, sizeof(line), &e) > 0);
+    assert_int_equal(strlen(path_of(line, path, sizeof(path))), 1024);
 }
 
 static atomic_int exits;
@@ -300,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_line_is_exact_json),
         cmocka_unit_test(test_line_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_long_target_is_cut_and_small_buffer_refused),
+        cmocka_unit_test(test_the_cut_is_on_the_escaped_form_so_every_line_fits),
         cmocka_unit_test(test_writer_writes_every_line_in_order_then_exits),
         cmocka_unit_test(test_full_buffer_drops_lines_without_blocking),
         cmocka_unit_test(test_stop_gives_up_on_a_descriptor_nobody_reads),
