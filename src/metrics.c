@@ -4,6 +4,8 @@
 
 #include "alloc.h"
 
+#include <uv.h>
+
 #include <stddef.h>
 #include <string.h>
 
@@ -54,12 +56,18 @@ void uvfib__metrics_iteration(struct uvfib__metrics *m, uint64_t busy_ns)
     uvfib__hist_record(&m->iter_busy, busy_ns);
 }
 
-void uvfib__metrics_job(struct uvfib__metrics *m, uint64_t wait_ns, uint64_t compute_ns)
+void uvfib__metrics_job(struct uvfib__metrics *m, uint64_t wait_ns, uint64_t compute_ns,
+                        int status)
 {
     uvfib__hist_record(&m->job_wait, wait_ns);
-    uvfib__hist_record(&m->job_compute, compute_ns);
     if (wait_ns > m->job_wait_scrape_max)
         m->job_wait_scrape_max = wait_ns;
+    /* A run its client cut short says nothing of what the jobs still waiting will cost: left
+     * in, every client that gives up would pull the expected wait down, just when admission
+     * needs it. A run stopped at its deadline held its thread that long, so it counts. */
+    if (status == UV_ECANCELED)
+        return;
+    uvfib__hist_record(&m->job_compute, compute_ns);
     /* An exponential moving average: recent jobs count most, so the queue-wait
      * estimate follows a change of workload within a few jobs. */
     if (m->compute_recent_ns == 0.0)
@@ -227,7 +235,7 @@ static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics
     one(out, "uvfib_pool_queue_wait_max_seconds", "gauge",
         "Longest a computation waited for a pool thread, of those that started since the "
         "previous scrape.", (double)m->job_wait_scrape_max / 1e9);
-    hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread.",
+    hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread (not counting runs cut short by their client leaving).",
          &m->job_compute, time_bounds, N_OF(time_bounds));
     uvfib__prom_header(out, "uvfib_http_requests_total", "counter",
                        "Requests finished, by route pattern and status code (499: the client "

@@ -96,7 +96,8 @@ struct uvfib__metrics {
     uvfib__hist_t job_wait;          /* ns a computation waited for a pool thread */
     uint64_t job_wait_scrape_max;    /* the longest of them since the previous read of
                                         /metrics */
-    uvfib__hist_t job_compute;       /* ns a computation ran in the pool */
+    uvfib__hist_t job_compute;       /* ns a computation ran in the pool, unless its client
+                                        cut it short */
     double compute_recent_ns;        /* moving average of job_compute (weight 1/5 per job) */
     struct uvfib__route_count *routes; /* owned */
 };
@@ -138,8 +139,11 @@ uint64_t uvfib__metrics_recent_lag(const struct uvfib__metrics *m);
 void uvfib__metrics_scrape_reset(struct uvfib__metrics *m);
 /** One loop iteration ran callbacks for busy_ns. */
 void uvfib__metrics_iteration(struct uvfib__metrics *m, uint64_t busy_ns);
-/** A computation that reached a pool thread waited wait_ns, then ran compute_ns. */
-void uvfib__metrics_job(struct uvfib__metrics *m, uint64_t wait_ns, uint64_t compute_ns);
+/** A computation that reached a pool thread waited wait_ns, then ran compute_ns, and ended
+ * with status (0, UV_ECANCELED: its client left, UV_ETIMEDOUT). Every wait is counted; a run
+ * cut short by its client is not (neither in the histogram nor in the recent average). */
+void uvfib__metrics_job(struct uvfib__metrics *m, uint64_t wait_ns, uint64_t compute_ns,
+                        int status);
 /** A request is over: answered with code (499: the client left first) after
  * duration_ns, bytes_out bytes written. route is borrowed and must outlive m. */
 void uvfib__metrics_request(struct uvfib__metrics *m, const char *route, int code,

@@ -70,7 +70,7 @@ static void finish(struct uvfib__job *job, int status)
     if (job->pj.started_ns != 0) {
         job->req->wait_ns = job->pj.started_ns - job->queued_ns;
         job->req->compute_ns = job->pj.finished_ns - job->pj.started_ns;
-        uvfib__metrics_job(&srv->metrics, job->req->wait_ns, job->req->compute_ns);
+        uvfib__metrics_job(&srv->metrics, job->req->wait_ns, job->req->compute_ns, status);
     }
     UVFIB__DLIST_REMOVE(srv->oldest, srv->newest, job, older, newer);
     job->req->job = NULL;

@@ -409,6 +409,27 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreater(metric(s, "uvfib_pool_queue_wait_seconds_sum"),
                            0.5 * mean_compute * waiters)
 
+    def test_a_run_its_client_cut_short_is_not_a_compute_time(self):
+        # Each client that gives up mid-run once pulled the recent compute time (and so the
+        # expected wait admission judges by) toward the few ms its job ran.
+        srv = self.start("--mode", "offload", "--threads", "1", "--access-log", "off")
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n_for(0.05))[0], 200)
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_pool_compute_seconds_count"), 1)
+        done_sum = metric(s, "uvfib_pool_compute_seconds_sum")
+        for i in range(3):
+            c = Client(srv.port)
+            c.send("/fibonacci/%d" % n_for(30.0))
+            wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_busy_threads") == 1, 5,
+                     "the computation to start")
+            c.close()
+            wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_jobs_cancelled_total")
+                     == i + 1, 5, "the computation to be cancelled")
+        s = scrape(srv.port)[0]
+        self.assertEqual(metric(s, "uvfib_pool_compute_seconds_count"), 1)
+        self.assertEqual(metric(s, "uvfib_pool_compute_seconds_sum"), done_sum)
+        self.assertEqual(metric(s, "uvfib_pool_queue_wait_seconds_count"), 4)   # all waited
+
     def test_default_admission_takes_a_burst_of_hundreds_of_clients(self):
         """wrk -c500 at default admission flags: every client is queued and answered 200, none
         refused by a small count (the 64-job cap this replaced refused 99%)."""

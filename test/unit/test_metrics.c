@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "alloc.h"
 #include "metrics.h"
@@ -278,8 +279,8 @@ static void test_queue_wait_max_covers_the_time_since_the_previous_scrape(void *
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
     count_some(&m);
-    uvfib__metrics_job(&m, 40000000, 1000000);
-    uvfib__metrics_job(&m, 7000000, 1000000);
+    uvfib__metrics_job(&m, 40000000, 1000000, 0);
+    uvfib__metrics_job(&m, 7000000, 1000000, 0);
     struct uvfib__snapshot v = view();
     char *text = write_all(&m, &v);
     assert_true(has_line(text, "uvfib_pool_queue_wait_max_seconds 0.04"));
@@ -326,9 +327,9 @@ static void test_jobs_feed_histograms_and_a_recent_average(void **state)
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
     count_some(&m);
-    uvfib__metrics_job(&m, 1000, 100000000);  /* first job: the average is it */
+    uvfib__metrics_job(&m, 1000, 100000000, 0);  /* first job: the average is it */
     assert_true(m.compute_recent_ns == 100000000.0);
-    uvfib__metrics_job(&m, 2000, 200000000);  /* then a fifth of the way to each new one */
+    uvfib__metrics_job(&m, 2000, 200000000, 0);  /* then a fifth of the way to each new one */
     assert_true(m.compute_recent_ns == 120000000.0);
     struct uvfib__snapshot v = view();
     v.expected_wait_s = 0.09;
@@ -338,6 +339,30 @@ static void test_jobs_feed_histograms_and_a_recent_average(void **state)
     assert_true(has_line(text, "uvfib_pool_compute_seconds_sum 0.3"));
     assert_true(has_line(text, "uvfib_pool_queue_wait_seconds_bucket{le=\"0.0001\"} 2"));
     assert_true(has_line(text, "uvfib_pool_expected_wait_seconds 0.09"));
+    uvfib__free(text);
+    uvfib__metrics_free(&m);
+}
+
+/* A run its client cut short is a wait, not a cost: it stays out of the compute histogram and
+ * of the recent average that admission's expected wait is made of. A run stopped at its
+ * deadline held its thread that long, and counts. */
+static void test_runs_cut_short_by_their_client_leave_the_average_alone(void **state)
+{
+    struct uvfib__metrics m;
+    uvfib__metrics_init(&m);
+    count_some(&m);
+    uvfib__metrics_job(&m, 1000, 200000000, 0);
+    for (int i = 0; i < 5; i++)
+        uvfib__metrics_job(&m, 3000000, 5000000, UV_ECANCELED);
+    assert_true(m.compute_recent_ns == 200000000.0);
+    uvfib__metrics_job(&m, 1000, 100000000, UV_ETIMEDOUT);
+    assert_true(m.compute_recent_ns == 180000000.0);
+    struct uvfib__snapshot v = view();
+    char *text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_pool_compute_seconds_count 2"));
+    assert_true(has_line(text, "uvfib_pool_compute_seconds_sum 0.3"));
+    assert_true(has_line(text, "uvfib_pool_queue_wait_seconds_count 7"));
+    assert_true(has_line(text, "uvfib_pool_queue_wait_max_seconds 0.003"));
     uvfib__free(text);
     uvfib__metrics_free(&m);
 }
@@ -421,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_queue_wait_max_covers_the_time_since_the_previous_scrape),
         cmocka_unit_test(test_utilization_shown_only_when_the_loop_measures_idle_time),
         cmocka_unit_test(test_jobs_feed_histograms_and_a_recent_average),
+        cmocka_unit_test(test_runs_cut_short_by_their_client_leave_the_average_alone),
         cmocka_unit_test(test_access_log_and_overload_metrics_follow_the_view),
         cmocka_unit_test(test_docs_table_lists_exactly_the_metrics),
     };
