@@ -199,8 +199,31 @@ static void raise_fd_limit(void)
     }
 }
 
+/* A supervisor may start us with 0, 1 or 2 closed. The first descriptor opened would then take
+ * its number: libuv's epoll, written to as if it were stderr, and closed by libuv with an
+ * assertion that it is above 2. /dev/null takes them first, as daemons do. */
+static int open_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            return -1;
+        if (null != fd) { /* the lowest free number is fd, unless a tool (valgrind) says not */
+            int err = dup2(null, fd) < 0 ? -1 : 0;
+            close(null);
+            if (err < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (open_std_fds() < 0)
+        return 1;
     struct cli cli;
     int rc = cli_parse(&cli, argc, argv, stdout, stderr);
     if (rc == CLI_EXIT)

@@ -311,6 +311,27 @@ class Notify(ProductionTest):
         self.serves_and_says_once_that_it_cannot_notify(os.path.join(self.tmp, "nobody"))
 
 
+# ---------------------------------------------------------------- closed standard descriptors
+
+
+class ClosedStdFds(ProductionTest):
+    def test_started_with_stdin_and_stderr_closed_it_serves_and_exits_0(self):
+        # Some supervisors start daemons so. The first descriptor uvfib opened once took
+        # number 2: libuv's epoll got the access log's lines, and libuv's close of it aborted.
+        tool = WRAP[:1] + ["--log-fd=9"] + WRAP[1:] if WRAP else []   # valgrind keeps its own
+        wrap = ["sh", "-c", 'exec "$@" 9>&2 <&- 2>&-', "sh"] + tool
+        server = self.start("--port", "0", "--threads", "1", "--mode", "auto", wrap=wrap)
+        c = self.raw(server)
+        self.assertEqual(self.get(c, "/fibonacci/25").body, b'{"success":true,"result":%d}'
+                         % fib(25))
+        c.close()
+        m = self.metrics(server.port)
+        self.assertGreaterEqual(m[("uvfib_accesslog_lines_total", ())], 1)   # to /dev/null
+        self.assertEqual(m[("uvfib_accesslog_dropped_lines_total", ())], 0)
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait(D(10)), 0)
+
+
 # ---------------------------------------------------------------- --drain-delay
 
 
