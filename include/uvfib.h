@@ -305,13 +305,18 @@ UVFIB_EXTERN void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t
  * @return 0, UV_ENOMEM, or UV_EINVAL once the server is closed (see uvfib_close_cb). */
 UVFIB_EXTERN int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len);
 
+/** The same text, without ending the window: for a reader that is not the scraper (`HEAD
+ * /metrics`, a person with curl -I), so that it takes nothing from the next scrape. */
+UVFIB_EXTERN int uvfib_server_metrics_peek(uvfib_server_t *server, char **text, size_t *len);
+
 /** Whether the server should take traffic now: not after uvfib_server_unready() (`reason` is
  * the one it was given, `draining` still 0: it serves and accepts as before), not while
  * draining, nor while a new computation would be refused (see uvfib_server_overloaded()).
  * Loop thread. */
 UVFIB_EXTERN void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out);
 
-/** Registers `GET /metrics` (uvfib_server_metrics()) and `GET /readyz` (200
+/** Registers `GET /metrics` (uvfib_server_metrics()), `HEAD /metrics` (the same headers,
+ * through uvfib_server_metrics_peek(), so that it ends no window) and `GET /readyz` (200
  * `{"status":"ready"}`, or 503 with Retry-After and the reason while not ready), two routes
  * written on this API (src/ops.c). Loop thread, before uvfib_server_listen().
  * @return 0, UV_ENOMEM, UV_EBUSY (after listen). */

@@ -25,10 +25,10 @@ void uvfib__metrics_free(struct uvfib__metrics *m)
     uvfib__metrics_init(m);
 }
 
-void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns)
+void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns, uint64_t since_scrape_ns)
 {
     uvfib__hist_record(&m->lag, lag_ns);
-    uvfib__hist_record(&m->lag_scrape, lag_ns);
+    uvfib__hist_record(&m->lag_scrape, since_scrape_ns < lag_ns ? since_scrape_ns : lag_ns);
     if (lag_ns > m->lag_win_max[m->lag_cur])
         m->lag_win_max[m->lag_cur] = lag_ns;
 }

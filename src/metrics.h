@@ -128,8 +128,10 @@ void uvfib__metrics_init(struct uvfib__metrics *m);
 /** Frees the per-route list; m is empty afterwards. */
 void uvfib__metrics_free(struct uvfib__metrics *m);
 
-/** One monitor tick fired lag_ns late. */
-void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns);
+/** One monitor tick fired lag_ns late, of which since_scrape_ns (at most lag_ns) fell after
+ * the previous read of /metrics: the since-the-previous-read figures take only that part, as
+ * that read showed the rest (a tick overdue counts in its max). */
+void uvfib__metrics_lag(struct uvfib__metrics *m, uint64_t lag_ns, uint64_t since_scrape_ns);
 /** Ends the current shedding window: it becomes the last completed one, and a new one
  * starts. */
 void uvfib__metrics_rotate(struct uvfib__metrics *m);

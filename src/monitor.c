@@ -24,7 +24,10 @@ static void on_lag_tick(uv_timer_t *timer)
     uint64_t now = uv_hrtime();
     uint64_t interval = now - mon->last_tick_ns;
     mon->last_tick_ns = now;
-    uvfib__metrics_lag(mon->m, interval > mon->resolution_ns ? interval - mon->resolution_ns : 0);
+    /* A stall that spans a read of /metrics: that read showed it so far (the overdue tick in
+     * its max); the window after it shows the rest, so that no window shows it twice. */
+    uvfib__metrics_lag(mon->m, interval > mon->resolution_ns ? interval - mon->resolution_ns : 0,
+                       now - mon->scrape_ns);
     maybe_rotate(mon, now);
 }
 

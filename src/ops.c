@@ -5,17 +5,29 @@
 
 #include "uvfib.h"
 
-static void on_metrics(uvfib_req_t *req, void *arg)
+static void send_metrics(uvfib_req_t *req, int (*read)(uvfib_server_t *, char **, size_t *))
 {
     char *text;
     size_t len;
-    if (uvfib_server_metrics(uvfib_req_server(req), &text, &len) < 0) {
+    if (read(uvfib_req_server(req), &text, &len) < 0) {
         uvfib_res_error(req, 500, "out of memory");
         return;
     }
     uvfib_res_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     uvfib_res_send(req, 200, text, len);
     uvfib_free(text);
+}
+
+static void on_metrics(uvfib_req_t *req, void *arg)
+{
+    send_metrics(req, uvfib_server_metrics);
+}
+
+/* HEAD gets the GET's headers, but nobody reads its body: it must not end the window that
+ * the scraper's next GET shows. */
+static void on_metrics_head(uvfib_req_t *req, void *arg)
+{
+    send_metrics(req, uvfib_server_metrics_peek);
 }
 
 /* Readiness, for a load balancer: not ready while shedding or draining, so traffic goes
@@ -40,6 +52,8 @@ static void on_readyz(uvfib_req_t *req, void *arg)
 int uvfib_metrics_routes_add(uvfib_server_t *server)
 {
     int err = uvfib_route_add(server, "GET", "/metrics", on_metrics, NULL);
+    if (err == 0)
+        err = uvfib_route_add(server, "HEAD", "/metrics", on_metrics_head, NULL);
     if (err == 0)
         err = uvfib_route_add(server, "GET", "/readyz", on_readyz, NULL);
     return err;

@@ -103,7 +103,7 @@ void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
     out->access_log_dropped = s.count.log_dropped;
 }
 
-int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
+static int metrics_text(uvfib_server_t *server, char **text, size_t *len, bool end_window)
 {
     struct uvfib__server *srv = uvfib__server_of(server);
     if (srv == NULL)
@@ -117,10 +117,21 @@ int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
         uvfib__buf_free(&out);
         return UV_ENOMEM;
     }
-    uvfib__monitor_scrape_reset(&srv->mon);
+    if (end_window)
+        uvfib__monitor_scrape_reset(&srv->mon);
     *text = out.data;
     *len = out.len;
     return 0;
+}
+
+int uvfib_server_metrics(uvfib_server_t *server, char **text, size_t *len)
+{
+    return metrics_text(server, text, len, true);
+}
+
+int uvfib_server_metrics_peek(uvfib_server_t *server, char **text, size_t *len)
+{
+    return metrics_text(server, text, len, false);
 }
 
 void uvfib_server_readiness(const uvfib_server_t *server, uvfib_readiness_t *out)

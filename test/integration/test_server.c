@@ -996,6 +996,7 @@ static void test_calls_after_the_close_callbacks_find_the_server_closed(void **s
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(uvfib_server_metrics(&server, &text, &len), UV_EINVAL);
+    assert_int_equal(uvfib_server_metrics_peek(&server, &text, &len), UV_EINVAL);
     assert_null(text);
     uvfib_stats_t st;
     memset(&st, 0xff, sizeof(st));

@@ -237,10 +237,10 @@ static void test_lag_gauges_cover_the_time_since_the_previous_scrape(void **stat
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
     count_some(&m);
-    uvfib__metrics_lag(&m, 2000000);   /* shedding window 1: 2 ms and 500 ms */
-    uvfib__metrics_lag(&m, 500000000);
+    uvfib__metrics_lag(&m, 2000000, 2000000);   /* shedding window 1: 2 ms and 500 ms */
+    uvfib__metrics_lag(&m, 500000000, 500000000);
     uvfib__metrics_rotate(&m);
-    uvfib__metrics_lag(&m, 8000000);   /* window 2: 8 ms */
+    uvfib__metrics_lag(&m, 8000000, 8000000);   /* window 2: 8 ms */
     uvfib__metrics_rotate(&m);         /* window 3: nothing yet */
     assert_int_equal(uvfib__metrics_recent_lag(&m), 8000000); /* window 1 is gone */
 
@@ -259,7 +259,7 @@ static void test_lag_gauges_cover_the_time_since_the_previous_scrape(void **stat
     uvfib__free(text);
 
     uvfib__metrics_scrape_reset(&m);
-    uvfib__metrics_lag(&m, 3000000);
+    uvfib__metrics_lag(&m, 3000000, 3000000);
     text = write_all(&m, &v);
     assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.003"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 4"));
@@ -269,6 +269,17 @@ static void test_lag_gauges_cover_the_time_since_the_previous_scrape(void **stat
     v.lag_pending_s = 0.25;
     text = write_all(&m, &v);
     assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.25"));
+    uvfib__free(text);
+    /* When that tick fires, 0.26 s late, the window after the scrape takes its last 10 ms;
+     * the histogram since start, all of it. */
+    uvfib__metrics_scrape_reset(&m);
+    v.lag_pending_s = 0;
+    uvfib__metrics_lag(&m, 260000000, 10000000);
+    text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.01"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_bucket{le=\"0.25\"} 3"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 5"));
+    assert_int_equal(uvfib__metrics_recent_lag(&m), 260000000);
     uvfib__free(text);
     uvfib__metrics_free(&m);
 }
