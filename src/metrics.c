@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -164,13 +165,18 @@ static void event_loop(uvfib__buf_t *out, const struct uvfib__metrics *m,
                                              "scrape.", 99.9},
     };
     const uvfib__hist_t *w = &m->lag_scrape;
+    /* No tick since the previous scrape (the monitor off, or two scrapes within one period):
+     * NaN, as a summary's quantiles with no observations, not a 0 that reads as a healthy loop
+     * and never trips an alert. */
+    bool none = uvfib__hist_count(w) == 0;
     for (size_t i = 0; i < N_OF(stats); i++) {
-        double ns = stats[i].pct == -1   ? (double)uvfib__hist_min(w)
+        double ns = none                 ? NAN
+                    : stats[i].pct == -1 ? (double)uvfib__hist_min(w)
                     : stats[i].pct == -2 ? (double)uvfib__hist_max(w)
                     : stats[i].pct == -3 ? uvfib__hist_mean(w)
                     : stats[i].pct == -4 ? uvfib__hist_stddev(w)
                                          : (double)uvfib__hist_percentile(w, stats[i].pct);
-        if (stats[i].pct == -2 && v->lag_pending_s * 1e9 > ns)
+        if (stats[i].pct == -2 && v->lag_pending_s > 0 && (none || v->lag_pending_s * 1e9 > ns))
             ns = v->lag_pending_s * 1e9;
         one(out, stats[i].name, "gauge", stats[i].help, ns / 1e9);
     }

@@ -153,7 +153,7 @@ static void assert_well_formed(const char *text)
 
 /* ------------------------------------------------------------------ tests */
 
-static void test_empty_metrics_are_well_formed_with_zeros(void **state)
+static void test_empty_metrics_are_well_formed_with_zeros_or_nan(void **state)
 {
     struct uvfib__metrics m;
     uvfib__metrics_init(&m);
@@ -164,8 +164,16 @@ static void test_empty_metrics_are_well_formed_with_zeros(void **state)
     assert_true(has_line(text, "uvfib_info{version=\"0.1.0\",mode=\"auto\"} 1"));
     assert_true(has_line(text, "# TYPE uvfib_eventloop_lag_seconds histogram"));
     assert_true(has_line(text, "uvfib_eventloop_lag_seconds_count 0"));
-    assert_true(has_line(text, "uvfib_eventloop_lag_p99_seconds 0"));
+    /* No tick yet: the window's figures are NaN, not a 0 that reads as a healthy loop. */
+    assert_true(has_line(text, "uvfib_eventloop_lag_p99_seconds NaN"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_min_seconds NaN"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds NaN"));
     assert_true(has_line(text, "uvfib_eventloop_lag_resolution_seconds 0.01"));
+    uvfib__free(text);
+    v.lag_pending_s = 0.02; /* but a tick overdue now is a delay seen */
+    text = write_all(&m, &v);
+    assert_true(has_line(text, "uvfib_eventloop_lag_max_seconds 0.02"));
+    assert_true(has_line(text, "uvfib_eventloop_lag_p99_seconds NaN"));
     assert_true(has_line(text, "uvfib_pool_threads 4"));
     assert_true(has_line(text, "uvfib_pool_busy_threads 2"));
     assert_true(has_line(text, "uvfib_pool_waiting_jobs 3"));
@@ -450,7 +458,7 @@ static void test_docs_table_lists_exactly_the_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_metrics_are_well_formed_with_zeros),
+        cmocka_unit_test(test_empty_metrics_are_well_formed_with_zeros_or_nan),
         cmocka_unit_test(test_requests_counted_by_route_and_code_with_escaped_labels),
         cmocka_unit_test(test_request_without_memory_is_counted_as_lost),
         cmocka_unit_test(test_lag_gauges_cover_the_time_since_the_previous_scrape),
