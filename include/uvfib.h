@@ -94,8 +94,9 @@ struct uvfib_config_s {
                                        0..19 (0: the class alone); default 10 */
     uint64_t loop_resolution_ms;  /**< period of the loop-delay monitor's timer; default 10;
                                        0: no timer (and no max_loop_delay_ms) */
-    uint64_t monitor_window_ms;   /**< window of the recent loop-delay figures, ELU and the
-                                       overload decision; default 1000 */
+    uint64_t monitor_window_ms;   /**< window of the recent loop delay that max_loop_delay_ms
+                                       judges (the /metrics gauges cover the time since the
+                                       previous scrape instead); default 1000 */
     uint64_t max_loop_delay_ms;   /**< while the recent loop delay is above this, computations
                                        are refused with 503 (see uvfib_req_offload); 0: off */
     uint64_t max_queue_wait_ms;   /**< admission: while the wait a new computation can
@@ -139,7 +140,8 @@ struct uvfib_stats_s {
     uint64_t responses_total;      /**< responses fully written */
     uint64_t parse_errors;         /**< connections closed for a malformed request */
     uint64_t jobs_queued;          /**< waiting for a thread now */
-    uint64_t jobs_running;         /**< in libuv's pool now */
+    uint64_t jobs_running;         /**< taken by a pool thread and not yet back on the loop
+                                        (running, or finished and on its way back) */
     uint64_t jobs_completed;       /**< ran to completion */
     uint64_t jobs_cancelled;       /**< dropped or stopped because their client went away */
     uint64_t jobs_timed_out;       /**< cancelled by compute_timeout_ms */

@@ -239,7 +239,7 @@ static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics
          "Time from queueing a computation to a pool thread starting it.", &m->job_wait,
          time_bounds, N_OF(time_bounds));
     one(out, "uvfib_pool_queue_wait_max_seconds", "gauge",
-        "Longest a computation waited for a pool thread, of those that started since the "
+        "Longest a computation waited for a pool thread, of those that came back since the "
         "previous scrape.", (double)m->job_wait_scrape_max / 1e9);
     hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread (not counting runs cut short by their client leaving).",
          &m->job_compute, time_bounds, N_OF(time_bounds));

@@ -87,7 +87,7 @@ static const char usage[] =
     "                             that one wake-up of the loop answers both (default 1;\n"
     "                             0: answer each at once)\n"
     "      --loop-resolution MS   period of the event-loop delay monitor (default 10; 0 off)\n"
-    "      --monitor-window MS    window of recent loop delay and utilization (default 1000)\n"
+    "      --monitor-window MS    window of the recent loop delay --max-loop-delay judges (default 1000)\n"
     "      --max-loop-delay MS    answer computations 503 while the recent event-loop delay\n"
     "                             is over MS (default 0: never)\n"
     "      --max-queue-wait MS    admission: answer computations 503 + Retry-After while\n"
