@@ -84,7 +84,9 @@ struct uvfib_config_s {
     uint64_t keepalive_timeout_ms;/**< idle keep-alive connection; closed quietly; default 5000 */
     uint64_t write_timeout_ms;    /**< a response that the client does not read; closed */
     uint64_t compute_timeout_ms;  /**< a computation not done this long after it was queued
-                                       is cancelled; done gets UV_ETIMEDOUT; default 0: none */
+                                       is cancelled; done gets UV_ETIMEDOUT; one expected to
+                                       wait longer is refused (as max_queue_wait_ms). Work
+                                       run on the loop is not timed; default 0: none */
     uvfib_priority_t compute_priority; /**< opt-in: how pool threads that compute for this
                                        server are scheduled, so the loop thread wins the CPU;
                                        held only while work that is not cheap runs, where

@@ -22,7 +22,17 @@ double uvfib__admission_expected_wait_ns(const struct uvfib__admission_limits *l
     double cost = load->compute_ns;
     if (cost <= 0)
         cost = (double)load->oldest_running_ns;
-    return (double)load->waiting / (double)lim->threads * cost;
+    double ahead = (double)load->waiting / (double)lim->threads * cost;
+    double seen = (double)load->oldest_waiting_ns;
+    return ahead > seen ? ahead : seen;
+}
+
+/* The wait beyond which a job is refused: max_queue_wait_ns, or the compute timeout where it
+ * is smaller (a job that waits that long times out before it computes); 0: none. */
+static uint64_t wait_bound_ns(const struct uvfib__admission_limits *lim)
+{
+    uint64_t bound = lim->max_queue_wait_ns, timeout = lim->compute_timeout_ns;
+    return timeout > 0 && (bound == 0 || timeout < bound) ? timeout : bound;
 }
 
 /* Whole seconds until ns have passed, at least 1 and at most a minute. */
@@ -61,9 +71,9 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
          * while a burst handed over in one loop pass, not yet taken, still fits. */
         d.verdict = UVFIB__REFUSE_QUEUE_FULL;
         d.retry_after_s = seconds_up(d.expected_wait_ns);
-    } else if (lim->max_queue_wait_ns > 0 && d.expected_wait_ns > (double)lim->max_queue_wait_ns) {
+    } else if (wait_bound_ns(lim) > 0 && d.expected_wait_ns > (double)wait_bound_ns(lim)) {
         d.verdict = UVFIB__REFUSE_QUEUE_WAIT;
-        d.retry_after_s = seconds_up(d.expected_wait_ns - (double)lim->max_queue_wait_ns);
+        d.retry_after_s = seconds_up(d.expected_wait_ns - (double)wait_bound_ns(lim));
     }
     return d;
 }
@@ -86,9 +96,10 @@ const char *uvfib__admission_reason(const struct uvfib__admission *d,
     case UVFIB__REFUSE_QUEUE_WAIT:
         snprintf(buf, cap,
                  "expected queue wait %.1f ms (%u waiting, %u threads) is over the %" PRIu64
-                 " ms limit",
+                 " ms %s",
                  d->expected_wait_ns / 1e6, load->waiting, lim->threads,
-                 lim->max_queue_wait_ns / 1000000);
+                 wait_bound_ns(lim) / 1000000,
+                 wait_bound_ns(lim) == lim->max_queue_wait_ns ? "limit" : "compute timeout");
         break;
     case UVFIB__ADMIT:
     default:

@@ -596,6 +596,16 @@ void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *r
     uv_mutex_unlock(&pool->mu);
 }
 
+const struct uvfib__pool_job *uvfib__pool_head(struct uvfib__pool *pool)
+{
+    if (pool->closed)
+        return NULL;
+    uv_mutex_lock(&pool->mu);
+    const struct uvfib__pool_job *head = pool->wait_head;
+    uv_mutex_unlock(&pool->mu);
+    return head;
+}
+
 void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool))
 {
     if (pool->closing)

@@ -34,6 +34,7 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
         .threads = cfg->threads,
         .max_queue = cfg->max_queue,
         .max_queue_wait_ns = uvfib__ms_to_ns(cfg->max_queue_wait_ms),
+        .compute_timeout_ns = uvfib__ms_to_ns(cfg->compute_timeout_ms),
         .max_loop_delay_ns = uvfib__ms_to_ns(cfg->max_loop_delay_ms),
         .window_ns = uvfib__ms_to_ns(cfg->monitor_window_ms),
     };
@@ -44,6 +45,12 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
     if (!pool) /* the decision is the loop delay's alone: skip the pool's lock */
         return uvfib__admission_decide(lim, load, pool);
     uvfib__pool_counts(&srv->pool, &load->waiting, &load->running);
+    const struct uvfib__pool_job *head = load->waiting > 0 ? uvfib__pool_head(&srv->pool) : NULL;
+    if (head != NULL) {
+        /* The server queues only jobs, whose first member the pool job is. */
+        uint64_t queued = ((const struct uvfib__job *)head)->queued_ns, now = uv_hrtime();
+        load->oldest_waiting_ns = now > queued ? now - queued : 0;
+    }
     if (load->compute_ns <= 0 && srv->oldest != NULL) {
         /* No job has come back yet: what the oldest has computed is what we know (its whole
          * run if it has finished and waits for the loop to take it back). */

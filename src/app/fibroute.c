@@ -34,8 +34,9 @@ static void on_fib_done(uvfib_req_t *req, void *ctx, int status)
         else
             uvfib_res_error(req, 500, "out of memory");
     } else if (status == UV_ETIMEDOUT) {
-        uvfib_res_error(req, 504, "computation timed out: it exceeded the server's "
-                                  "--compute-timeout; try a smaller n");
+        /* The deadline counts from queueing: the time may have gone to the wait. */
+        uvfib_res_error(req, 504, "computation timed out: not done within the server's "
+                                  "--compute-timeout, which counts the wait for a thread too");
     } else if (status == UV_ECANCELED || job->err == UV_ECANCELED) {
         uvfib_res_error(req, 503, "computation cancelled");
     } else {

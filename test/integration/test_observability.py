@@ -462,6 +462,54 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreater(metric(s, "uvfib_pool_queue_wait_seconds_sum"),
                            0.5 * mean_compute * waiters)
 
+    def test_jobs_longer_than_the_average_are_refused_by_the_wait_they_get(self):
+        # The average learnt from short jobs says a long one waits microseconds; the head of
+        # the queue, waiting behind a long run, says otherwise, and admission believes it.
+        srv = self.start("--mode", "offload", "--threads", "1", "--max-queue-wait", "300",
+                         "--access-log", "off")
+        self.assertEqual(get(srv.port, "/fibonacci/25")[0], 200)   # learns a cost of ~1 ms
+        long_n = n_for(30.0)
+        clients = []
+        for waiting in (0, 1):
+            c = Client(srv.port)
+            c.send("/fibonacci/%d" % long_n)
+            clients.append(c)
+            wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_waiting_jobs") == waiting,
+                     5, "%d waiting" % waiting)
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_expected_wait_seconds") > 0.3,
+                 5, "the head's wait to pass the limit")
+        self.refused(srv, "/fibonacci/%d" % long_n, "over the 300 ms limit", clients)
+
+    def test_a_wait_past_the_compute_timeout_is_refused_before_it_times_out(self):
+        # A job that would wait longer than --compute-timeout could only end in a 504 after
+        # holding its place: it gets the retryable 503 at once, though the default
+        # --max-queue-wait (5 s) would admit it.
+        srv = self.start("--mode", "offload", "--threads", "1", "--compute-timeout", "1000",
+                         "--access-log", "off")
+        n = n_for(0.2)
+        self.assertEqual(get(srv.port, "/fibonacci/%d" % n)[0], 200)   # learns the cost
+        clients = [Client(srv.port)]
+        clients[0].send("/fibonacci/%d" % n_for(30.0))   # holds the thread until its deadline
+        wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_busy_threads") == 1, 5,
+                 "the computation to start")
+        while metric(scrape(srv.port)[0], "uvfib_pool_expected_wait_seconds") <= 1.0:
+            self.assertLess(len(clients), 20)
+            c = Client(srv.port)
+            c.send("/fibonacci/%d" % n)
+            clients.append(c)
+            wait_for(lambda: metric(scrape(srv.port)[0], "uvfib_pool_waiting_jobs")
+                     == len(clients) - 1, 5, "the job to wait")
+        self.refused(srv, "/fibonacci/%d" % n, "ms compute timeout", clients)
+
+    def refused(self, srv, path, reason, clients):
+        """path is refused for its wait, saying reason; then clients leave."""
+        status, headers, body = get(srv.port, path)
+        self.assertEqual(status, 503, body)
+        self.assertIn(reason, json.loads(body)["error"])
+        self.assertIn("retry-after", headers)
+        for c in clients:
+            c.close()
+
     def test_a_run_its_client_cut_short_is_not_a_compute_time(self):
         # Each client that gives up mid-run once pulled the recent compute time (and so the
         # expected wait admission judges by) toward the few ms its job ran.

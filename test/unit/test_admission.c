@@ -79,6 +79,52 @@ static void test_queue_wait_refuses_past_the_bound_and_admits_at_it(void **state
     assert_int_equal(d.retry_after_s, 10);
 }
 
+/* A burst of long jobs after short ones: the average still says 1 ms, but the head of the
+ * queue has waited 6 s already. That wait is the expected one. */
+static void test_the_wait_is_never_less_than_the_head_has_waited(void **state)
+{
+    (void)state;
+    struct uvfib__admission_limits lim = limits();
+    struct uvfib__admission_load load = {
+        .waiting = 4, .running = 2, .compute_ns = 1 * MS, .oldest_waiting_ns = 6000 * MS};
+    assert_true(uvfib__admission_expected_wait_ns(&lim, &load) == 6000.0 * MS);
+    struct uvfib__admission d = uvfib__admission_decide(&lim, &load, true);
+    assert_int_equal(d.verdict, UVFIB__REFUSE_QUEUE_WAIT);
+    assert_int_equal(d.retry_after_s, 1);
+    load.oldest_waiting_ns = 1 * MS; /* shorter than the estimate: the estimate stands */
+    assert_true(uvfib__admission_expected_wait_ns(&lim, &load) == 2.0 * MS);
+    load.waiting = 0; /* nothing ahead and a thread free: no wait, whatever the figures */
+    load.running = 1;
+    assert_true(uvfib__admission_expected_wait_ns(&lim, &load) == 0.0);
+}
+
+/* A job that would wait past the compute timeout can only time out: refused as a wait over
+ * the timeout, where that is below max_queue_wait, with a reason that says which. */
+static void test_a_wait_past_the_compute_timeout_is_refused(void **state)
+{
+    (void)state;
+    struct uvfib__admission_limits lim = limits();
+    lim.compute_timeout_ns = 1000 * MS;
+    struct uvfib__admission_load load = {.waiting = 2, .running = 2, .compute_ns = 1000 * MS};
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict, UVFIB__ADMIT);
+    load.waiting = 3; /* 1.5 s: under the 5 s limit, over the 1 s timeout */
+    struct uvfib__admission d = uvfib__admission_decide(&lim, &load, true);
+    assert_int_equal(d.verdict, UVFIB__REFUSE_QUEUE_WAIT);
+    assert_int_equal(d.retry_after_s, 1);
+    char buf[160];
+    assert_string_equal(uvfib__admission_reason(&d, &lim, &load, buf, sizeof(buf)),
+                        "expected queue wait 1500.0 ms (3 waiting, 2 threads) is over the "
+                        "1000 ms compute timeout");
+    lim.max_queue_wait_ns = 0; /* the timeout bounds the wait on its own too */
+    assert_int_equal(uvfib__admission_decide(&lim, &load, true).verdict,
+                     UVFIB__REFUSE_QUEUE_WAIT);
+    lim.max_queue_wait_ns = 500 * MS; /* a smaller limit is the one that speaks */
+    d = uvfib__admission_decide(&lim, &load, true);
+    assert_string_equal(uvfib__admission_reason(&d, &lim, &load, buf, sizeof(buf)),
+                        "expected queue wait 1500.0 ms (3 waiting, 2 threads) is over the "
+                        "500 ms limit");
+}
+
 static void test_queue_wait_off_admits_any_wait_up_to_the_cap(void **state)
 {
     (void)state;
@@ -221,6 +267,8 @@ int main(void)
         cmocka_unit_test(test_wait_is_jobs_ahead_over_threads_times_cost),
         cmocka_unit_test(test_first_burst_uses_oldest_running_time_as_cost),
         cmocka_unit_test(test_queue_wait_refuses_past_the_bound_and_admits_at_it),
+        cmocka_unit_test(test_the_wait_is_never_less_than_the_head_has_waited),
+        cmocka_unit_test(test_a_wait_past_the_compute_timeout_is_refused),
         cmocka_unit_test(test_queue_wait_off_admits_any_wait_up_to_the_cap),
         cmocka_unit_test(test_queue_full_is_checked_before_queue_wait),
         cmocka_unit_test(test_a_full_queue_with_a_free_thread_admits),
