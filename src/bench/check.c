@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "stats.h"
@@ -46,7 +47,7 @@ static void check_samples(const char *name, const uvfib__hist_t *h, uvfib__bench
         return;
     for (size_t i = 0; i < sizeof printed / sizeof printed[0]; i++) {
         if (!uvfib__bench_pct_ok(n, printed[i])) {
-            warn(w, "%s: p%g and above withheld: %" PRIu64 " responses, p%g needs %" PRIu64
+            warn(w, "%s: p%g and above withheld: %" PRIu64 " latencies, p%g needs %" PRIu64
                     " (at least one sample beyond it); run longer or faster for them", name,
                  printed[i], n, printed[i], uvfib__bench_pct_min_samples(printed[i]));
             return;
@@ -63,13 +64,16 @@ void uvfib__bench_check_honesty(const uvfib__bench_opts_t *o, const uvfib__bench
 
     if (probe_on && p->n_sent > 0 &&
         (double)p->n_late_generator > UVFIB__BENCH_GEN_LATE_SHARE * (double)p->n_sent) {
+        /* The timer lag's p99 under the rule every percentile follows; else its maximum. */
+        double lag_p99 = uvfib__bench_hist_pct_ms(&res->gen.timer_lag_ns, 99.0);
+        bool p99 = !isnan(lag_p99);
         warn(w, "generator: %" PRIu64 " of %" PRIu64 " probe sends (%.1f%%) left over %.0f ms "
-                "late because uvfib-bench's own loop was behind (timer lag p99 %.3f ms): it did "
+                "late because uvfib-bench's own loop was behind (timer lag %s %.3f ms): it did "
                 "not keep the probe's rate, and those latencies include its delay",
              p->n_late_generator, p->n_sent,
              100.0 * (double)p->n_late_generator / (double)p->n_sent,
-             (double)UVFIB__BENCH_LATE_NS / 1e6,
-             (double)uvfib__hist_percentile(&res->gen.timer_lag_ns, 99.0) / 1e6);
+             (double)UVFIB__BENCH_LATE_NS / 1e6, p99 ? "p99" : "max",
+             p99 ? lag_p99 : (double)uvfib__hist_max(&res->gen.timer_lag_ns) / 1e6);
     }
     if (res->window_s > 0.0 && res->gen.cpu_s / res->window_s >= UVFIB__BENCH_GEN_CPU_FULL) {
         warn(w, "generator: uvfib-bench used %.2f cores over the window and runs on one thread: "
@@ -77,11 +81,23 @@ void uvfib__bench_check_honesty(const uvfib__bench_opts_t *o, const uvfib__bench
                 "throughput is its limit as much as the server's",
              res->gen.cpu_s / res->window_s);
     }
-    if (probe_on && p->n_intended > 0 && (double)p->n_sent < 0.9 * (double)p->n_intended) {
+    if (probe_on && p->n_intended > 0 && p->n_connects == 0 &&
+        p->n_errors[UVFIB__BENCH_ERR_CONNECT] > 0) {
+        warn(w, "probe: no connection was ever accepted (%" PRIu64 " connect errors): nothing "
+                "was measured; is the server listening on %s?",
+             p->n_errors[UVFIB__BENCH_ERR_CONNECT], res->address);
+    } else if (probe_on && p->n_intended > 0 &&
+               (double)p->n_sent < 0.9 * (double)p->n_intended) {
         warn(w, "probe: %" PRIu64 " of %" PRIu64 " intended requests were sent: responses came "
                 "slower than the rate over %u connections allows (latency still counts from "
                 "the intended times; more --probe-connections keep the rate)",
              p->n_sent, p->n_intended, o->probe_conns);
+    }
+    if (probe_on && p->n_connects > 0 && p->n_unfinished > o->probe_conns) {
+        warn(w, "probe: %" PRIu64 " requests were due and unanswered when the run ended: the "
+                "server was stalled at the end; each counts in the latencies with the wait it "
+                "had by then",
+             p->n_unfinished);
     }
     if (probe_on)
         check_samples("probe", &p->latency_ns, w);

@@ -43,7 +43,7 @@ static const char usage_text[] =
     "  --probe-connections P    connections the probe rate is spread over (default 4);\n"
     "                           keep R/P below 1/latency or the probe queues up behind itself\n"
     "timing:\n"
-    "  --duration SECONDS       measured time, required, 0 < SECONDS <= 3600 (fractions ok)\n"
+    "  --duration SECONDS       measured time, required, 0.001 <= SECONDS <= 3600 (decimal)\n"
     "  --warmup SECONDS         extra time before it, run but not measured (default 0)\n"
     "  --timeout MS             per request, connect attempt and scrape (default 2000)\n"
     "server metrics:\n"
@@ -82,8 +82,8 @@ static const char usage_text[] =
     "   \"load\": null or {\"url\", \"connections\", \"requests\", \"throughput_rps\", \"sent\",\n"
     "       \"connects\", \"unfinished\", \"bytes\", \"errors\": {\"total\", \"status_4xx\",\n"
     "       \"status_5xx\", \"connect\", \"read\", \"parse\", \"timeout\"},\n"
-    "       \"latency_ms\": LATENCY, and autocannon's \"latency\", \"requests\", \"throughput\"},\n"
-    "   \"probe\": null or the same plus \"rate_rps\", \"late\", \"late_generator\",\n"
+    "       \"latency_ms\": LATENCY, \"autocannon\": {\"latency\", \"requests\", \"throughput\"}},\n"
+    "   \"probe\": null or the same plus \"rate_rps\", \"intended\", \"late\", \"late_generator\",\n"
     "       \"latency_ms\" (corrected: from the intended send time) and\n"
     "       \"service_ms\" (uncorrected: from the actual send),\n"
     "   \"duration\", \"latency\", \"requests\", \"throughput\": autocannon's fields for the\n"
@@ -159,7 +159,8 @@ static bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 /* Parses a finite decimal number in [min, max] ("2", "0.5", "1e3"). */
 static bool parse_num(const char *s, double min, double max, double *out)
 {
-    if ((s[0] < '0' || s[0] > '9') && s[0] != '.')
+    /* strtod would take hexadecimal ("0x1p-1") and "inf" too: decimal digits only. */
+    if (((s[0] < '0' || s[0] > '9') && s[0] != '.') || s[strspn(s, "0123456789.eE+-")] != '\0')
         return false;
     errno = 0;
     char *end = NULL;
@@ -330,8 +331,9 @@ uvfib__bench_opts_status_t uvfib__bench_opts_parse(uvfib__bench_opts_t *o, int a
             o->probe_conns = (unsigned)u;
             break;
         case OPT_DURATION:
+            /* At least the timers' millisecond: a shorter window measures nothing. */
             ok = parse_num(arg, 0.0, UVFIB__BENCH_MAX_DURATION_S, &o->duration_s) &&
-                 o->duration_s > 0.0;
+                 o->duration_s >= 0.001;
             have_duration = true;
             break;
         case OPT_WARMUP:

@@ -156,12 +156,17 @@ void uvfib__bench_report_text(FILE *out, const uvfib__bench_opts_t *o,
 
     fprintf(out, "\ngenerator: %.2f cores", res->window_s > 0 ? res->gen.cpu_s / res->window_s
                                                               : 0.0);
-    if (probe_on)
+    if (probe_on) {
         fprintf(out, "; probe sends %" PRIu64 " of %" PRIu64 " due, %" PRIu64 " late (%" PRIu64
-                     " by the generator's own lag), timer lag p99 %.3f ms",
+                     " by the generator's own lag), timer lag p99 ",
                 res->probe.n_sent, res->probe.n_intended, res->probe.n_late,
-                res->probe.n_late_generator,
-                (double)uvfib__hist_percentile(&res->gen.timer_lag_ns, 99.0) / 1e6);
+                res->probe.n_late_generator);
+        double lag_p99 = uvfib__bench_hist_pct_ms(&res->gen.timer_lag_ns, 99.0);
+        if (isnan(lag_p99))
+            fputs("-", out); /* withheld, as every percentile with too few samples */
+        else
+            fprintf(out, "%.3f ms", lag_p99);
+    }
     fputc('\n', out);
     if (o->metrics_url != NULL)
         fprintf(out, "server metrics: %s (%s), %" PRIu64 " of %" PRIu64 " scrapes answered\n",

@@ -56,6 +56,10 @@ class TestServer:
     def __init__(self):
         self.connections = 0            # accepted connections
         self.requests = {}              # path -> requests received
+        self.close_on_accept = False    # close each connection at once, as an overloaded
+                                        # server (Node's maxConnections) does
+        self.freeze_at = None           # /freeze: answered until this time.monotonic(), then
+                                        # never
         self._lock = threading.Lock()
         owner = self
 
@@ -88,6 +92,8 @@ class TestServer:
     def _serve(self, sock):
         with self._lock:
             self.connections += 1
+        if self.close_on_accept:
+            return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = b""
         while True:
@@ -101,7 +107,7 @@ class TestServer:
             path = parts[1].decode() if len(parts) == 3 else ""
             with self._lock:
                 self.requests[path] = self.requests.get(path, 0) + 1
-            if path == "/hang":
+            if path == "/hang" or (path == "/freeze" and time.monotonic() >= self.freeze_at):
                 while sock.recv(65536):         # until the client gives up
                     pass
                 return
@@ -110,10 +116,17 @@ class TestServer:
             if path == "/garbage":
                 sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
                 continue
+            if path == "/early":   # 103 Early Hints, then the answer after DELAY_S
+                sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+                time.sleep(DELAY_S)
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                continue
             if path == "/eof":
                 sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe body")
                 return
-            if path == "/fail":
+            if path == "/freeze":
+                status, body = "200 OK", b'{"success":true}'
+            elif path == "/fail":
                 status, body = "500 Internal Server Error", b'{"success":false}'
             elif path in ("/delay", "/slow"):
                 time.sleep(DELAY_S if path == "/delay" else SLOW_S)
@@ -185,6 +198,8 @@ class BenchTest(unittest.TestCase):
             ["--duration", "1"],                                  # no workload
             ["--duration", "1", "--probe-rate", "5", "--bogus"],
             ["--duration", "0", "--probe-rate", "5"],
+            ["--duration", "1e-9", "--probe-rate", "5"],              # below the timers' ms
+            ["--duration", "0x1p-1", "--probe-rate", "5"],            # decimal only
             ["--duration", "3601", "--probe-rate", "5"],
             ["--duration", "1", "--probe-rate", "5", "--port", "70000"],
             ["--duration", "1", "--probe-rate", "-5"],
@@ -239,7 +254,10 @@ class BenchTest(unittest.TestCase):
         self.assertGreaterEqual(lat["p50"] + 0.001, probe["service_ms"]["p50"])
         self.assertAlmostEqual(probe["throughput_rps"], rate, delta=rate * 0.1)
         self.assertEqual(probe["errors"]["total"], 0, probe["errors"])
-        self.assertEqual(lat["count"], probe["requests"])
+        # Every response, and the requests in flight at the end with their wait by then (not
+        # one sent early for a time past the end).
+        self.assertGreaterEqual(lat["count"], probe["requests"])
+        self.assertLessEqual(lat["count"], probe["requests"] + probe["unfinished"])
         # The closed loop: 2 connections at one answer per DELAY_S each.
         self.assertGreater(load["requests"], 0)
         self.assertLessEqual(load["throughput_rps"], 2 / DELAY_S * 1.05)
@@ -300,6 +318,51 @@ class BenchTest(unittest.TestCase):
         self.assertGreaterEqual(probe["errors"]["timeout"], 4, probe["errors"])
         # Every timeout replaced its connection.
         self.assertGreaterEqual(self.server.connections, 8)
+
+    def test_requests_unanswered_at_the_end_count_with_their_wait(self):
+        # A server that stops answering for the last second of the window: its requests
+        # neither finish nor time out inside it. Each counts in the probe's latency with the
+        # wait it had at the end, so the stall shows and a latency threshold fails.
+        self.server.freeze_at = time.monotonic() + 1.0
+        r = self.bench_json("--probe-url", "/freeze", "--probe-rate", "50",
+                            "--probe-connections", "1", "--timeout", "10000",
+                            "--threshold", "max<100ms", status=99)
+        probe = r["probe"]
+        self.assertEqual(probe["errors"]["total"], 0, probe["errors"])
+        self.assertGreater(probe["unfinished"], 20)
+        # Every unfinished one is in, but one sent early for a time past the end.
+        self.assertIn(probe["latency_ms"]["count"] - probe["requests"],
+                      (probe["unfinished"], probe["unfinished"] - 1))
+        self.assertGreater(probe["latency_ms"]["max"], 500)
+        self.assertTrue(any("unanswered when the run ended" in w for w in r["warnings"]),
+                        r["warnings"])
+
+    def test_a_request_due_at_the_end_is_not_unfinished(self):
+        # The window is [start, end): at 100/s over 1 s, 100 sends are due, not 101.
+        r = self.bench_json("--probe-url", "/hang", "--probe-rate", "100",
+                            "--probe-connections", "1", "--timeout", "10000", duration=1.0)
+        probe = r["probe"]
+        self.assertEqual(probe["intended"], 100)
+        self.assertEqual(probe["unfinished"], 100)
+        self.assertEqual(probe["requests"], 0)
+        self.assertEqual(probe["latency_ms"]["count"], 100)
+
+    def test_a_server_that_closes_at_once_gets_a_connect_per_send(self):
+        # Reconnecting the moment the server closed made thousands of connects a second at
+        # --probe-rate 1; the probe now connects again shortly before its next send.
+        self.server.close_on_accept = True
+        r = self.bench_json("--probe-url", "/", "--probe-rate", "10", "--probe-connections",
+                            "1", duration=1.0)
+        self.assertLessEqual(self.server.connections, 30, r["probe"])
+        self.assertGreaterEqual(self.server.connections, 5)
+
+    def test_an_interim_response_is_not_the_answer(self):
+        r = self.bench_json("--load-url", "/early", "--load-connections", "1", duration=0.5)
+        load = r["load"]
+        self.assertGreater(load["requests"], 0)
+        self.assertEqual(load["errors"]["total"], 0, load["errors"])
+        self.assertEqual(load["connects"], 1)
+        self.assertGreaterEqual(load["latency_ms"]["min"], DELAY_MS)   # timed to the 200
 
     def test_close_delimited_responses_reconnect_without_errors(self):
         r = self.bench_json("--load-url", "/eof", "--load-connections", "1", duration=0.5)

@@ -103,6 +103,48 @@ static void test_probe_behind_its_schedule(void **state)
     assert_non_null(strstr(warning("probe: "), "899 of 1000 intended requests were sent"));
 }
 
+/* Nothing accepted a connection: the schedule's warning would blame slow responses and
+ * advise more connections; the cause is the target. */
+static void test_an_absent_target_is_named_as_such(void **state)
+{
+    (void)state;
+    res->probe.n_intended = 1000;
+    res->probe.n_errors[UVFIB__BENCH_ERR_CONNECT] = 40;
+    snprintf(res->address, sizeof res->address, "127.0.0.1 port 9");
+    assert_int_equal(count_warnings("probe: no connection was ever accepted (40 connect errors)"),
+                     1);
+    assert_non_null(strstr(warning("probe: no connection"), "127.0.0.1 port 9"));
+    assert_int_equal(count_warnings("probe: 0 of 1000 intended"), 0);
+}
+
+/* More requests unanswered at the end than the probe has connections: a stall at the end. */
+static void test_requests_unanswered_at_the_end(void **state)
+{
+    (void)state;
+    res->probe.n_sent = res->probe.n_intended = 1000;
+    res->probe.n_connects = 4;
+    res->probe.n_unfinished = 4; /* one in flight on each connection: normal */
+    assert_int_equal(count_warnings("probe: "), 0);
+    res->probe.n_unfinished = 30;
+    assert_int_equal(count_warnings("probe: 30 requests were due and unanswered"), 1);
+}
+
+/* The generator's lag is quoted as its p99 only where the sample rule allows one. */
+static void test_generator_lag_quoted_under_the_percentile_rule(void **state)
+{
+    (void)state;
+    res->probe.n_sent = res->probe.n_intended = 50;
+    res->probe.n_late_generator = 5;
+    for (int i = 0; i < 50; i++)
+        uvfib__hist_record(&res->gen.timer_lag_ns, (uint64_t)(i + 1) * 100000);
+    assert_int_equal(count_warnings("generator: "), 1);
+    assert_non_null(strstr(warning("generator: "), "timer lag max 5.000 ms"));
+    for (int i = 0; i < 100; i++)
+        uvfib__hist_record(&res->gen.timer_lag_ns, 100000);
+    assert_int_equal(count_warnings("generator: "), 1);
+    assert_non_null(strstr(warning("generator: "), "timer lag p99 "));
+}
+
 static void test_percentiles_short_of_samples(void **state)
 {
     (void)state;
@@ -110,17 +152,17 @@ static void test_percentiles_short_of_samples(void **state)
     uvfib__hist_reset(&res->probe.latency_ns);
     for (int i = 0; i < 50; i++)
         uvfib__hist_record(&res->probe.latency_ns, 1000000);
-    assert_int_equal(count_warnings("probe: p99 and above withheld: 50 responses, p99 needs 100"),
+    assert_int_equal(count_warnings("probe: p99 and above withheld: 50 latencies, p99 needs 100"),
                      1);
     uvfib__hist_reset(&res->probe.latency_ns);
     for (int i = 0; i < 5; i++)
         uvfib__hist_record(&res->probe.latency_ns, 1000000);
-    assert_int_equal(count_warnings("probe: p90 and above withheld: 5 responses, p90 needs 10"),
+    assert_int_equal(count_warnings("probe: p90 and above withheld: 5 latencies, p90 needs 10"),
                      1);
     /* The load is judged apart, and only when it runs. */
     opts.load_conns = 2;
     uvfib__hist_record(&res->load.latency_ns, 5);
-    assert_int_equal(count_warnings("load: p50 and above withheld: 1 responses"), 1);
+    assert_int_equal(count_warnings("load: p50 and above withheld: 1 latencies"), 1);
 }
 
 static void test_seconds_without_a_scrape(void **state)
@@ -172,6 +214,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generator_cpu_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_behind_its_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_percentiles_short_of_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_absent_target_is_named_as_such, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_unanswered_at_the_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generator_lag_quoted_under_the_percentile_rule,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_seconds_without_a_scrape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thresholds_counted_and_judged_per_workload, setup,
                                         teardown),
