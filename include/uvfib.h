@@ -156,7 +156,10 @@ struct uvfib_stats_s {
     uint64_t job_handbacks;        /**< times the loop took finished computations back from
                                         the pool; jobs_completed per hand-back grows above 1
                                         when coalesce_ms lets them share wake-ups */
-    uint64_t reserved[5];          /**< zero; for counters of later versions */
+    uint64_t requests_abandoned;   /**< requests the server left unanswered when it closed
+                                        their connection (a drain's deadline, or
+                                        uvfib_server_close()): logged as 444 */
+    uint64_t reserved[4];          /**< zero; for counters of later versions */
 };
 
 /** Whether the server should take traffic now (see uvfib_server_readiness()). */

@@ -8,7 +8,11 @@
 void uvfib__account_request(struct uvfib__server *srv, const uvfib_req_t *req, int status)
 {
     uint64_t duration_ns = uv_hrtime() - req->start_ns;
-    int code = status == 0 && req->answered ? req->status : 499;
+    /* Unanswered: 499 when the client left first, 444 (nginx's "closed without a response")
+     * when the server closed the connection at a drain's deadline. */
+    int code = status == 0 && req->answered ? req->status : status == UV_ESHUTDOWN ? 444 : 499;
+    if (code == 444)
+        srv->metrics.count.requests_abandoned++;
     uint64_t bytes = status == 0 ? req->out_len : 0;
     const char *route = req->match.route != NULL ? req->match.route->pattern : "unmatched";
     uvfib__metrics_request(&srv->metrics, route, code, duration_ns, bytes);

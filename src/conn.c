@@ -36,7 +36,7 @@ void uvfib__conn_unref(struct uvfib__conn *c)
     struct uvfib__server *srv = c->srv;
     while (c->head != NULL) {
         uvfib_req_t *next = c->head->next;
-        uvfib__account_request(srv, c->head, UV_ECANCELED);
+        uvfib__account_request(srv, c->head, c->abandoned ? UV_ESHUTDOWN : UV_ECANCELED);
         uvfib__request_free(c->head);
         c->head = next;
     }

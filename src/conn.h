@@ -37,6 +37,8 @@ struct uvfib__conn {
                                      timer may be due earlier (on_timer re-arms it for the rest) */
     unsigned refs;                /* open handles + writes in flight + jobs + shutdown */
     bool closing;                 /* set once by uvfib__conn_close(), never cleared */
+    bool abandoned;               /* closed by the server, not the client: what it has not
+                                     answered is accounted as 444, not 499 */
     bool reading;                 /* uv_read_start in effect */
     bool done_parsing;            /* a final request was seen: ignore further bytes */
     bool eof_kept;                /* EOF came while paused, with half_close_answer: it applies

@@ -22,7 +22,8 @@
 #define UVFIB__COUNTERS(X)                                                                        \
     X(jobs_completed, "uvfib_pool_jobs_completed_total", "", "Computations that ran to the end.") \
     X(jobs_cancelled, "uvfib_pool_jobs_cancelled_total", "",                                      \
-      "Computations dropped or stopped because their client went away.")                          \
+      "Computations dropped or stopped because their client went away, or the server closed its " \
+      "connection at a drain's deadline.")                                                        \
     X(jobs_timed_out, "uvfib_pool_jobs_timed_out_total", "",                                      \
       "Computations stopped by --compute-timeout.")                                               \
     X(jobs_rejected, "uvfib_pool_jobs_rejected_total", "",                                        \
@@ -36,6 +37,9 @@
     X(responses_total, "uvfib_http_responses_total", "", "Responses written to the end.")         \
     X(parse_errors, "uvfib_http_parse_errors_total", "",                                          \
       "Connections closed for a malformed request.")                                              \
+    X(requests_abandoned, "uvfib_http_requests_abandoned_total", "",                              \
+      "Requests left unanswered when the server closed their connection (a drain's deadline): "  \
+      "code 444.")                                                                                \
     X(request_timeouts, "uvfib_http_request_timeouts_total", "",                                  \
       "Connections closed with 408: a request did not arrive within --header-timeout.")           \
     X(connections_total, "uvfib_http_connections_total", "", "Connections accepted.")             \

@@ -108,6 +108,7 @@ void uvfib_server_stats(const uvfib_server_t *server, uvfib_stats_t *out)
     out->job_handbacks = s.count.job_handbacks;
     out->request_timeouts = s.count.request_timeouts;
     out->access_log_dropped = s.count.log_dropped;
+    out->requests_abandoned = s.count.requests_abandoned;
 }
 
 static int metrics_text(uvfib_server_t *server, char **text, size_t *len, bool end_window)

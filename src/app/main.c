@@ -47,6 +47,9 @@ static void on_server_closed(uvfib_server_t *server)
     struct app *app = server->data;
     uvfib_stats_t st;
     uvfib_server_stats(server, &st);
+    if (st.requests_abandoned > 0)
+        notice("uvfib: %llu requests were cut off unanswered at the drain deadline "
+               "(--drain-timeout)", (unsigned long long)st.requests_abandoned);
     if (st.access_log_dropped > 0)
         notice("uvfib: %llu access-log lines were not written (buffer full, or nobody read "
                "the log)", (unsigned long long)st.access_log_dropped);

@@ -404,8 +404,7 @@ class DrainDelay(ProductionTest):
     def test_drain_timeout_counts_from_the_end_of_the_delay(self):
         delay, timeout = D(1.0), D(1.0)
         server = self.start("--port", "0", "--threads", "1", "--max-n", "93",
-                            "--drain-delay", ms(delay), "--drain-timeout", ms(timeout),
-                            "--access-log", "off")
+                            "--drain-delay", ms(delay), "--drain-timeout", ms(timeout))
         n = n_for(server, 3 * (delay + timeout))
         busy = self.raw(server, D(30))
         busy.send(request("GET", "/fibonacci/%d" % n))
@@ -418,6 +417,13 @@ class DrainDelay(ProductionTest):
         self.assertGreaterEqual(took, (delay + timeout) * 0.95)
         # Cut at the deadline: the client gets no answer, and no reset either.
         self.assertEqual(busy.recv_until_eof(), b"")
+        # The server says so: a 444 in the log (not the 499 of a client that left), and a
+        # count on stderr, though the exit is 0.
+        err = server.stderr_text()
+        cut = [l for l in err.splitlines() if '"path":"/fibonacci/%d"' % n in l]
+        self.assertEqual(len(cut), 1, err)
+        self.assertIn('"status":444', cut[0])
+        self.assertIn("1 requests were cut off unanswered at the drain deadline", err)
 
 
 if __name__ == "__main__":
