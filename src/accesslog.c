@@ -78,9 +78,10 @@ static size_t json_str(char *p, size_t room, const char *s, size_t max)
         size_t run = i;
         while (run - i < max - n && json_plain[(unsigned char)s[run]])
             run++;
-        /* Cut by max in the middle of plain bytes: back to the start of a UTF-8 sequence. */
+        /* Cut by max in the middle of plain bytes: back to the start of a UTF-8 sequence, at
+         * most 3 bytes (no sequence is longer; stray continuation bytes are cut anywhere). */
         if (json_plain[(unsigned char)s[run]])
-            while (run > i && ((unsigned char)s[run] & 0xc0) == 0x80)
+            for (int k = 0; k < 3 && run > i && ((unsigned char)s[run] & 0xc0) == 0x80; k++)
                 run--;
         if (run > i) {
             if (n + (run - i) >= room)

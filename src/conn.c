@@ -72,6 +72,20 @@ void uvfib__conn_close(struct uvfib__conn *c)
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
+static uvfib_req_t *req_new(struct uvfib__conn *c, size_t text_bytes);
+
+void uvfib__conn_abandon(struct uvfib__conn *c)
+{
+    if (c->closing)
+        return; /* its client left first, or it was closed for its own reasons */
+    c->abandoned = true;
+    /* A request still arriving has no record yet; one with no message ("-") stands for it,
+     * so that the request that held the drain to its deadline shows in the log. */
+    if (c->http.in_message && !c->done_parsing)
+        (void)req_new(c, 0); /* freed and accounted with the others (uvfib__conn_unref) */
+    uvfib__conn_close(c);
+}
+
 void uvfib__conn_drain(struct uvfib__conn *c)
 {
     if (c->n_reqs == 0 && !c->http.in_message)
@@ -258,7 +272,8 @@ static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
         c->tail = NULL;
     c->n_reqs--;
     bool close_after = req->close_after;
-    uvfib__account_request(c->srv, req, status);
+    /* A write the server's own close cancelled: cut off, not left. */
+    uvfib__account_request(c->srv, req, status < 0 && c->abandoned ? UV_ESHUTDOWN : status);
     if (req->in_done)
         req->complete = true; /* its done callback may still read it: freed when it returns */
     else

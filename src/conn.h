@@ -52,6 +52,11 @@ void uvfib__conn_accept(struct uvfib__server *srv);
 /* Idempotent. Drops the connection's waiting jobs, asks its running ones to stop, closes its
  * handles; frees nothing itself (see uvfib__conn_unref). */
 void uvfib__conn_close(struct uvfib__conn *c);
+
+/* The server closes c itself (a drain's deadline, uvfib_server_close): what it leaves
+ * unanswered is accounted as 444, a request whose bytes had begun to arrive included, rather
+ * than as the 499 of a client that left. A connection already closing is left alone. */
+void uvfib__conn_abandon(struct uvfib__conn *c);
 void uvfib__conn_ref(struct uvfib__conn *c);
 /* The only place a connection is freed: when its last reference goes. */
 void uvfib__conn_unref(struct uvfib__conn *c);

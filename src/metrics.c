@@ -245,7 +245,8 @@ static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics
          &m->job_compute, time_bounds, N_OF(time_bounds));
     uvfib__prom_header(out, "uvfib_http_requests_total", "counter",
                        "Requests finished, by route pattern and status code (499: the client "
-                       "left before its response was written).");
+                       "left before its response was written; 444: the server closed the "
+                       "connection unanswered at a drain's deadline).");
     uvfib__buf_t labels;
     uvfib__buf_init(&labels);
     for (const struct uvfib__route_count *rc = m->routes; rc != NULL; rc = rc->next) {

@@ -65,8 +65,9 @@
       "Computations a pool thread has taken and the loop has not taken back yet.")                \
     X(waiting_jobs, "uvfib_pool_waiting_jobs", "Computations waiting for a pool thread now.")     \
     X(expected_wait_s, "uvfib_pool_expected_wait_seconds",                                        \
-      "Wait a new computation can expect: waiting jobs / threads * recent compute time; what "    \
-      "--max-queue-wait is compared with.")                                                       \
+      "Wait a new computation can expect: waiting jobs / threads * recent compute time, or the "  \
+      "oldest waiting one's wait so far if longer; what --max-queue-wait (and a smaller "         \
+      "--compute-timeout) is compared with.")                                                     \
     X(connections_open, "uvfib_http_connections_open", "Open client connections.")               \
     X(overloaded, "uvfib_overloaded",                                                             \
       "1 while a new computation would be refused with 503 (loop delay, full queue, expected "    \

@@ -460,9 +460,7 @@ static void close_now(struct uvfib__server *srv)
     struct uvfib__conn *next;
     for (struct uvfib__conn *c = srv->conns; c != NULL; c = next) {
         next = c->next;
-        if (!c->closing)
-            c->abandoned = true; /* its client did not leave: we cut it off */
-        uvfib__conn_close(c);
+        uvfib__conn_abandon(c);
     }
     maybe_closed(srv);
 }

@@ -553,18 +553,21 @@ static uint64_t settle_unfinished(struct workload *wl, uint64_t end_ns)
             continue;
         }
         uint64_t n_due = due_before(c, end_ns);
-        for (uint64_t k = c->seq; k < n_due; k++) {
+        /* Only requests due inside the window count: the warmup's are not measured (nor is
+         * anything when a signal ended the run before the window began). */
+        uint64_t first = due_before(c, wl->run->measure_start_ns);
+        uint64_t from = c->seq > first ? c->seq : first;
+        for (uint64_t k = from; end_ns > wl->run->measure_start_ns && k < n_due; k++) {
             uint64_t waited_ns = end_ns - intended_at(c, k);
             uvfib__hist_record(&wl->stats->latency_ns, waited_ns);
-            if (end_ns > wl->run->measure_start_ns)
-                uvfib__bench_timeline_latency(&wl->run->res->timeline,
-                                              end_ns - 1 - wl->run->measure_start_ns, true,
-                                              waited_ns);
+            uvfib__bench_timeline_latency(&wl->run->res->timeline,
+                                          end_ns - 1 - wl->run->measure_start_ns, true,
+                                          waited_ns);
         }
-        n += n_due > c->seq ? n_due - c->seq : 0;
-        /* Sent a little early for an intended time at or past the end: in flight all the
-         * same, though not yet due. */
-        n += c->state == CONN_BUSY && n_due <= c->seq;
+        n += n_due > from ? n_due - from : 0;
+        /* In flight though not among those: due in the warmup, or sent a little early for an
+         * intended time at or past the end. */
+        n += c->state == CONN_BUSY && (c->seq < first || c->seq >= n_due);
     }
     return n;
 }

@@ -425,6 +425,48 @@ class DrainDelay(ProductionTest):
         self.assertIn('"status":444', cut[0])
         self.assertIn("1 requests were cut off unanswered at the drain deadline", err)
 
+    def cut_off_lines(self, server):
+        """The access-log lines (stderr) of requests the drain's deadline cut off."""
+        return [l for l in server.stderr_text().splitlines() if '"status":444' in l]
+
+    def test_a_request_still_arriving_at_the_deadline_is_logged_cut_off(self):
+        # The client that holds a drain to its deadline is one that sent part of a request;
+        # it has no record yet, and once left no trace at all.
+        server = self.start("--port", "0", "--drain-timeout", ms(D(0.5)))
+        slow = self.raw(server, D(30))
+        slow.send(b"GET /fibonacci/5 HTTP/1.1\r\nHo")
+        self.healthz_round_trip(server)   # the part has been read
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
+        lines = self.cut_off_lines(server)
+        self.assertEqual(len(lines), 1, server.stderr_text())
+        self.assertIn('"path":"-"', lines[0])
+        self.assertIn("1 requests were cut off unanswered", server.stderr_text())
+
+    def test_responses_still_being_written_at_the_deadline_are_cut_off_not_left(self):
+        # A client that reads slowly: its answered requests wait for the socket when the
+        # deadline closes it. The server cut them off; the client did not leave.
+        server = self.start("--port", "0", "--drain-timeout", ms(D(0.5)))
+        s = socket.socket()
+        self.sockets.append(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((server.host, server.port))
+        s.setblocking(False)   # the server stops reading once its answers back up
+        try:
+            s.send(request("GET", "/metrics") * 512)   # up to 512 x 13 KB of answers, unread
+        except BlockingIOError:
+            pass
+        m = self.metrics(server.port)
+        wait_for(lambda: self.metrics(server.port)[("uvfib_http_requests_parsed_total", ())]
+                 >= m[("uvfib_http_requests_parsed_total", ())] + 8, D(10),
+                 "the pipeline to be parsed")
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.wait(D(10)), 0, server.stderr_text())
+        lines = self.cut_off_lines(server)
+        self.assertGreaterEqual(len(lines), 1, server.stderr_text())
+        self.assertNotIn('"status":499', server.stderr_text())
+        self.assertIn("%d requests were cut off unanswered" % len(lines), server.stderr_text())
+
 
 if __name__ == "__main__":
     sys.exit(tap.main(sys.modules[__name__], sys.argv[1:]))

@@ -143,6 +143,12 @@ static void test_the_cut_is_on_the_escaped_form_so_every_line_fits(void **state)
     memcpy(utf8 + 1022, "\xc3\xa9tail", 6); /* one byte earlier, it fits whole */
     assert_true(uvfib__accesslog_format(line, sizeof(line), &e) > 0);
     assert_int_equal(strlen(path_of(line, path, sizeof(path))), 1024);
+    /* Stray continuation bytes (no sequence): the cut goes back at most 3, as for the longest
+     * sequence, and never into the plain bytes before them. */
+    memset(utf8, 'b', 1020);
+    memcpy(utf8 + 1020, "\x80\x80\x80\x80\x80\x80", 7);
+    assert_true(uvfib__accesslog_format(line, sizeof(line), &e) > 0);
+    assert_int_equal(strlen(path_of(line, path, sizeof(path))), 1021);
 }
 
 static atomic_int exits;

@@ -127,6 +127,10 @@ static void test_requests_unanswered_at_the_end(void **state)
     assert_int_equal(count_warnings("probe: "), 0);
     res->probe.n_unfinished = 30;
     assert_int_equal(count_warnings("probe: 30 requests were due and unanswered"), 1);
+    /* Behind its schedule all along: that warning says it, not this one. */
+    res->probe.n_sent = 899;
+    assert_int_equal(count_warnings("probe: 30 requests were due and unanswered"), 0);
+    assert_int_equal(count_warnings("probe: 899 of 1000 intended"), 1);
 }
 
 /* The generator's lag is quoted as its p99 only where the sample rule allows one. */
