@@ -2,6 +2,7 @@
 #include "account.h"
 
 #include "accesslog.h"
+#include "conn.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -10,7 +11,7 @@ void uvfib__account_request(struct uvfib__server *srv, const uvfib_req_t *req, i
     uint64_t duration_ns = uv_hrtime() - req->start_ns;
     /* Unanswered: 499 when the client left first, 444 (nginx's "closed without a response")
      * when the server closed the connection at a drain's deadline. */
-    int code = status == 0 && req->answered ? req->status : status == UV_ESHUTDOWN ? 444 : 499;
+    int code = status == 0 && req->answered ? req->status : req->conn->abandoned ? 444 : 499;
     if (code == 444)
         srv->metrics.count.requests_abandoned++;
     uint64_t bytes = status == 0 ? req->out_len : 0;

@@ -9,8 +9,9 @@
 
 struct uvfib__server;
 
-/* req is over: written (status 0), failed to write (< 0), or never written because its
- * client left (UV_ECANCELED: counted as 499). */
+/* req is over: written (status 0), failed to write (< 0), or never written (UV_ECANCELED).
+ * Unwritten, it counts as 499 (its client left), or as 444 when the server itself closed the
+ * connection (uvfib__conn_abandon). */
 void uvfib__account_request(struct uvfib__server *srv, const uvfib_req_t *req, int status);
 
 #endif /* UVFIB_ACCOUNT_H */

@@ -36,7 +36,7 @@ void uvfib__conn_unref(struct uvfib__conn *c)
     struct uvfib__server *srv = c->srv;
     while (c->head != NULL) {
         uvfib_req_t *next = c->head->next;
-        uvfib__account_request(srv, c->head, c->abandoned ? UV_ESHUTDOWN : UV_ECANCELED);
+        uvfib__account_request(srv, c->head, UV_ECANCELED);
         uvfib__request_free(c->head);
         c->head = next;
     }
@@ -272,8 +272,7 @@ static void complete(struct uvfib__conn *c, uvfib_req_t *req, int status)
         c->tail = NULL;
     c->n_reqs--;
     bool close_after = req->close_after;
-    /* A write the server's own close cancelled: cut off, not left. */
-    uvfib__account_request(c->srv, req, status < 0 && c->abandoned ? UV_ESHUTDOWN : status);
+    uvfib__account_request(c->srv, req, status);
     if (req->in_done)
         req->complete = true; /* its done callback may still read it: freed when it returns */
     else
