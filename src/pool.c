@@ -584,26 +584,21 @@ uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__po
     return elapsed;
 }
 
-void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running)
+void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running,
+                        const struct uvfib__pool_job **head)
 {
     if (pool->closed) { /* nothing waits or runs; the lock is gone with the threads */
         *waiting = *running = 0;
+        if (head != NULL)
+            *head = NULL;
         return;
     }
     uv_mutex_lock(&pool->mu);
     *waiting = pool->n_waiting;
     *running = pool->n_running + pool->n_handing_back;
+    if (head != NULL)
+        *head = pool->wait_head;
     uv_mutex_unlock(&pool->mu);
-}
-
-const struct uvfib__pool_job *uvfib__pool_head(struct uvfib__pool *pool)
-{
-    if (pool->closed)
-        return NULL;
-    uv_mutex_lock(&pool->mu);
-    const struct uvfib__pool_job *head = pool->wait_head;
-    uv_mutex_unlock(&pool->mu);
-    return head;
 }
 
 void uvfib__pool_close(struct uvfib__pool *pool, void (*cb)(struct uvfib__pool *pool))

@@ -155,13 +155,12 @@ uint64_t uvfib__pool_elapsed_ns(struct uvfib__pool *pool, const struct uvfib__po
                                 uint64_t now_ns);
 /* Jobs waiting in the FIFO, and jobs a runner has taken whose done_cb has not run yet (so
  * that with its owner's counts of finished jobs, which done_cb makes, they always add up, in
- * a done_cb too). */
-void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running);
-
-/* The job at the head of the FIFO, the one that has waited longest, or NULL. A runner may
- * take it the moment the lock is released; the job itself stays its owner's to read on the
- * loop (it is handed back there), but not the pool's fields of it. */
-const struct uvfib__pool_job *uvfib__pool_head(struct uvfib__pool *pool);
+ * a done_cb too). head, unless NULL: the job at the head of the FIFO, the one that has waited
+ * longest, or NULL, read under the same lock. A runner may take it the moment the lock is
+ * released; the job itself stays its owner's to read on the loop (it is handed back there),
+ * but not the pool's fields of it. */
+void uvfib__pool_counts(struct uvfib__pool *pool, unsigned *waiting, unsigned *running,
+                        const struct uvfib__pool_job **head);
 /* Once every job has come back (the caller's business: nothing may be waiting or running),
  * wakes parked runners to leave, takes back runners libuv has not started (uv_cancel), waits
  * for the others, closes the poll handle and the eventfd, frees the runners, and calls cb.

@@ -44,8 +44,8 @@ struct uvfib__admission uvfib__stats_admission(struct uvfib__server *srv, bool p
     };
     if (!pool) /* the decision is the loop delay's alone: skip the pool's lock */
         return uvfib__admission_decide(lim, load, pool);
-    uvfib__pool_counts(&srv->pool, &load->waiting, &load->running);
-    const struct uvfib__pool_job *head = load->waiting > 0 ? uvfib__pool_head(&srv->pool) : NULL;
+    const struct uvfib__pool_job *head;
+    uvfib__pool_counts(&srv->pool, &load->waiting, &load->running, &head);
     if (head != NULL) {
         /* The server queues only jobs, whose first member the pool job is. */
         uint64_t queued = ((const struct uvfib__job *)head)->queued_ns, now = uv_hrtime();

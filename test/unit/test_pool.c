@@ -201,13 +201,16 @@ static void test_at_most_threads_jobs_run_at_once_in_a_larger_pool(void **state)
     for (unsigned i = 0; i < N; i++)
         assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[i].pj), 0);
     unsigned waiting, running;
-    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    const struct uvfib__pool_job *head;
+    uvfib__pool_counts(&fx.pool, &waiting, &running, &head);
     assert_true(waiting + running == N);
     assert_true(running <= 2);
+    /* The head is the oldest waiting job: the first one no runner has taken. */
+    assert_ptr_equal(head, waiting > 0 ? &jobs[N - waiting].pj : NULL);
     run_until(&fx.loop, &n_done, N);
     assert_int_equal(n_done, N);
     assert_int_equal(atomic_load(&max_concurrent), 2);
-    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    uvfib__pool_counts(&fx.pool, &waiting, &running, NULL);
     assert_int_equal(waiting, 0);
     assert_int_equal(running, 0);
     fx_end(&fx);
@@ -501,7 +504,7 @@ static void test_a_finished_job_counts_its_run_not_the_wait_for_the_loop(void **
     assert_true(a == b); /* its run, however long it then waits to be taken back */
     /* Until the loop has it, it counts as running, so counts and outcomes add up. */
     unsigned waiting, running;
-    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    uvfib__pool_counts(&fx.pool, &waiting, &running, NULL);
     assert_int_equal(waiting, 0);
     assert_int_equal(running, 1);
     assert_int_equal(n_done, 0);
@@ -520,7 +523,7 @@ static void on_done_check_counts(struct uvfib__pool *pool, struct uvfib__pool_jo
     (void)pj;
     n_done++; /* what the owner counts as finished from here */
     unsigned waiting, running;
-    uvfib__pool_counts(pool, &waiting, &running);
+    uvfib__pool_counts(pool, &waiting, &running, NULL);
     if (waiting + running + n_done != batch_size)
         counts_wrong++;
 }
@@ -692,7 +695,7 @@ static void test_no_memory_for_a_runner_fails_the_submit_cleanly(void **state)
     assert_int_equal(uvfib__pool_submit(&fx.pool, &jobs[0].pj), UV_ENOMEM);
     uvfib__alloc_fail_after(0);
     unsigned waiting, running;
-    uvfib__pool_counts(&fx.pool, &waiting, &running);
+    uvfib__pool_counts(&fx.pool, &waiting, &running, NULL);
     assert_int_equal(waiting + running, 0);
     assert_int_equal(jobs[0].pj.state, UVFIB__JOB_NEW);
     /* The pool is still usable. */
