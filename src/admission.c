@@ -55,6 +55,7 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
         .verdict = UVFIB__ADMIT,
         .expected_wait_ns = uvfib__admission_expected_wait_ns(lim, load),
     };
+    uint64_t bound = wait_bound_ns(lim);
     if (lim->max_loop_delay_ns > 0 && load->loop_delay_ns > lim->max_loop_delay_ns) {
         /* The figure looks back over up to two windows; that is how soon it can recover. */
         d.verdict = UVFIB__REFUSE_LOOP_DELAY;
@@ -71,9 +72,9 @@ struct uvfib__admission uvfib__admission_decide(const struct uvfib__admission_li
          * while a burst handed over in one loop pass, not yet taken, still fits. */
         d.verdict = UVFIB__REFUSE_QUEUE_FULL;
         d.retry_after_s = seconds_up(d.expected_wait_ns);
-    } else if (wait_bound_ns(lim) > 0 && d.expected_wait_ns > (double)wait_bound_ns(lim)) {
+    } else if (bound > 0 && d.expected_wait_ns > (double)bound) {
         d.verdict = UVFIB__REFUSE_QUEUE_WAIT;
-        d.retry_after_s = seconds_up(d.expected_wait_ns - (double)wait_bound_ns(lim));
+        d.retry_after_s = seconds_up(d.expected_wait_ns - (double)bound);
     }
     return d;
 }
@@ -85,6 +86,7 @@ const char *uvfib__admission_reason(const struct uvfib__admission *d,
 {
     if (cap == 0)
         return buf;
+    uint64_t bound = wait_bound_ns(lim);
     switch (d->verdict) {
     case UVFIB__REFUSE_LOOP_DELAY:
         snprintf(buf, cap, "event-loop delay %.1f ms is over the %" PRIu64 " ms limit",
@@ -98,8 +100,7 @@ const char *uvfib__admission_reason(const struct uvfib__admission *d,
                  "expected queue wait %.1f ms (%u waiting, %u threads) is over the %" PRIu64
                  " ms %s",
                  d->expected_wait_ns / 1e6, load->waiting, lim->threads,
-                 wait_bound_ns(lim) / 1000000,
-                 wait_bound_ns(lim) == lim->max_queue_wait_ns ? "limit" : "compute timeout");
+                 bound / 1000000, bound == lim->max_queue_wait_ns ? "limit" : "compute timeout");
         break;
     case UVFIB__ADMIT:
     default:

@@ -241,8 +241,9 @@ static void histograms_and_routes(uvfib__buf_t *out, const struct uvfib__metrics
     one(out, "uvfib_pool_queue_wait_max_seconds", "gauge",
         "Longest a computation waited for a pool thread, of those that came back since the "
         "previous scrape.", (double)m->job_wait_scrape_max / 1e9);
-    hist(out, "uvfib_pool_compute_seconds", "Time a computation ran in a pool thread (not counting runs cut short by their client leaving).",
-         &m->job_compute, time_bounds, N_OF(time_bounds));
+    hist(out, "uvfib_pool_compute_seconds",
+         "Time a computation ran in a pool thread (not counting runs cut short by their client "
+         "leaving).", &m->job_compute, time_bounds, N_OF(time_bounds));
     uvfib__prom_header(out, "uvfib_http_requests_total", "counter",
                        "Requests finished, by route pattern and status code (499: the client "
                        "left before its response was written; 444: the server closed the "

@@ -81,13 +81,14 @@ void uvfib__bench_check_honesty(const uvfib__bench_opts_t *o, const uvfib__bench
                 "throughput is its limit as much as the server's",
              res->gen.cpu_s / res->window_s);
     }
+    bool behind = probe_on && p->n_intended > 0 &&
+                  (double)p->n_sent < 0.9 * (double)p->n_intended;
     if (probe_on && p->n_intended > 0 && p->n_connects == 0 &&
         p->n_errors[UVFIB__BENCH_ERR_CONNECT] > 0) {
         warn(w, "probe: no connection was ever accepted (%" PRIu64 " connect errors): nothing "
                 "was measured; is the server listening on %s?",
              p->n_errors[UVFIB__BENCH_ERR_CONNECT], res->address);
-    } else if (probe_on && p->n_intended > 0 &&
-               (double)p->n_sent < 0.9 * (double)p->n_intended) {
+    } else if (behind) {
         warn(w, "probe: %" PRIu64 " of %" PRIu64 " intended requests were sent: responses came "
                 "slower than the rate over %u connections allows (latency still counts from "
                 "the intended times; more --probe-connections keep the rate)",
@@ -95,8 +96,7 @@ void uvfib__bench_check_honesty(const uvfib__bench_opts_t *o, const uvfib__bench
     }
     /* A probe already behind its schedule has unsent requests all along, not only at the end:
      * the warning above says so. */
-    if (probe_on && p->n_connects > 0 && p->n_unfinished > o->probe_conns &&
-        (double)p->n_sent >= 0.9 * (double)p->n_intended) {
+    if (probe_on && !behind && p->n_connects > 0 && p->n_unfinished > o->probe_conns) {
         warn(w, "probe: %" PRIu64 " requests were due and unanswered when the run ended: the "
                 "server was stalled at the end; each counts in the latencies with the wait it "
                 "had by then",
